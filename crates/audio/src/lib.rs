@@ -1,0 +1,1 @@
+//! loev-audio

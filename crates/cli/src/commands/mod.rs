@@ -1,0 +1,11 @@
+//! One module per subcommand.
+
+pub mod augment;
+pub mod bench;
+pub mod bench_audio;
+pub mod bench_augment;
+pub mod bench_model;
+pub mod cache;
+pub mod corpus;
+pub mod data;
+pub mod features;

@@ -1,0 +1,47 @@
+//! `loev`: the command-line front of the loev workspace. Each subcommand lives in
+//! `commands/<name>.rs` and only parses arguments, calls the library crates and reports.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// Train, extract and evaluate contrastive music-audio representations that keep what
+/// users need (LOEV, LOEV++, MULE, MULE++).
+#[derive(Parser)]
+#[command(name = "loev", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode-once audio cache: build it from a folder or a manifest.
+    #[command(subcommand)]
+    Cache(commands::cache::CacheCommand),
+    /// Write the log-mel front-end features of an audio file as `.npy`.
+    Features(commands::features::Args),
+    /// Write augmented views of an audio file as wav plus a JSON of what was applied.
+    Augment(commands::augment::Args),
+    /// The built-in synthetic music corpus.
+    #[command(subcommand)]
+    Corpus(commands::corpus::CorpusCommand),
+    /// Benchmark datasets on disk: check that a dataset folder is complete.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Speed benchmarks against the Python anchors, measured in the same run.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Cache(cmd) => commands::cache::run(cmd),
+        Command::Features(args) => commands::features::run(args),
+        Command::Augment(args) => commands::augment::run(args),
+        Command::Corpus(cmd) => commands::corpus::run(cmd),
+        Command::Data(cmd) => commands::data::run(cmd),
+        Command::Bench(cmd) => commands::bench::run(cmd),
+    }
+}
