@@ -29,19 +29,33 @@ enum Command {
     /// Benchmark datasets on disk: check that a dataset folder is complete.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Contrastive pretraining (MULE, MULE++, LOEV, LOEV++) into a run folder.
+    Pretrain(commands::pretrain::Args),
     /// Speed benchmarks against the Python anchors, measured in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The whole context chain, one cause per line, without a backtrace.
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Cache(cmd) => commands::cache::run(cmd),
         Command::Features(args) => commands::features::run(args),
         Command::Augment(args) => commands::augment::run(args),
         Command::Corpus(cmd) => commands::corpus::run(cmd),
         Command::Data(cmd) => commands::data::run(cmd),
+        Command::Pretrain(args) => commands::pretrain::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
     }
 }

@@ -1,4 +1,13 @@
-//! Pretraining for loev: the LOEV / MULE contrastive losses, the training loop and the run
-//! directory.
+//! Pretraining for loev: the LOEV / MULE contrastive losses, the training loop, presets and
+//! the run directory.
 
+pub mod config;
+pub mod device;
 pub mod loss;
+pub mod rundir;
+pub mod trainer;
+
+pub use config::{ConfigError, ObjectiveKind, PRESET_NAMES, TrainConfig, preset};
+pub use loss::{ContrastiveLoss, HeadObjective, ViewLabels, contrastive_loss, contrastive_loss_sharded};
+pub use rundir::RunDir;
+pub use trainer::{TrainError, TrainOptions, TrainSummary, pretrain, resume};

@@ -129,7 +129,11 @@ fn head_masks(labels: &ViewLabels, objective: &HeadObjective, rows: std::ops::Ra
         }
         self_mask[r * n + i] = SELF_MASK;
     }
-    HeadMasks { weights, self_mask, valid_anchors }
+    HeadMasks {
+        weights,
+        self_mask,
+        valid_anchors,
+    }
 }
 
 /// Rows of `z` scaled to unit L2 norm.
@@ -246,7 +250,11 @@ pub fn contrastive_loss_sharded(
             offset += rows;
         }
         let sum = sum.ok_or_else(|| LossError::Shape("a head has no shards".into()))?;
-        let loss = if valid_anchors > 0 { sum / valid_anchors as f64 } else { sum * 0.0 };
+        let loss = if valid_anchors > 0 {
+            sum / valid_anchors as f64
+        } else {
+            sum * 0.0
+        };
         heads.push(HeadLoss {
             loss,
             anchors_with_positives: valid_anchors,
@@ -270,7 +278,12 @@ mod tests {
     use rand::RngExt;
 
     /// The SPEC formula written as plain loops in f64: the reference the tensor code must match.
-    fn brute_force(z: &[Vec<Vec<f64>>], objectives: &[HeadObjective], labels: &ViewLabels, tau: f64) -> (f64, Vec<f64>) {
+    fn brute_force(
+        z: &[Vec<Vec<f64>>],
+        objectives: &[HeadObjective],
+        labels: &ViewLabels,
+        tau: f64,
+    ) -> (f64, Vec<f64>) {
         let n = labels.len();
         let mut head_losses = Vec::new();
         for (zk, objective) in z.iter().zip(objectives) {
@@ -290,7 +303,11 @@ mod tests {
                     continue;
                 }
                 let denominator: f64 = (0..n).filter(|&j| j != i).map(|j| sim(i, j).exp()).sum();
-                let li: f64 = positives.iter().map(|&p| -(sim(i, p).exp() / denominator).ln()).sum::<f64>() / positives.len() as f64;
+                let li: f64 = positives
+                    .iter()
+                    .map(|&p| -(sim(i, p).exp() / denominator).ln())
+                    .sum::<f64>()
+                    / positives.len() as f64;
                 total += li;
                 valid += 1;
             }
@@ -305,15 +322,37 @@ mod tests {
         objectives: Vec<HeadObjective>,
     }
 
-    fn random_case(seed: u64, anchors: usize, views: usize, dim: usize, objectives: Vec<HeadObjective>, n_variants: usize, p_applied: f64) -> Case {
+    fn random_case(
+        seed: u64,
+        anchors: usize,
+        views: usize,
+        dim: usize,
+        objectives: Vec<HeadObjective>,
+        n_variants: usize,
+        p_applied: f64,
+    ) -> Case {
         let mut rng = rng_from_seed(seed);
         let n = anchors * views;
         let z = (0..objectives.len())
-            .map(|_| (0..n).map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect()).collect())
+            .map(|_| {
+                (0..n)
+                    .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
+                    .collect()
+            })
             .collect();
         let clip_ids = (0..n).map(|i| (i / views) as u32).collect();
-        let tracking = (0..n * n_variants).map(|_| u8::from(rng.random_bool(p_applied))).collect();
-        Case { z, labels: ViewLabels { clip_ids, tracking, n_variants }, objectives }
+        let tracking = (0..n * n_variants)
+            .map(|_| u8::from(rng.random_bool(p_applied)))
+            .collect();
+        Case {
+            z,
+            labels: ViewLabels {
+                clip_ids,
+                tracking,
+                n_variants,
+            },
+            objectives,
+        }
     }
 
     fn to_tensor(z: &[Vec<f64>], device: &Device) -> Tensor<2> {
@@ -333,7 +372,10 @@ mod tests {
         let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
         let (want_total, want_heads) = brute_force(&case.z, &case.objectives, &case.labels, DEFAULT_TEMPERATURE);
         let got_total = scalar(loss.total.clone());
-        assert!((got_total - want_total).abs() <= 1e-5 * want_total.abs().max(1.0), "total {got_total} vs {want_total}");
+        assert!(
+            (got_total - want_total).abs() <= 1e-5 * want_total.abs().max(1.0),
+            "total {got_total} vs {want_total}"
+        );
         for (head, want) in loss.heads.iter().zip(want_heads) {
             let got = scalar(head.loss.clone());
             assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "head {got} vs {want}");
@@ -405,7 +447,10 @@ mod tests {
             let loss = contrastive_loss(&leaves, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
             let value = scalar(loss.total.clone());
             let grads = loss.total.backward();
-            let grads: Vec<Vec<f32>> = leaves.iter().map(|l| l.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap()).collect();
+            let grads: Vec<Vec<f32>> = leaves
+                .iter()
+                .map(|l| l.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap())
+                .collect();
             (value, grads)
         };
         for n_shards in [2usize, 4] {
@@ -413,16 +458,34 @@ mod tests {
             let leaves: Vec<Vec<Tensor<2>>> = case
                 .z
                 .iter()
-                .map(|zk| zk.chunks(rows_per_shard).map(|rows| to_tensor(rows, &device).require_grad()).collect())
+                .map(|zk| {
+                    zk.chunks(rows_per_shard)
+                        .map(|rows| to_tensor(rows, &device).require_grad())
+                        .collect()
+                })
                 .collect();
             let loss = contrastive_loss_sharded(&leaves, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
             let value = scalar(loss.total.clone());
-            assert!((value - reference.0).abs() < 1e-5, "{n_shards} shards: {value} vs {}", reference.0);
+            assert!(
+                (value - reference.0).abs() < 1e-5,
+                "{n_shards} shards: {value} vs {}",
+                reference.0
+            );
             let grads = loss.total.backward();
             for (head, head_leaves) in leaves.iter().enumerate() {
-                let got: Vec<f32> = head_leaves.iter().flat_map(|l| l.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap()).collect();
-                let max_diff = got.iter().zip(&reference.1[head]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-                assert!(max_diff < 1e-5, "{n_shards} shards, head {head}: max gradient difference {max_diff}");
+                let got: Vec<f32> = head_leaves
+                    .iter()
+                    .flat_map(|l| l.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap())
+                    .collect();
+                let max_diff = got
+                    .iter()
+                    .zip(&reference.1[head])
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(
+                    max_diff < 1e-5,
+                    "{n_shards} shards, head {head}: max gradient difference {max_diff}"
+                );
                 assert!(got.iter().any(|g| g.abs() > 1e-4), "gradients must not vanish");
             }
         }

@@ -10,6 +10,8 @@ pub enum BenchCommand {
     Augment(super::bench_augment::Args),
     /// One training step of the encoder + head, against PyTorch.
     Model(super::bench_model::Args),
+    /// Training throughput (views/s) and data-wait share of presets.
+    Train(super::bench_train::Args),
 }
 
 /// Runs `loev bench`.
@@ -18,5 +20,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Audio(args) => super::bench_audio::run(args),
         BenchCommand::Augment(args) => super::bench_augment::run(args),
         BenchCommand::Model(args) => super::bench_model::run(args),
+        BenchCommand::Train(args) => super::bench_train::run(args),
     }
 }

@@ -1,0 +1,308 @@
+//! End-to-end pretraining through the `loev` binary: real audio files → `loev cache build` →
+//! `loev pretrain` (LOEV-PSTS), loss decrease, run directory, crash safety and resume.
+//!
+//! The model is the test-size SF-NFNet with 1.5 s views so that 200 steps take seconds; the
+//! code path is the one every preset uses.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use loev_train::{TrainConfig, preset};
+
+fn loev() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loev"))
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let output = command.output().expect("the loev binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{stderr}\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    stderr
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loev-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a small corpus as audio files and builds a cache from its manifest, so that training
+/// reads real decoded audio.
+fn build_cache(root: &Path, tracks: usize) -> PathBuf {
+    let corpus = root.join("corpus");
+    let cache = root.join("cache");
+    run_ok(
+        loev()
+            .args([
+                "corpus",
+                "generate",
+                "--tracks",
+                &tracks.to_string(),
+                "--notes",
+                "0",
+                "--seed",
+                "11",
+                "-o",
+            ])
+            .arg(&corpus),
+    );
+    run_ok(
+        loev()
+            .args(["cache", "build", "--quiet", "-o"])
+            .arg(&cache)
+            .arg(corpus.join("manifest.csv")),
+    );
+    cache
+}
+
+/// A LOEV-PSTS config small enough for a test: test-size encoder, 1.5 s views.
+fn small_config(cache: &Path, steps: u64, checkpoint_every: u64) -> TrainConfig {
+    let mut config = preset("loev-psts:tiny").unwrap();
+    config.name = "loev-psts-test".into();
+    config.data.cache = Some(cache.to_path_buf());
+    config.data.anchors = 6;
+    config.data.views = 4;
+    config.data.workers = 2;
+    config.frontend.frames = 150;
+    config.model.size = "test".parse().unwrap();
+    config.model.projection_dims = None;
+    config.train.steps = steps;
+    config.train.checkpoint_every = checkpoint_every;
+    config.train.keep_last = 3;
+    config.train.log_every = 5;
+    config.optimizer.schedule = loev_train::config::Schedule::Constant;
+    config.optimizer.learning_rate = 1e-3;
+    config.validate().unwrap();
+    config
+}
+
+fn write_config(dir: &Path, config: &TrainConfig) -> PathBuf {
+    let path = dir.join("run.toml");
+    std::fs::write(&path, config.to_toml()).unwrap();
+    path
+}
+
+/// All tensors of a safetensors file, by name (raw little-endian bytes).
+fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut all: Vec<(String, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+fn final_model(run: &Path, step: u64) -> PathBuf {
+    run.join("checkpoints")
+        .join(format!("step-{step:08}"))
+        .join("model.safetensors")
+}
+
+#[test]
+fn loev_psts_lowers_every_head_loss_over_200_steps_on_cached_audio() {
+    let root = temp_dir("loss");
+    let cache = build_cache(&root, 12);
+    let config = small_config(&cache, 200, 100);
+    let run = root.join("run");
+    run_ok(
+        loev()
+            .args(["pretrain", "--no-progress", "--config"])
+            .arg(write_config(&root, &config))
+            .arg("--out")
+            .arg(&run),
+    );
+    // The run directory: resolved config, metrics, checkpoints.
+    let stored = TrainConfig::from_file(&run.join("config.toml")).unwrap();
+    assert_eq!(stored, config.resolved());
+    assert!(final_model(&run, 200).exists());
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 40);
+    for key in ["step", "loss", "lr", "views_per_s", "data_wait_share", "heads"] {
+        assert!(lines[0].get(key).is_some(), "metrics line lacks {key}: {}", lines[0]);
+    }
+    for head in ["invariant", "pitch_shift", "time_stretch"] {
+        let loss = |line: &serde_json::Value| line["heads"][head]["loss"].as_f64().unwrap();
+        let first: f64 = lines[..4].iter().map(loss).sum::<f64>() / 4.0;
+        let last: f64 = lines[lines.len() - 4..].iter().map(loss).sum::<f64>() / 4.0;
+        assert!(
+            last < first - 0.05,
+            "head {head}: loss {first:.4} over the first 20 steps, {last:.4} over the last 20"
+        );
+        assert!(lines[0]["heads"][head]["anchors_with_positives"].as_f64().unwrap() > 0.0);
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_run_killed_at_a_random_step_resumes_to_identical_weights() {
+    let root = temp_dir("crash");
+    let cache = build_cache(&root, 10);
+    let steps = 16;
+    let config = small_config(&cache, steps, 2);
+    let config_path = write_config(&root, &config);
+
+    let reference = root.join("reference");
+    run_ok(
+        loev()
+            .args(["pretrain", "--no-progress", "--config"])
+            .arg(&config_path)
+            .arg("--out")
+            .arg(&reference),
+    );
+
+    // Kill the second run with SIGKILL once it has passed a random step.
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let kill_after = 3 + nanos % 10;
+    let crashed = root.join("crashed");
+    let mut child = loev()
+        .args(["pretrain", "--no-progress", "--config"])
+        .arg(&config_path)
+        .arg("--out")
+        .arg(&crashed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let done = std::fs::read_to_string(crashed.join("metrics.jsonl"))
+            .map(|m| {
+                m.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter_map(|v| v["step"].as_u64())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if done >= kill_after || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the run made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    eprintln!("killed after step {kill_after}");
+
+    // Damage the newest checkpoint: resuming must warn and fall back to the one before.
+    let mut checkpoints: Vec<PathBuf> = std::fs::read_dir(crashed.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("step-"))
+        .collect();
+    checkpoints.sort();
+    assert!(
+        checkpoints.len() >= 2,
+        "expected at least two checkpoints before the kill"
+    );
+    let newest = checkpoints.last().unwrap().join("model.safetensors");
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&newest, bytes).unwrap();
+
+    let stderr = run_ok(loev().args(["pretrain", "--no-progress", "--resume"]).arg(&crashed));
+    assert!(
+        stderr.contains("warning") && stderr.contains("falling back"),
+        "no fallback warning:\n{stderr}"
+    );
+    assert!(stderr.contains("resuming"), "{stderr}");
+
+    let want = tensors(&final_model(&reference, steps));
+    let got = tensors(&final_model(&crashed, steps));
+    assert_eq!(want.len(), got.len());
+    for ((name_a, a), (name_b, b)) in want.iter().zip(&got) {
+        assert_eq!(name_a, name_b);
+        assert!(a == b, "tensor {name_a} differs after resume");
+    }
+    // The metrics log holds each step once.
+    let metrics = std::fs::read_to_string(crashed.join("metrics.jsonl")).unwrap();
+    let steps_logged: Vec<u64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = steps_logged.clone();
+    sorted.dedup();
+    assert_eq!(steps_logged, sorted, "metrics log repeats steps: {steps_logged:?}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn bad_config_and_missing_run_are_clear_errors() {
+    let root = temp_dir("errors");
+    let bad = root.join("bad.toml");
+    std::fs::write(
+        &bad,
+        preset("mule-b:tiny")
+            .unwrap()
+            .to_toml()
+            .replace("anchors = 16", "anchorz = 16"),
+    )
+    .unwrap();
+    let output = loev().args(["pretrain", "--config"]).arg(&bad).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("anchorz") && stderr.contains("bad.toml"), "{stderr}");
+    let output = loev()
+        .args(["pretrain", "--resume"])
+        .arg(root.join("nothing-here"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no run to resume"));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint() {
+    let root = temp_dir("nan");
+    let cache = build_cache(&root, 8);
+    let config = small_config(&cache, 4, 2);
+    let run = root.join("run");
+    run_ok(
+        loev()
+            .args(["pretrain", "--no-progress", "--config"])
+            .arg(write_config(&root, &config))
+            .arg("--out")
+            .arg(&run),
+    );
+    // Continue with a temperature so small that the logits overflow to infinity.
+    let mut broken = TrainConfig::from_file(&run.join("config.toml")).unwrap();
+    broken.train.steps = 8;
+    broken.objective.temperature = 1e-38;
+    std::fs::write(run.join("config.toml"), broken.to_toml()).unwrap();
+    let output = loev()
+        .args(["pretrain", "--no-progress", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("non-finite at step 5") && stderr.contains("step-00000004"),
+        "{stderr}"
+    );
+    let last: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        last.contains(&"step-00000004".to_string()) && !last.iter().any(|n| n > &"step-00000004".to_string()),
+        "{last:?}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

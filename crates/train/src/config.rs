@@ -1,0 +1,665 @@
+//! The pretraining configuration (TOML) and the presets of the seed paper's Table I.
+//!
+//! A run is fully described by one [`TrainConfig`]; the run directory stores the *resolved*
+//! config (every default written out), so a run can be repeated or resumed from its folder
+//! alone. Unknown keys are errors naming the key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use loev_audio::chunks::CropProbabilities;
+use loev_audio::frontend::FrontEndConfig;
+use loev_augment::ChainConfig;
+use loev_model::{EncoderConfig, LoevModelConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::loss::{DEFAULT_TEMPERATURE, HeadObjective};
+
+/// Name of the invariant head.
+pub const INVARIANT_HEAD: &str = "invariant";
+
+/// Errors in a training configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown key.
+    #[error("invalid config {origin}: {message}")]
+    Parse {
+        /// Where the text came from.
+        origin: String,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    /// No such preset.
+    #[error("unknown preset '{0}': expected one of {list} (optionally with a ':full' or ':tiny' size suffix)", list = PRESET_NAMES.join(", "))]
+    UnknownPreset(String),
+}
+
+/// The objective the heads are trained with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectiveKind {
+    /// Every head uses the invariant objective (MULE, MULE++).
+    Mule,
+    /// Head 0 invariant, one leave-one-out head per variant augmentation (LOEV, LOEV++).
+    Loev,
+}
+
+/// Which encoder size to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelSize {
+    /// MULE's SF-NFNet-F0 (62.3 M parameters).
+    Full,
+    /// The demo / CPU size.
+    Tiny,
+    /// A very small model for unit tests.
+    Test,
+}
+
+impl ModelSize {
+    /// The encoder of this size.
+    pub fn encoder(self) -> EncoderConfig {
+        match self {
+            ModelSize::Full => EncoderConfig::full(),
+            ModelSize::Tiny => EncoderConfig::tiny(),
+            ModelSize::Test => EncoderConfig::test(),
+        }
+    }
+}
+
+impl FromStr for ModelSize {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "full" => Ok(ModelSize::Full),
+            "tiny" => Ok(ModelSize::Tiny),
+            "test" => Ok(ModelSize::Test),
+            other => Err(ConfigError::Invalid(format!(
+                "model size '{other}': expected full, tiny or test"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for ModelSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelSize::Full => "full",
+            ModelSize::Tiny => "tiny",
+            ModelSize::Test => "test",
+        })
+    }
+}
+
+/// Where the training audio comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// A decode-once cache built by `loev cache build`. When absent, the built-in synthetic
+    /// corpus is generated into the run directory.
+    pub cache: Option<PathBuf>,
+    /// Tracks of the built-in corpus when no cache is given.
+    pub corpus_tracks: usize,
+    /// Anchors (clips) per batch, N.
+    pub anchors: usize,
+    /// Views per anchor, M.
+    pub views: usize,
+    /// Background threads preparing batches.
+    pub workers: usize,
+    /// Batches prepared ahead of the model.
+    pub prefetch: usize,
+    /// Chunk-sampling strategy probabilities (same / adjacent / random).
+    pub crops: CropProbabilities,
+    /// MULE-mixup baseline: mix each view with a random partner view of the batch.
+    pub mixup: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            cache: None,
+            corpus_tracks: 120,
+            anchors: 256,
+            views: 4,
+            workers: 2,
+            prefetch: 4,
+            crops: CropProbabilities::default(),
+            mixup: false,
+        }
+    }
+}
+
+/// The model to train.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Encoder size; ignored when `encoder` is given.
+    #[serde(default = "default_size")]
+    pub size: ModelSize,
+    /// An explicit encoder (written out in resolved configs).
+    #[serde(default)]
+    pub encoder: Option<EncoderConfig>,
+    /// Projection head layer sizes (the input is the embedding size). Default: the seed's
+    /// [1728, 1728, 512] at full size, [d, d, 128] for smaller encoders of width d.
+    #[serde(default)]
+    pub projection_dims: Option<Vec<usize>>,
+    /// LOEV++ / MULE++: one last-stage branch per head.
+    #[serde(default)]
+    pub plusplus: bool,
+}
+
+fn default_size() -> ModelSize {
+    ModelSize::Full
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            size: ModelSize::Full,
+            encoder: None,
+            projection_dims: None,
+            plusplus: false,
+        }
+    }
+}
+
+/// The contrastive objective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveConfig {
+    /// MULE (all heads invariant) or LOEV (leave-one-out heads).
+    pub kind: ObjectiveKind,
+    /// Softmax temperature τ.
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+}
+
+fn default_temperature() -> f64 {
+    DEFAULT_TEMPERATURE
+}
+
+/// Learning-rate schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Schedule {
+    /// The seed's constant learning rate.
+    Constant,
+    /// Linear warm-up from 0, then cosine decay to `final_lr` at the last step.
+    Cosine {
+        /// Warm-up steps.
+        warmup_steps: u64,
+        /// Learning rate at the end of training.
+        final_lr: f64,
+    },
+}
+
+/// Adam and its schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Schedule of the learning rate over steps.
+    pub schedule: Schedule,
+    /// Adam β1.
+    pub beta1: f64,
+    /// Adam β2.
+    pub beta2: f64,
+    /// Adam ε (PyTorch's default, not burn's 1e-5).
+    pub epsilon: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-4,
+            schedule: Schedule::Constant,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    /// The learning rate at `step` (0-based) of a run of `total_steps`.
+    pub fn learning_rate_at(&self, step: u64, total_steps: u64) -> f64 {
+        match self.schedule {
+            Schedule::Constant => self.learning_rate,
+            Schedule::Cosine { warmup_steps, final_lr } => {
+                if step < warmup_steps {
+                    self.learning_rate * (step + 1) as f64 / warmup_steps as f64
+                } else {
+                    let span = total_steps.saturating_sub(warmup_steps).max(1) as f64;
+                    let progress = ((step - warmup_steps) as f64 / span).min(1.0);
+                    final_lr + 0.5 * (self.learning_rate - final_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+                }
+            }
+        }
+    }
+}
+
+/// How long to train and how often to write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Optimisation steps.
+    pub steps: u64,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+    /// Keep every checkpoint whose step is a multiple of this (0 = keep only the last ones).
+    pub keep_every: u64,
+    /// How many of the most recent checkpoints to keep besides those.
+    pub keep_last: usize,
+    /// Append a metrics line every this many steps.
+    pub log_every: u64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            steps: 200_000,
+            checkpoint_every: 1000,
+            keep_every: 10_000,
+            keep_last: 2,
+            log_every: 10,
+        }
+    }
+}
+
+/// Everything a pretraining run needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run name (the default run directory is `runs/<name>`).
+    pub name: String,
+    /// Seed of every random draw (weights, batches, augmentations, stochastic depth).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `cpu`, `cuda` / `cuda:0`, or several GPUs `cuda:0,1` (data parallel, global negatives).
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Training audio and batch layout.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// The augmentation chain.
+    #[serde(default)]
+    pub augment: ChainConfig,
+    /// The log-mel front end.
+    #[serde(default)]
+    pub frontend: FrontEndConfig,
+    /// The model.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// The contrastive objective.
+    pub objective: ObjectiveConfig,
+    /// Adam and its schedule.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// Steps and checkpoints.
+    #[serde(default)]
+    pub train: ScheduleConfig,
+}
+
+fn default_seed() -> u64 {
+    123
+}
+
+fn default_device() -> String {
+    "cpu".to_string()
+}
+
+impl TrainConfig {
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: TrainConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The TOML text of this config.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# config could not be serialised: {e}\n"))
+    }
+
+    /// The encoder this config trains (explicit, or from `model.size`).
+    pub fn encoder(&self) -> EncoderConfig {
+        self.model.encoder.clone().unwrap_or_else(|| self.model.size.encoder())
+    }
+
+    /// Names of the variant augmentations actually present in the chain (p > 0), in the
+    /// order of the tracking matrix columns.
+    pub fn active_variants(&self) -> Vec<String> {
+        self.augment
+            .variant
+            .iter()
+            .filter(|name| self.augment.is_enabled(name))
+            .cloned()
+            .collect()
+    }
+
+    /// Head names and their objectives. A LOEV head whose augmentation is absent from the
+    /// chain is not built. MULE++ keeps one branch per variant but trains each invariantly.
+    pub fn heads(&self) -> (Vec<String>, Vec<HeadObjective>) {
+        let variants = self.active_variants();
+        let tracked = &self.augment.variant;
+        let mut names = vec![INVARIANT_HEAD.to_string()];
+        let mut objectives = vec![HeadObjective::Invariant];
+        let with_branches = self.objective.kind == ObjectiveKind::Loev || self.model.plusplus;
+        if with_branches {
+            for name in variants {
+                let column = tracked.iter().position(|t| *t == name).unwrap_or(0);
+                names.push(name);
+                objectives.push(match self.objective.kind {
+                    ObjectiveKind::Loev => HeadObjective::LeaveOut { variant: column },
+                    ObjectiveKind::Mule => HeadObjective::Invariant,
+                });
+            }
+        }
+        (names, objectives)
+    }
+
+    /// The model configuration this run trains.
+    pub fn model_config(&self) -> LoevModelConfig {
+        let encoder = self.encoder();
+        let width = encoder.embedding_dim();
+        let dims = self.model.projection_dims.clone().unwrap_or_else(|| {
+            if width == EncoderConfig::full().embedding_dim() {
+                vec![width, width, 512]
+            } else {
+                vec![width, width, 128]
+            }
+        });
+        let (heads, _) = self.heads();
+        LoevModelConfig::new(encoder, heads)
+            .with_projection_dims(dims)
+            .with_plusplus(self.model.plusplus)
+    }
+
+    /// Views per batch (anchors × views).
+    pub fn batch_views(&self) -> usize {
+        self.data.anchors * self.data.views
+    }
+
+    /// The config with every default made explicit (what the run directory stores).
+    pub fn resolved(&self) -> Self {
+        let mut resolved = self.clone();
+        resolved.model.encoder = Some(self.encoder());
+        resolved.model.projection_dims = Some(self.model_config().projection_dims);
+        resolved
+    }
+
+    /// Checks ranges and consistency; messages name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+            return invalid(format!("name '{}' must be a non-empty folder name", self.name));
+        }
+        if self.data.anchors < 2 {
+            return invalid(format!(
+                "data.anchors = {} must be at least 2 (negatives come from other clips)",
+                self.data.anchors
+            ));
+        }
+        if self.data.views < 2 {
+            return invalid(format!(
+                "data.views = {} must be at least 2 (positives are views of one clip)",
+                self.data.views
+            ));
+        }
+        if self.data.workers == 0 || self.data.prefetch == 0 {
+            return invalid("data.workers and data.prefetch must be at least 1".into());
+        }
+        if !(self.objective.temperature > 0.0 && self.objective.temperature.is_finite()) {
+            return invalid(format!(
+                "objective.temperature = {} must be positive",
+                self.objective.temperature
+            ));
+        }
+        let o = &self.optimizer;
+        if !(o.learning_rate > 0.0 && o.learning_rate.is_finite()) {
+            return invalid(format!(
+                "optimizer.learning_rate = {} must be positive",
+                o.learning_rate
+            ));
+        }
+        if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) || o.epsilon <= 0.0 {
+            return invalid("optimizer.beta1/beta2 must lie in [0, 1) and optimizer.epsilon be positive".into());
+        }
+        if self.train.steps == 0
+            || self.train.checkpoint_every == 0
+            || self.train.log_every == 0
+            || self.train.keep_last == 0
+        {
+            return invalid(
+                "train.steps, train.checkpoint_every, train.log_every and train.keep_last must be at least 1".into(),
+            );
+        }
+        self.augment
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("augment: {e}")))?;
+        self.encoder()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("model.encoder: {e}")))?;
+        self.model_config()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("model: {e}")))?;
+        crate::device::parse_devices(&self.device).map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+}
+
+/// Preset names: the models of the seed paper's Table I.
+pub const PRESET_NAMES: [&str; 10] = [
+    "mule-mixup",
+    "mule-b",
+    "mule-ps",
+    "mule-ts",
+    "mule-psts",
+    "mule++-psts",
+    "loev-ps",
+    "loev-ts",
+    "loev-psts",
+    "loev++-psts",
+];
+
+/// A preset run: `name` is one of [`PRESET_NAMES`], optionally suffixed `:full` / `:tiny`
+/// (default full). Full = the seed recipe (256 anchors × 4 views, Adam 1e-4 constant, 200k
+/// steps, full SF-NFNet-F0); tiny = the same recipe on the demo encoder with 16 anchors,
+/// a few hundred steps and a higher, warmed-up learning rate so that it learns on a CPU.
+pub fn preset(spec: &str) -> Result<TrainConfig, ConfigError> {
+    let (name, size) = match spec.split_once(':') {
+        Some((name, size)) => (name, size.parse::<ModelSize>()?),
+        None => (spec, ModelSize::Full),
+    };
+    if !PRESET_NAMES.contains(&name) {
+        return Err(ConfigError::UnknownPreset(spec.to_string()));
+    }
+    let mut augment = ChainConfig::default();
+    let (pitch, stretch) = match name {
+        "mule-mixup" | "mule-b" => (false, false),
+        "mule-ps" | "loev-ps" => (true, false),
+        "mule-ts" | "loev-ts" => (false, true),
+        _ => (true, true),
+    };
+    if !pitch {
+        augment.pitch_shift.p = 0.0;
+    }
+    if !stretch {
+        augment.time_stretch.p = 0.0;
+    }
+    augment.variant = [("pitch_shift", pitch), ("time_stretch", stretch)]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let mixup = name == "mule-mixup";
+    if mixup {
+        // MULE's original recipe: views differ by their crop and by mixup only.
+        disable_base_chain(&mut augment);
+    }
+    let kind = if name.starts_with("loev") {
+        ObjectiveKind::Loev
+    } else {
+        ObjectiveKind::Mule
+    };
+    let mut config = TrainConfig {
+        name: format!("{name}-{size}"),
+        seed: default_seed(),
+        device: default_device(),
+        data: DataConfig {
+            mixup,
+            ..DataConfig::default()
+        },
+        augment,
+        frontend: FrontEndConfig::default(),
+        model: ModelSection {
+            size,
+            encoder: None,
+            projection_dims: None,
+            plusplus: name.contains("++"),
+        },
+        objective: ObjectiveConfig {
+            kind,
+            temperature: DEFAULT_TEMPERATURE,
+        },
+        optimizer: OptimizerConfig::default(),
+        train: ScheduleConfig::default(),
+    };
+    if size != ModelSize::Full {
+        config.data.anchors = 16;
+        config.optimizer = OptimizerConfig {
+            learning_rate: 1e-3,
+            schedule: Schedule::Cosine {
+                warmup_steps: 20,
+                final_lr: 1e-4,
+            },
+            ..OptimizerConfig::default()
+        };
+        config.train = ScheduleConfig {
+            steps: 300,
+            checkpoint_every: 50,
+            keep_every: 0,
+            keep_last: 2,
+            log_every: 5,
+        };
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Sets the probability of every base transform (T_B) to zero.
+fn disable_base_chain(chain: &mut ChainConfig) {
+    chain.gain.p = 0.0;
+    chain.polarity_inversion.p = 0.0;
+    chain.colored_noise.p = 0.0;
+    chain.filter.low_pass.p = 0.0;
+    chain.filter.high_pass.p = 0.0;
+    chain.filter.band_pass.p = 0.0;
+    chain.filter.band_stop.p = 0.0;
+    chain.reverb.p = 0.0;
+    chain.distortion.p = 0.0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid_and_builds_the_right_heads() {
+        for name in PRESET_NAMES {
+            for size in ["full", "tiny"] {
+                let config = preset(&format!("{name}:{size}")).unwrap();
+                let (heads, objectives) = config.heads();
+                let expected_heads = match name {
+                    "loev-ps" => vec!["invariant", "pitch_shift"],
+                    "loev-ts" => vec!["invariant", "time_stretch"],
+                    "loev-psts" | "loev++-psts" | "mule++-psts" => vec!["invariant", "pitch_shift", "time_stretch"],
+                    _ => vec!["invariant"],
+                };
+                assert_eq!(heads, expected_heads, "{name}");
+                let leave_out = objectives
+                    .iter()
+                    .filter(|o| matches!(o, HeadObjective::LeaveOut { .. }))
+                    .count();
+                assert_eq!(
+                    leave_out,
+                    if name.starts_with("loev") { heads.len() - 1 } else { 0 },
+                    "{name}"
+                );
+                assert_eq!(config.model.plusplus, name.contains("++"));
+            }
+        }
+        assert!(preset("loev-ps").unwrap().train.steps == 200_000);
+        assert_eq!(preset("mule-mixup:tiny").unwrap().data.mixup, true);
+        assert!(matches!(preset("simclr"), Err(ConfigError::UnknownPreset(_))));
+        assert!(preset("loev-ps:huge").is_err());
+    }
+
+    #[test]
+    fn resolved_config_round_trips_through_toml() {
+        let config = preset("loev++-psts:tiny").unwrap().resolved();
+        let text = config.to_toml();
+        let back = TrainConfig::from_toml(&text, "round trip").unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let text = preset("mule-b:tiny")
+            .unwrap()
+            .to_toml()
+            .replace("anchors = 16", "anchorz = 16");
+        let err = TrainConfig::from_toml(&text, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("anchorz"), "{err}");
+        let text = preset("mule-b:tiny")
+            .unwrap()
+            .to_toml()
+            .replace("views = 4", "views = 1");
+        let err = TrainConfig::from_toml(&text, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("data.views"), "{err}");
+    }
+
+    #[test]
+    fn cosine_schedule_warms_up_and_decays() {
+        let o = OptimizerConfig {
+            learning_rate: 1e-3,
+            schedule: Schedule::Cosine {
+                warmup_steps: 10,
+                final_lr: 1e-5,
+            },
+            ..OptimizerConfig::default()
+        };
+        assert!((o.learning_rate_at(0, 100) - 1e-4).abs() < 1e-12);
+        assert!((o.learning_rate_at(9, 100) - 1e-3).abs() < 1e-12);
+        assert!((o.learning_rate_at(10, 100) - 1e-3).abs() < 1e-12);
+        assert!((o.learning_rate_at(100, 100) - 1e-5).abs() < 1e-12);
+        assert!(o.learning_rate_at(50, 100) < o.learning_rate_at(30, 100));
+        assert_eq!(OptimizerConfig::default().learning_rate_at(12345, 200_000), 1e-4);
+    }
+}
