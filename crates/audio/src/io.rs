@@ -24,9 +24,12 @@ where
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent)?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("not a file path: {}", path.display())))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a file path: {}", path.display()),
+        )
+    })?;
     let tmp = parent.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
@@ -47,7 +50,10 @@ pub fn write_npy_f32(path: &Path, shape: &[u64], data: &[f32]) -> io::Result<()>
     if expected != data.len() as u64 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("npy shape {shape:?} holds {expected} values but {} were given", data.len()),
+            format!(
+                "npy shape {shape:?} holds {expected} values but {} were given",
+                data.len()
+            ),
         ));
     }
     atomic_write_with(path, |file| {
@@ -83,7 +89,11 @@ mod tests {
         assert_eq!(shape, vec![2, 3]);
         assert_eq!(data, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.5]);
         assert!(write_npy_f32(&path, &[4], &[1.0]).is_err());
-        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }

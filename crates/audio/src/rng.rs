@@ -47,8 +47,14 @@ mod tests {
 
     #[test]
     fn same_seed_same_sequence_and_streams_differ() {
-        let a: Vec<u64> = (0..4).map(|_| 0).scan(rng_from_seed(7), |r, _: u64| Some(r.random::<u64>())).collect();
-        let b: Vec<u64> = (0..4).map(|_| 0).scan(rng_from_seed(7), |r, _: u64| Some(r.random::<u64>())).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(rng_from_seed(7), |r, _: u64| Some(r.random::<u64>()))
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(rng_from_seed(7), |r, _: u64| Some(r.random::<u64>()))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(derive_seed(7, &[0, 1]), derive_seed(7, &[1, 0]));
         assert_ne!(derive_seed(7, &[0]), derive_seed(8, &[0]));

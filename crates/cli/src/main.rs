@@ -31,6 +31,16 @@ enum Command {
     Data(commands::data::DataCommand),
     /// Contrastive pretraining (MULE, MULE++, LOEV, LOEV++) into a run folder.
     Pretrain(commands::pretrain::Args),
+    /// Embedding timelines and track means of audio files for every embedding space of a model.
+    Embed(commands::embed::Args),
+    /// MLP probes on cached embeddings: tagging, key, pitch, tempo.
+    Probe(commands::probe::Args),
+    /// Cosine nearest-neighbour retrieval scored by tags, key and tempo.
+    Retrieve(commands::retrieve::Args),
+    /// Invariance analysis: embedding distance against pitch shift and time stretch.
+    Analyze(commands::analyze::Args),
+    /// The whole pipeline on the built-in corpus: pretrain, embed, probe, retrieve, analyse.
+    Demo(commands::demo::Args),
     /// Speed benchmarks against the Python anchors, measured in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -56,6 +66,11 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Corpus(cmd) => commands::corpus::run(cmd),
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Pretrain(args) => commands::pretrain::run(args),
+        Command::Embed(args) => commands::embed::run(args),
+        Command::Probe(args) => commands::probe::run(args),
+        Command::Retrieve(args) => commands::retrieve::run(args),
+        Command::Analyze(args) => commands::analyze::run(args),
+        Command::Demo(args) => commands::demo::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
     }
 }

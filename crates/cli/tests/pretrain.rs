@@ -132,12 +132,10 @@ fn loev_psts_lowers_every_head_loss_over_200_steps_on_cached_audio() {
     }
     for head in ["invariant", "pitch_shift", "time_stretch"] {
         let loss = |line: &serde_json::Value| line["heads"][head]["loss"].as_f64().unwrap();
-        let first: f64 = lines[..4].iter().map(loss).sum::<f64>() / 4.0;
+        // The first logged window (steps 1–5) against the last 20 steps.
+        let first = loss(&lines[0]);
         let last: f64 = lines[lines.len() - 4..].iter().map(loss).sum::<f64>() / 4.0;
-        assert!(
-            last < first - 0.05,
-            "head {head}: loss {first:.4} over the first 20 steps, {last:.4} over the last 20"
-        );
+        assert!(last < first - 0.1, "head {head}: loss {first:.4} over steps 1-5, {last:.4} over the last 20 steps");
         assert!(lines[0]["heads"][head]["anchors_with_positives"].as_f64().unwrap() > 0.0);
     }
     std::fs::remove_dir_all(&root).unwrap();
@@ -283,7 +281,7 @@ fn a_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint() 
     // Continue with a temperature so small that the logits overflow to infinity.
     let mut broken = TrainConfig::from_file(&run.join("config.toml")).unwrap();
     broken.train.steps = 8;
-    broken.objective.temperature = 1e-38;
+    broken.objective.temperature = 1e-40; // 1/τ overflows f32
     std::fs::write(run.join("config.toml"), broken.to_toml()).unwrap();
     let output = loev()
         .args(["pretrain", "--no-progress", "--resume"])

@@ -7,6 +7,7 @@
 //! found this way.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,9 +15,12 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::datasets::{DatasetName, load_dataset};
+use crate::error::DataError;
+use crate::manifest_tasks::load_manifest_tasks;
 use crate::options::{AudioCheck, LoadOptions};
 use crate::report::{FileProblem, LoadReport};
-use crate::task::TaskDataset;
+use crate::task::{DatasetSummary, TaskDataset};
 
 /// Extensions tried, in order, for a converted copy of a listed file that is absent.
 pub const CONVERTED_EXTENSIONS: [&str; 4] = ["wav", "flac", "mp3", "ogg"];
@@ -37,7 +41,9 @@ pub fn resolve_audio(listed: &Path) -> Option<PathBuf> {
     if listed.is_file() {
         return Some(listed.to_path_buf());
     }
-    let own = listed.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let own = listed
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
     CONVERTED_EXTENSIONS
         .iter()
         .filter(|ext| own.as_deref() != Some(**ext))
@@ -111,7 +117,10 @@ fn sniff(head: &[u8]) -> Result<&'static str, String> {
         }
     }
     if head.len() >= 8 && &head[4..8] == b"ftyp" {
-        return Err("not audio: an MP4/M4A container, which loev cannot decode; convert it to flac or wav".into());
+        return Err(
+            "not audio: an MP4/M4A container, which loev cannot decode; convert it to flac or wav"
+                .into(),
+        );
     }
     Err("not audio: no wav, flac, mp3, ogg or matroska header in the first bytes".into())
 }
@@ -119,14 +128,23 @@ fn sniff(head: &[u8]) -> Result<&'static str, String> {
 /// Checks the audio of every task (each distinct file once, in parallel), removes tracks whose
 /// file is missing or corrupt, points tracks at converted copies, and records every problem in
 /// `report`. Duplicate ids within a task are excluded too (the first is kept).
-pub(crate) fn finalize(mut tasks: Vec<TaskDataset>, report: &mut LoadReport, opts: &LoadOptions) -> Vec<TaskDataset> {
+pub(crate) fn finalize(
+    mut tasks: Vec<TaskDataset>,
+    report: &mut LoadReport,
+    opts: &LoadOptions,
+) -> Vec<TaskDataset> {
     for task in &mut tasks {
         let mut seen = HashSet::new();
         let name = task.name.clone();
         task.tracks.retain(|t| {
             let first = seen.insert(t.id.clone());
             if !first {
-                report.exclude(&name, &t.id, "duplicate id", format!("{} listed again; the first entry is kept", t.path.display()));
+                report.exclude(
+                    &name,
+                    &t.id,
+                    "duplicate id",
+                    format!("{} listed again; the first entry is kept", t.path.display()),
+                );
             }
             first
         });
@@ -143,7 +161,9 @@ pub(crate) fn finalize(mut tasks: Vec<TaskDataset>, report: &mut LoadReport, opt
 
     let bar = if opts.progress && !unique.is_empty() {
         let bar = ProgressBar::new(unique.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} files, {per_sec}, ETA {eta}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} files, {per_sec}, ETA {eta}")
+        {
             bar.set_style(style);
         }
         bar.set_message(match opts.audio_check {
@@ -178,9 +198,17 @@ pub(crate) fn finalize(mut tasks: Vec<TaskDataset>, report: &mut LoadReport, opt
             AudioStatus::Missing | AudioStatus::Corrupt(_) => {
                 let reason = match status {
                     AudioStatus::Corrupt(r) => r.clone(),
-                    _ => format!("not found (nor a converted copy with extension {})", CONVERTED_EXTENSIONS.join("/")),
+                    _ => format!(
+                        "not found (nor a converted copy with extension {})",
+                        CONVERTED_EXTENSIONS.join("/")
+                    ),
                 };
-                problems[i] = Some(FileProblem { id: String::new(), path: unique[i].clone(), uses: Vec::new(), reason });
+                problems[i] = Some(FileProblem {
+                    id: String::new(),
+                    path: unique[i].clone(),
+                    uses: Vec::new(),
+                    reason,
+                });
             }
         }
     }
@@ -205,14 +233,19 @@ pub(crate) fn finalize(mut tasks: Vec<TaskDataset>, report: &mut LoadReport, opt
             }
         });
     }
+    let (mut missing, mut corrupt) = (Vec::new(), Vec::new());
     for (i, problem) in problems.into_iter().enumerate() {
         if let Some(problem) = problem {
             match statuses[i] {
-                AudioStatus::Missing => report.missing.push(problem),
-                _ => report.corrupt.push(problem),
+                AudioStatus::Missing => missing.push(problem),
+                _ => corrupt.push(problem),
             }
         }
     }
+    missing.sort_by(|a, b| a.path.cmp(&b.path));
+    corrupt.sort_by(|a, b| a.path.cmp(&b.path));
+    report.missing.extend(missing);
+    report.corrupt.extend(corrupt);
     if converted > 0 {
         report.notes.push(format!(
             "{converted} listed audio files were absent but found converted (same name, extension {})",
@@ -220,6 +253,82 @@ pub(crate) fn finalize(mut tasks: Vec<TaskDataset>, report: &mut LoadReport, opt
         ));
     }
     tasks
+}
+
+/// The outcome of `loev data check`: what loaded, and every missing, corrupt and excluded item.
+/// `Display` prints it all; the alternate form (`{:#}`) lists excluded items one by one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckReport {
+    /// What was checked (dataset name and root, or manifest path).
+    pub source: String,
+    /// How thoroughly the audio was checked.
+    pub audio_check: AudioCheck,
+    /// The usable tasks, summarised.
+    pub summaries: Vec<DatasetSummary>,
+    /// Missing, corrupt and excluded items.
+    pub report: LoadReport,
+}
+
+impl CheckReport {
+    /// True when every listed audio file is present and passed the check.
+    pub fn is_complete(&self) -> bool {
+        self.report.audio_complete()
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.audio_check {
+            AudioCheck::Exists => "existence only",
+            AudioCheck::Probe => "header probe",
+            AudioCheck::Decode => "full decode",
+        };
+        writeln!(f, "checked {} (audio: {how})", self.source)?;
+        for summary in &self.summaries {
+            write!(f, "{summary}")?;
+        }
+        if f.alternate() {
+            write!(f, "{:#}", self.report)?;
+        } else {
+            write!(f, "{}", self.report)?;
+        }
+        if self.is_complete() {
+            writeln!(f, "complete: every listed audio file is usable")
+        } else {
+            writeln!(
+                f,
+                "INCOMPLETE: {} missing, {} corrupt audio files",
+                self.report.missing.len(),
+                self.report.corrupt.len()
+            )
+        }
+    }
+}
+
+/// Loads a benchmark dataset and reports on its completeness (what `loev data check` prints).
+pub fn check_dataset(
+    name: DatasetName,
+    root: &Path,
+    opts: &LoadOptions,
+) -> Result<CheckReport, DataError> {
+    let (tasks, report) = load_dataset(name, root, opts)?;
+    Ok(CheckReport {
+        source: format!("{name} at {}", root.display()),
+        audio_check: opts.audio_check,
+        summaries: tasks.iter().map(TaskDataset::summary).collect(),
+        report,
+    })
+}
+
+/// Loads a labelled manifest and reports on its completeness (`loev data check manifest`).
+pub fn check_manifest(manifest: &Path, opts: &LoadOptions) -> Result<CheckReport, DataError> {
+    let (tasks, report) = load_manifest_tasks(manifest, opts)?;
+    Ok(CheckReport {
+        source: format!("manifest {}", manifest.display()),
+        audio_check: opts.audio_check,
+        summaries: tasks.iter().map(TaskDataset::summary).collect(),
+        report,
+    })
 }
 
 #[cfg(test)]
@@ -235,7 +344,11 @@ mod tests {
         assert_eq!(sniff(&[0xFF, 0xFB, 0x90, 0x64]), Ok("mp3")); // MPEG-1 layer III, 128 kbit/s, 44.1 kHz
         assert!(sniff(&[0xFF, 0xF1, 0x50, 0x80]).is_err()); // ADTS AAC (layer bits 00)
         assert!(sniff(&[0xFF, 0xFB, 0xF0, 0x64]).is_err()); // bad bitrate index
-        assert!(sniff(b"\x00\x00\x00\x20ftypM4A ").unwrap_err().contains("MP4"));
+        assert!(
+            sniff(b"\x00\x00\x00\x20ftypM4A ")
+                .unwrap_err()
+                .contains("MP4")
+        );
         assert!(sniff(b"this is not audio").is_err());
         assert!(sniff(b"").unwrap_err().contains("zero-length"));
     }

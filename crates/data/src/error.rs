@@ -72,11 +72,18 @@ pub enum DataError {
 impl DataError {
     /// Shorthand for an [`DataError::Io`] on `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        DataError::Io { path: path.into(), source }
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Shorthand for a [`DataError::Parse`].
     pub(crate) fn parse(path: impl Into<PathBuf>, line: usize, reason: impl Into<String>) -> Self {
-        DataError::Parse { path: path.into(), line, reason: reason.into() }
+        DataError::Parse {
+            path: path.into(),
+            line,
+            reason: reason.into(),
+        }
     }
 }

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 pub const KEY_CLASSES: usize = 24;
 
 /// Pitch-class names with flats, the spelling used for class names and file output.
-pub const PITCH_CLASS_NAMES: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"];
+pub const PITCH_CLASS_NAMES: [&str; 12] = [
+    "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
+];
 
 /// Major or minor. `other` keys of mir_eval are not part of the 24-class task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -39,7 +41,9 @@ pub struct Key {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
     /// The text is not a key of the form `<tonic> <major|minor>`.
-    #[error("'{0}' is not a key: expected '<tonic> <major|minor>' such as 'Eb minor' or 'F# major'")]
+    #[error(
+        "'{0}' is not a key: expected '<tonic> <major|minor>' such as 'Eb minor' or 'F# major'"
+    )]
     NotAKey(String),
     /// A class index outside 0..24.
     #[error("key class {0} is out of range 0..24")]
@@ -49,7 +53,10 @@ pub enum LabelError {
 impl Key {
     /// A key from tonic and mode; the tonic is taken modulo 12.
     pub fn new(tonic: u8, mode: Mode) -> Self {
-        Self { tonic: tonic % 12, mode }
+        Self {
+            tonic: tonic % 12,
+            mode,
+        }
     }
 
     /// Class index in MARBLE order: C major … B major = 0…11, C minor … B minor = 12…23.
@@ -68,7 +75,10 @@ impl Key {
 
     /// The key transposed by `semitones` (any sign).
     pub fn transposed(self, semitones: i32) -> Self {
-        Self::new((self.tonic as i32 + semitones).rem_euclid(12) as u8, self.mode)
+        Self::new(
+            (self.tonic as i32 + semitones).rem_euclid(12) as u8,
+            self.mode,
+        )
     }
 
     /// The relative key (C major ↔ A minor).
@@ -175,9 +185,9 @@ pub fn key_weighted_score(reference: KeyLabel, estimate: KeyLabel) -> f64 {
         1.0
     } else if r.mode == e.mode && up(r.tonic, e.tonic) == 7 {
         0.5
-    } else if r.mode == Mode::Major && e.mode == Mode::Minor && up(r.tonic, e.tonic) == 9 {
-        0.3
-    } else if r.mode == Mode::Minor && e.mode == Mode::Major && up(r.tonic, e.tonic) == 3 {
+    } else if (r.mode == Mode::Major && e.mode == Mode::Minor && up(r.tonic, e.tonic) == 9)
+        || (r.mode == Mode::Minor && e.mode == Mode::Major && up(r.tonic, e.tonic) == 3)
+    {
         0.3
     } else if r.mode != e.mode && r.tonic == e.tonic {
         0.2
@@ -189,9 +199,12 @@ pub fn key_weighted_score(reference: KeyLabel, estimate: KeyLabel) -> f64 {
 /// Mean weighted key score over pairs (reference, estimate), as every pipeline reports it.
 /// Returns `None` for no pairs.
 pub fn mean_key_score(pairs: impl IntoIterator<Item = (Key, Key)>) -> Option<f64> {
-    let (sum, n) = pairs
-        .into_iter()
-        .fold((0.0, 0usize), |(s, n), (r, e)| (s + key_weighted_score(KeyLabel::Key(r), KeyLabel::Key(e)), n + 1));
+    let (sum, n) = pairs.into_iter().fold((0.0, 0usize), |(s, n), (r, e)| {
+        (
+            s + key_weighted_score(KeyLabel::Key(r), KeyLabel::Key(e)),
+            n + 1,
+        )
+    });
     (n > 0).then(|| sum / n as f64)
 }
 
@@ -214,7 +227,9 @@ pub fn tempo_acc1(reference: f64, estimate: f64, tolerance: f64) -> bool {
 /// Acc2 (Gouyon): the estimate is within `tolerance` of reference × f for some f in
 /// {1, 2, 3, ½, ⅓}; the tolerance is relative to the scaled reference.
 pub fn tempo_acc2(reference: f64, estimate: f64, tolerance: f64) -> bool {
-    ACC2_FACTORS.iter().any(|&f| tempo_matches(reference, estimate, tolerance, f))
+    ACC2_FACTORS
+        .iter()
+        .any(|&f| tempo_matches(reference, estimate, tolerance, f))
 }
 
 /// Acc2 as the LOEV reference code computes it (the error is divided by the UNSCALED
@@ -222,12 +237,17 @@ pub fn tempo_acc2(reference: f64, estimate: f64, tolerance: f64) -> bool {
 pub fn tempo_acc2_loev(reference: f64, estimate: f64, tolerance: f64) -> bool {
     reference.is_finite()
         && reference > 0.0
-        && ACC2_FACTORS.iter().any(|&f| (estimate - reference * f).abs() / reference <= tolerance)
+        && ACC2_FACTORS
+            .iter()
+            .any(|&f| (estimate - reference * f).abs() / reference <= tolerance)
 }
 
 fn tempo_matches(reference: f64, estimate: f64, tolerance: f64, factor: f64) -> bool {
     let target = reference * factor;
-    reference.is_finite() && reference > 0.0 && estimate.is_finite() && (target - estimate).abs() <= target * tolerance
+    reference.is_finite()
+        && reference > 0.0
+        && estimate.is_finite()
+        && (target - estimate).abs() <= target * tolerance
 }
 
 /// How a BPM value becomes an integer class.
@@ -258,7 +278,11 @@ mod tests {
     use super::*;
 
     fn k(text: &str) -> KeyLabel {
-        if text == "X" { KeyLabel::Unknown } else { KeyLabel::Key(text.parse().unwrap()) }
+        if text == "X" {
+            KeyLabel::Unknown
+        } else {
+            KeyLabel::Key(text.parse().unwrap())
+        }
     }
 
     #[test]
@@ -293,14 +317,26 @@ mod tests {
         }
         assert_eq!("c# Minor".parse::<Key>().unwrap(), Key::new(1, Mode::Minor));
         assert_eq!("Bb:maj".parse::<Key>().unwrap(), Key::new(10, Mode::Major));
-        assert_eq!("Cb major".parse::<Key>().unwrap(), Key::new(11, Mode::Major));
+        assert_eq!(
+            "Cb major".parse::<Key>().unwrap(),
+            Key::new(11, Mode::Major)
+        );
         assert!("H major".parse::<Key>().is_err());
         assert!("C".parse::<Key>().is_err());
         assert!("C major extra".parse::<Key>().is_err());
         assert!(Key::from_class_index(24).is_err());
-        assert_eq!(Key::new(0, Mode::Major).relative(), Key::new(9, Mode::Minor));
-        assert_eq!(Key::new(9, Mode::Minor).relative(), Key::new(0, Mode::Major));
-        assert_eq!(Key::new(2, Mode::Major).transposed(-3), Key::new(11, Mode::Major));
+        assert_eq!(
+            Key::new(0, Mode::Major).relative(),
+            Key::new(9, Mode::Minor)
+        );
+        assert_eq!(
+            Key::new(9, Mode::Minor).relative(),
+            Key::new(0, Mode::Major)
+        );
+        assert_eq!(
+            Key::new(2, Mode::Major).transposed(-3),
+            Key::new(11, Mode::Major)
+        );
     }
 
     #[test]

@@ -77,7 +77,9 @@ pub struct LoadOptions {
     /// Show a progress bar on stderr while checking audio.
     pub progress: bool,
     /// Where the audio lives when it is not at the layout's default place (MTT: the root;
-    /// MTG-Jamendo: `<root>/audio`); paths from the annotations are joined to it.
+    /// MTG-Jamendo, GiantSteps, GTZAN, Hainsworth: `<root>/audio`; ACM-MIRUM: `<root>/Audio`);
+    /// the file names from the annotations are joined to it. Not allowed for datasets with
+    /// several audio folders (`gs-key`, `nsynth`, `alltempo`).
     pub audio_dir: Option<PathBuf>,
     /// MagnaTagATune split.
     pub mtt_split: MttSplit,
@@ -135,16 +137,23 @@ impl LoadOptions {
     /// Checks ranges that serde cannot.
     pub fn validate(&self) -> Result<(), crate::DataError> {
         if !(0.0..1.0).contains(&self.valid_fraction) {
-            return Err(crate::DataError::Options(format!("valid_fraction must be in [0, 1), got {}", self.valid_fraction)));
+            return Err(crate::DataError::Options(format!(
+                "valid_fraction must be in [0, 1), got {}",
+                self.valid_fraction
+            )));
         }
         let f = self.manifest_split_fractions;
         if f.iter().any(|x| !x.is_finite() || *x < 0.0) || f.iter().sum::<f64>() <= 0.0 {
-            return Err(crate::DataError::Options(format!("manifest_split_fractions must be non-negative with a positive sum, got {f:?}")));
+            return Err(crate::DataError::Options(format!(
+                "manifest_split_fractions must be non-negative with a positive sum, got {f:?}"
+            )));
         }
         if let Some([lo, hi]) = self.nsynth_pitch_range
             && (lo > hi || hi > 127)
         {
-            return Err(crate::DataError::Options(format!("nsynth_pitch_range must satisfy min <= max <= 127, got [{lo}, {hi}]")));
+            return Err(crate::DataError::Options(format!(
+                "nsynth_pitch_range must satisfy min <= max <= 127, got [{lo}, {hi}]"
+            )));
         }
         Ok(())
     }

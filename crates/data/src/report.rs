@@ -53,8 +53,19 @@ pub struct LoadReport {
 
 impl LoadReport {
     /// Records an excluded item.
-    pub fn exclude(&mut self, dataset: &str, id: impl Into<String>, kind: &str, detail: impl Into<String>) {
-        self.excluded.push(Excluded { dataset: dataset.to_string(), id: id.into(), kind: kind.to_string(), detail: detail.into() });
+    pub fn exclude(
+        &mut self,
+        dataset: &str,
+        id: impl Into<String>,
+        kind: &str,
+        detail: impl Into<String>,
+    ) {
+        self.excluded.push(Excluded {
+            dataset: dataset.to_string(),
+            id: id.into(),
+            kind: kind.to_string(),
+            detail: detail.into(),
+        });
     }
 
     /// True when no listed audio is missing or corrupt.
@@ -76,7 +87,9 @@ impl LoadReport {
     pub fn excluded_counts(&self) -> BTreeMap<(String, String), usize> {
         let mut counts = BTreeMap::new();
         for e in &self.excluded {
-            *counts.entry((e.dataset.clone(), e.kind.clone())).or_insert(0) += 1;
+            *counts
+                .entry((e.dataset.clone(), e.kind.clone()))
+                .or_insert(0) += 1;
         }
         counts
     }
@@ -102,23 +115,40 @@ fn per_task(problems: &[FileProblem]) -> BTreeMap<String, SplitCounts> {
 
 impl fmt::Display for LoadReport {
     /// Every missing and corrupt file (never truncated: the point is to list them), excluded
-    /// items grouped by reason, and the notes.
+    /// items counted by reason (listed one by one with the alternate flag, `{:#}`), and the
+    /// notes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (title, problems, per) in
-            [("missing", &self.missing, self.missing_per_task()), ("corrupt", &self.corrupt, self.corrupt_per_task())]
-        {
+        for (title, problems, per) in [
+            ("missing", &self.missing, self.missing_per_task()),
+            ("corrupt", &self.corrupt, self.corrupt_per_task()),
+        ] {
             writeln!(f, "{title} audio files: {}", problems.len())?;
             for (task, counts) in &per {
                 writeln!(f, "  {task}: {counts}")?;
             }
             for p in problems.iter() {
-                writeln!(f, "  {title}: {} (id {}): {}", p.path.display(), p.id, p.reason)?;
+                writeln!(
+                    f,
+                    "  {title}: {} (id {}): {}",
+                    p.path.display(),
+                    p.id,
+                    p.reason
+                )?;
             }
         }
         let counts = self.excluded_counts();
         writeln!(f, "excluded items: {}", self.excluded.len())?;
         for ((dataset, kind), n) in &counts {
             writeln!(f, "  {dataset}: {n} × {kind}")?;
+            if f.alternate() {
+                for e in self
+                    .excluded
+                    .iter()
+                    .filter(|e| &e.dataset == dataset && &e.kind == kind)
+                {
+                    writeln!(f, "    {}: {}", e.id, e.detail)?;
+                }
+            }
         }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;

@@ -107,13 +107,27 @@ pub struct TaskDataset {
 impl TaskDataset {
     /// A task with the default tempo binning (truncation, as LOEV); see
     /// [`TaskDataset::key_classes`] and [`TaskDataset::tempo_classes`] for the fixed vocabularies.
-    pub fn new(name: impl Into<String>, kind: TaskKind, classes: Vec<String>, tracks: Vec<TaskTrack>) -> Self {
-        Self { name: name.into(), kind, tracks, classes, tempo_binning: TempoBinning::default() }
+    pub fn new(
+        name: impl Into<String>,
+        kind: TaskKind,
+        classes: Vec<String>,
+        tracks: Vec<TaskTrack>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            tracks,
+            classes,
+            tempo_binning: TempoBinning::default(),
+        }
     }
 
     /// The 24 key class names in MARBLE order (C major … B major, C minor … B minor).
     pub fn key_classes() -> Vec<String> {
-        (0..KEY_CLASSES).filter_map(|i| Key::from_class_index(i).ok()).map(|k| k.to_string()).collect()
+        (0..KEY_CLASSES)
+            .filter_map(|i| Key::from_class_index(i).ok())
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// The tempo class names `"0"` … `"299"`.
@@ -144,11 +158,19 @@ impl TaskDataset {
                 Some(key) => Target::Class(key.class_index()),
                 None => Target::None,
             },
-            TaskKind::Pitch => match track.labels.pitch.and_then(|p| self.class_index(&p.to_string())) {
+            TaskKind::Pitch => match track
+                .labels
+                .pitch
+                .and_then(|p| self.class_index(&p.to_string()))
+            {
                 Some(i) => Target::Class(i),
                 None => Target::None,
             },
-            TaskKind::Tempo => match track.labels.tempo.and_then(|bpm| tempo_class(bpm, self.tempo_binning)) {
+            TaskKind::Tempo => match track
+                .labels
+                .tempo
+                .and_then(|bpm| tempo_class(bpm, self.tempo_binning))
+            {
                 Some(i) => Target::Class(i),
                 None => Target::None,
             },
@@ -237,7 +259,11 @@ impl SplitCounts {
 
 impl fmt::Display for SplitCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "train {}, valid {}, test {}", self.train, self.valid, self.test)
+        write!(
+            f,
+            "train {}, valid {}, test {}",
+            self.train, self.valid, self.test
+        )
     }
 }
 
@@ -262,17 +288,41 @@ pub struct DatasetSummary {
 
 impl fmt::Display for DatasetSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} ({}, {} classes): {} tracks: {}", self.name, self.kind, self.classes, self.tracks.total(), self.tracks)?;
+        writeln!(
+            f,
+            "{} ({}, {} classes): {} tracks: {}",
+            self.name,
+            self.kind,
+            self.classes,
+            self.tracks.total(),
+            self.tracks
+        )?;
         if self.unlabelled.total() > 0 {
             writeln!(f, "  without a usable label: {}", self.unlabelled)?;
         }
         for (group, counts) in &self.groups {
             writeln!(f, "  group {group}: {counts}")?;
         }
-        let present: Vec<&(String, SplitCounts)> = self.class_counts.iter().filter(|(_, c)| c.total() > 0).collect();
+        let present: Vec<&(String, SplitCounts)> = self
+            .class_counts
+            .iter()
+            .filter(|(_, c)| c.total() > 0)
+            .collect();
         let absent = self.class_counts.len() - present.len();
-        writeln!(f, "  per class (train/valid/test){}:", if absent > 0 { format!(", {absent} classes with no track not shown") } else { String::new() })?;
-        let width = present.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
+        writeln!(
+            f,
+            "  per class (train/valid/test){}:",
+            if absent > 0 {
+                format!(", {absent} classes with no track not shown")
+            } else {
+                String::new()
+            }
+        )?;
+        let width = present
+            .iter()
+            .map(|(name, _)| name.chars().count())
+            .max()
+            .unwrap_or(0);
         for (name, c) in present {
             writeln!(f, "    {name:<width$}  {}/{}/{}", c.train, c.valid, c.test)?;
         }
@@ -286,7 +336,13 @@ mod tests {
     use crate::labels::Mode;
 
     fn track(id: &str, split: Split, labels: TrackLabels) -> TaskTrack {
-        TaskTrack { id: id.into(), path: PathBuf::from(format!("{id}.wav")), split, group: None, labels }
+        TaskTrack {
+            id: id.into(),
+            path: PathBuf::from(format!("{id}.wav")),
+            split,
+            group: None,
+            labels,
+        }
     }
 
     #[test]
@@ -295,51 +351,176 @@ mod tests {
             "t",
             TaskKind::Tagging,
             vec!["rock".into(), "piano".into(), "no voice".into()],
-            vec![track("a", Split::Train, TrackLabels { tags: vec!["no voice".into(), "rock".into(), "unlisted".into()], ..Default::default() })],
+            vec![track(
+                "a",
+                Split::Train,
+                TrackLabels {
+                    tags: vec!["no voice".into(), "rock".into(), "unlisted".into()],
+                    ..Default::default()
+                },
+            )],
         );
-        assert_eq!(tagging.target(&tagging.tracks[0]), Target::MultiHot(vec![1.0, 0.0, 1.0]));
+        assert_eq!(
+            tagging.target(&tagging.tracks[0]),
+            Target::MultiHot(vec![1.0, 0.0, 1.0])
+        );
 
         let key = TaskDataset::new("k", TaskKind::Key, TaskDataset::key_classes(), vec![]);
         assert_eq!(key.classes.len(), 24);
         assert_eq!(key.classes[3], "Eb major");
         assert_eq!(key.classes[13], "Db minor");
-        let t = track("k", Split::Test, TrackLabels { key: Some(Key::new(6, Mode::Minor)), ..Default::default() });
+        let t = track(
+            "k",
+            Split::Test,
+            TrackLabels {
+                key: Some(Key::new(6, Mode::Minor)),
+                ..Default::default()
+            },
+        );
         assert_eq!(key.target(&t), Target::Class(18));
         assert_eq!(key.classes[18], "Gb minor");
-        assert_eq!(key.target(&track("n", Split::Test, TrackLabels::default())), Target::None);
+        assert_eq!(
+            key.target(&track("n", Split::Test, TrackLabels::default())),
+            Target::None
+        );
 
-        let mut tempo = TaskDataset::new("b", TaskKind::Tempo, TaskDataset::tempo_classes(), vec![]);
-        let fast = track("f", Split::Train, TrackLabels { tempo: Some(127.9), ..Default::default() });
+        let mut tempo =
+            TaskDataset::new("b", TaskKind::Tempo, TaskDataset::tempo_classes(), vec![]);
+        let fast = track(
+            "f",
+            Split::Train,
+            TrackLabels {
+                tempo: Some(127.9),
+                ..Default::default()
+            },
+        );
         assert_eq!(tempo.target(&fast), Target::Class(127));
         tempo.tempo_binning = TempoBinning::Round;
         assert_eq!(tempo.target(&fast), Target::Class(128));
-        let too_fast = track("g", Split::Train, TrackLabels { tempo: Some(321.6), ..Default::default() });
+        let too_fast = track(
+            "g",
+            Split::Train,
+            TrackLabels {
+                tempo: Some(321.6),
+                ..Default::default()
+            },
+        );
         assert_eq!(tempo.target(&too_fast), Target::None);
 
         let pitch = TaskDataset::new("p", TaskKind::Pitch, vec!["36".into(), "60".into()], vec![]);
-        assert_eq!(pitch.target(&track("p", Split::Valid, TrackLabels { pitch: Some(60), ..Default::default() })), Target::Class(1));
-        assert_eq!(pitch.target(&track("q", Split::Valid, TrackLabels { pitch: Some(61), ..Default::default() })), Target::None);
+        assert_eq!(
+            pitch.target(&track(
+                "p",
+                Split::Valid,
+                TrackLabels {
+                    pitch: Some(60),
+                    ..Default::default()
+                }
+            )),
+            Target::Class(1)
+        );
+        assert_eq!(
+            pitch.target(&track(
+                "q",
+                Split::Valid,
+                TrackLabels {
+                    pitch: Some(61),
+                    ..Default::default()
+                }
+            )),
+            Target::None
+        );
     }
 
     #[test]
     fn summary_counts_splits_classes_and_groups() {
         let mut tracks = vec![
-            track("a", Split::Train, TrackLabels { tempo: Some(120.0), ..Default::default() }),
-            track("b", Split::Train, TrackLabels { tempo: Some(120.5), ..Default::default() }),
-            track("c", Split::Test, TrackLabels { tempo: Some(90.0), ..Default::default() }),
-            track("d", Split::Valid, TrackLabels { tempo: Some(400.0), ..Default::default() }),
+            track(
+                "a",
+                Split::Train,
+                TrackLabels {
+                    tempo: Some(120.0),
+                    ..Default::default()
+                },
+            ),
+            track(
+                "b",
+                Split::Train,
+                TrackLabels {
+                    tempo: Some(120.5),
+                    ..Default::default()
+                },
+            ),
+            track(
+                "c",
+                Split::Test,
+                TrackLabels {
+                    tempo: Some(90.0),
+                    ..Default::default()
+                },
+            ),
+            track(
+                "d",
+                Split::Valid,
+                TrackLabels {
+                    tempo: Some(400.0),
+                    ..Default::default()
+                },
+            ),
         ];
         tracks[2].group = Some("gtzan".into());
-        let task = TaskDataset::new("tempo", TaskKind::Tempo, TaskDataset::tempo_classes(), tracks);
+        let task = TaskDataset::new(
+            "tempo",
+            TaskKind::Tempo,
+            TaskDataset::tempo_classes(),
+            tracks,
+        );
         let s = task.summary();
-        assert_eq!(s.tracks, SplitCounts { train: 2, valid: 1, test: 1 });
-        assert_eq!(s.unlabelled, SplitCounts { train: 0, valid: 1, test: 0 });
-        assert_eq!(s.class_counts[120].1, SplitCounts { train: 2, valid: 0, test: 0 });
+        assert_eq!(
+            s.tracks,
+            SplitCounts {
+                train: 2,
+                valid: 1,
+                test: 1
+            }
+        );
+        assert_eq!(
+            s.unlabelled,
+            SplitCounts {
+                train: 0,
+                valid: 1,
+                test: 0
+            }
+        );
+        assert_eq!(
+            s.class_counts[120].1,
+            SplitCounts {
+                train: 2,
+                valid: 0,
+                test: 0
+            }
+        );
         assert_eq!(s.class_counts[90].1.test, 1);
-        assert_eq!(s.groups, vec![("gtzan".to_string(), SplitCounts { train: 0, valid: 0, test: 1 })]);
+        assert_eq!(
+            s.groups,
+            vec![(
+                "gtzan".to_string(),
+                SplitCounts {
+                    train: 0,
+                    valid: 0,
+                    test: 1
+                }
+            )]
+        );
         assert_eq!(task.split(Split::Train).count(), 2);
         let text = s.to_string();
-        assert!(text.contains("tempo (tempo, 300 classes): 4 tracks: train 2, valid 1, test 1"), "{text}");
-        assert!(text.contains("298 classes with no track not shown"), "{text}");
+        assert!(
+            text.contains("tempo (tempo, 300 classes): 4 tracks: train 2, valid 1, test 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("298 classes with no track not shown"),
+            "{text}"
+        );
     }
 }

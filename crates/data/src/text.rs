@@ -48,28 +48,50 @@ pub(crate) fn files_with_suffix(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>
 
 /// The file name of `path` without `suffix` (e.g. `1234.LOFI.bpm` → `1234.LOFI`).
 pub(crate) fn name_without(path: &Path, suffix: &str) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.strip_suffix(suffix).map(str::to_string).unwrap_or(name)
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.strip_suffix(suffix)
+        .map(str::to_string)
+        .unwrap_or(name)
 }
 
 /// FNV-1a of a string: a stable stream index for [`loev_audio::rng::derive_seed`].
 pub(crate) fn stream_of(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Splits `count` items (in the caller's deterministic order) into train and valid as
 /// `torch.utils.data.random_split` does in LOEV/synesis: a seeded permutation, the first
 /// `floor(count · (1 − valid_fraction))` are train, the rest valid.
-pub(crate) fn split_train_valid(count: usize, valid_fraction: f64, seed: u64, stream: &str) -> Vec<Split> {
+pub(crate) fn split_train_valid(
+    count: usize,
+    valid_fraction: f64,
+    seed: u64,
+    stream: &str,
+) -> Vec<Split> {
     let train_len = ((count as f64) * (1.0 - valid_fraction)).floor() as usize;
-    assign_by_permutation(count, &[train_len, count - train_len.min(count), 0], seed, stream)
+    assign_by_permutation(
+        count,
+        &[train_len, count - train_len.min(count), 0],
+        seed,
+        stream,
+    )
 }
 
 /// Splits `count` items into train / valid / test with the given fractions (normalised):
 /// `floor` for train and valid, the rest test.
-pub(crate) fn split_three_ways(count: usize, fractions: [f64; 3], seed: u64, stream: &str) -> Vec<Split> {
+pub(crate) fn split_three_ways(
+    count: usize,
+    fractions: [f64; 3],
+    seed: u64,
+    stream: &str,
+) -> Vec<Split> {
     let sum: f64 = fractions.iter().sum();
-    let train = ((count as f64) * fractions[0] / sum).floor() as usize;
+    let train = (((count as f64) * fractions[0] / sum).floor() as usize).min(count);
     let valid = (((count as f64) * fractions[1] / sum).floor() as usize).min(count - train);
     assign_by_permutation(count, &[train, valid, count - train - valid], seed, stream)
 }
@@ -114,10 +136,19 @@ mod tests {
         assert_eq!(a.iter().filter(|s| **s == Split::Valid).count(), 3);
         assert_eq!(a, split_train_valid(25, 0.1, 7, "x"));
         assert_ne!(a, split_train_valid(25, 0.1, 8, "x"));
-        assert_eq!(split_train_valid(8, 0.1, 1, "y").iter().filter(|s| **s == Split::Valid).count(), 1);
+        assert_eq!(
+            split_train_valid(8, 0.1, 1, "y")
+                .iter()
+                .filter(|s| **s == Split::Valid)
+                .count(),
+            1
+        );
         assert!(split_train_valid(0, 0.1, 1, "y").is_empty());
         let b = split_three_ways(10, [0.8, 0.1, 0.1], 3, "m");
         let count = |s: Split| b.iter().filter(|x| **x == s).count();
-        assert_eq!((count(Split::Train), count(Split::Valid), count(Split::Test)), (8, 1, 1));
+        assert_eq!(
+            (count(Split::Train), count(Split::Valid), count(Split::Test)),
+            (8, 1, 1)
+        );
     }
 }

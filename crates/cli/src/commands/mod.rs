@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod analyze;
 pub mod augment;
 pub mod bench;
 pub mod bench_audio;
@@ -9,5 +10,9 @@ pub mod bench_train;
 pub mod cache;
 pub mod corpus;
 pub mod data;
+pub mod demo;
+pub mod embed;
 pub mod features;
 pub mod pretrain;
+pub mod probe;
+pub mod retrieve;

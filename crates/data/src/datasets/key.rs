@@ -26,8 +26,16 @@ use crate::text::{files_with_suffix, name_without, read_text, split_train_valid}
 pub const TASK: &str = "gs-key";
 
 /// Reads the GiantSteps key test set as tracks (all test).
-fn giantsteps_key_tracks(root: &Path, task: &str, report: &mut LoadReport) -> Result<Vec<TaskTrack>, DataError> {
-    let dir = require(DatasetName::GiantstepsKey, root.join("annotations").join("key"))?;
+fn giantsteps_key_tracks(
+    root: &Path,
+    audio: &Path,
+    task: &str,
+    report: &mut LoadReport,
+) -> Result<Vec<TaskTrack>, DataError> {
+    let dir = require(
+        DatasetName::GiantstepsKey,
+        root.join("annotations").join("key"),
+    )?;
     let mut tracks = Vec::new();
     for file in files_with_suffix(&dir, ".key")? {
         let name = name_without(&file, ".key"); // <ID>.LOFI
@@ -36,10 +44,13 @@ fn giantsteps_key_tracks(root: &Path, task: &str, report: &mut LoadReport) -> Re
         match text.trim().parse::<Key>() {
             Ok(key) => tracks.push(TaskTrack {
                 id,
-                path: root.join("audio").join(format!("{name}.mp3")),
+                path: audio.join(format!("{name}.mp3")),
                 split: Split::Test,
                 group: Some("giantsteps-key".into()),
-                labels: TrackLabels { key: Some(key), ..Default::default() },
+                labels: TrackLabels {
+                    key: Some(key),
+                    ..Default::default()
+                },
             }),
             Err(e) => report.exclude(task, id, "not a major/minor key", e.to_string()),
         }
@@ -56,7 +67,12 @@ pub(crate) struct MtgKeyRow {
 
 /// Parses and filters `annotations.txt` (confidence 2, no `/`, not `-`), reporting every
 /// row it drops.
-pub(crate) fn parse_mtg_key_annotations(text: &str, origin: &Path, task: &str, report: &mut LoadReport) -> Result<Vec<MtgKeyRow>, DataError> {
+pub(crate) fn parse_mtg_key_annotations(
+    text: &str,
+    origin: &Path,
+    task: &str,
+    report: &mut LoadReport,
+) -> Result<Vec<MtgKeyRow>, DataError> {
     let mut rows = Vec::new();
     let mut header_seen = false;
     for (i, line) in text.lines().enumerate() {
@@ -72,16 +88,34 @@ pub(crate) fn parse_mtg_key_annotations(text: &str, origin: &Path, task: &str, r
             }
         }
         if fields.len() < 3 {
-            return Err(DataError::parse(origin, i + 1, format!("{} fields; expected ID, MANUAL KEY, C (tab-separated)", fields.len())));
+            return Err(DataError::parse(
+                origin,
+                i + 1,
+                format!(
+                    "{} fields; expected ID, MANUAL KEY, C (tab-separated)",
+                    fields.len()
+                ),
+            ));
         }
         let (id, label, confidence) = (fields[0], fields[1], fields[2]);
         match confidence.parse::<u8>() {
             Ok(2) => {}
             Ok(c) => {
-                report.exclude(task, id, "low confidence", format!("confidence {c} (only 2 is kept): '{label}'"));
+                report.exclude(
+                    task,
+                    id,
+                    "low confidence",
+                    format!("confidence {c} (only 2 is kept): '{label}'"),
+                );
                 continue;
             }
-            Err(_) => return Err(DataError::parse(origin, i + 1, format!("confidence '{confidence}' is not 0, 1 or 2"))),
+            Err(_) => {
+                return Err(DataError::parse(
+                    origin,
+                    i + 1,
+                    format!("confidence '{confidence}' is not 0, 1 or 2"),
+                ));
+            }
         }
         if label.contains('/') {
             report.exclude(task, id, "multi-key", format!("'{label}'"));
@@ -92,7 +126,10 @@ pub(crate) fn parse_mtg_key_annotations(text: &str, origin: &Path, task: &str, r
             continue;
         }
         match label.parse::<Key>() {
-            Ok(key) => rows.push(MtgKeyRow { id: id.to_string(), key }),
+            Ok(key) => rows.push(MtgKeyRow {
+                id: id.to_string(),
+                key,
+            }),
             Err(e) => report.exclude(task, id, "not a major/minor key", e.to_string()),
         }
     }
@@ -102,56 +139,107 @@ pub(crate) fn parse_mtg_key_annotations(text: &str, origin: &Path, task: &str, r
 /// Reads GiantSteps-MTG-key as train/valid tracks, leaving out ids in `exclude_ids`.
 fn giantsteps_mtg_key_tracks(
     root: &Path,
+    audio: &Path,
     task: &str,
     opts: &LoadOptions,
     exclude_ids: &HashSet<String>,
     report: &mut LoadReport,
 ) -> Result<Vec<TaskTrack>, DataError> {
-    let path = require(DatasetName::GiantstepsMtgKey, root.join("annotations").join("annotations.txt"))?;
+    let path = require(
+        DatasetName::GiantstepsMtgKey,
+        root.join("annotations").join("annotations.txt"),
+    )?;
     let mut rows = parse_mtg_key_annotations(&read_text(&path)?, &path, task, report)?;
     rows.retain(|row| {
         let leak = exclude_ids.contains(&row.id);
         if leak {
-            report.exclude(task, &row.id, "also a test track", "the ID is in the GiantSteps key test set".to_string());
+            report.exclude(
+                task,
+                &row.id,
+                "also a test track",
+                "the ID is in the GiantSteps key test set".to_string(),
+            );
         }
         !leak
     });
     rows.sort_by(|a, b| a.id.cmp(&b.id));
-    let splits = split_train_valid(rows.len(), opts.valid_fraction, opts.seed, "giantsteps-mtg-key");
+    let splits = split_train_valid(
+        rows.len(),
+        opts.valid_fraction,
+        opts.seed,
+        "giantsteps-mtg-key",
+    );
     Ok(rows
         .into_iter()
         .zip(splits)
         .map(|(row, split)| TaskTrack {
-            path: root.join("audio").join(format!("{}.LOFI.mp3", row.id)),
+            path: audio.join(format!("{}.LOFI.mp3", row.id)),
             id: row.id,
             split,
             group: Some("giantsteps-mtg-key".into()),
-            labels: TrackLabels { key: Some(row.key), ..Default::default() },
+            labels: TrackLabels {
+                key: Some(row.key),
+                ..Default::default()
+            },
         })
         .collect())
 }
 
 /// GiantSteps key alone: every track is test.
-pub(crate) fn load_giantsteps_key(root: &Path, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
+pub(crate) fn load_giantsteps_key(
+    root: &Path,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+) -> Result<TaskDataset, DataError> {
     let task = DatasetName::GiantstepsKey.as_str();
-    let tracks = giantsteps_key_tracks(root, task, report)?;
-    Ok(TaskDataset::new(task, TaskKind::Key, TaskDataset::key_classes(), tracks))
+    let audio = opts.audio_dir.clone().unwrap_or_else(|| root.join("audio"));
+    let tracks = giantsteps_key_tracks(root, &audio, task, report)?;
+    Ok(TaskDataset::new(
+        task,
+        TaskKind::Key,
+        TaskDataset::key_classes(),
+        tracks,
+    ))
 }
 
 /// GiantSteps-MTG-key alone: train/valid.
-pub(crate) fn load_giantsteps_mtg_key(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
+pub(crate) fn load_giantsteps_mtg_key(
+    root: &Path,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+) -> Result<TaskDataset, DataError> {
     let task = DatasetName::GiantstepsMtgKey.as_str();
-    let tracks = giantsteps_mtg_key_tracks(root, task, opts, &HashSet::new(), report)?;
-    Ok(TaskDataset::new(task, TaskKind::Key, TaskDataset::key_classes(), tracks))
+    let audio = opts.audio_dir.clone().unwrap_or_else(|| root.join("audio"));
+    let tracks = giantsteps_mtg_key_tracks(root, &audio, task, opts, &HashSet::new(), report)?;
+    Ok(TaskDataset::new(
+        task,
+        TaskKind::Key,
+        TaskDataset::key_classes(),
+        tracks,
+    ))
 }
 
 /// The LOEV key task: MTG-key train/valid, GiantSteps key test.
-pub(crate) fn load_gs_key(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
-    let test = giantsteps_key_tracks(&root.join("giantsteps-key-dataset"), TASK, report)?;
+pub(crate) fn load_gs_key(
+    root: &Path,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+) -> Result<TaskDataset, DataError> {
+    let (gs, mtg) = (
+        root.join("giantsteps-key-dataset"),
+        root.join("giantsteps-mtg-key-dataset"),
+    );
+    let test = giantsteps_key_tracks(&gs, &gs.join("audio"), TASK, report)?;
     let test_ids: HashSet<String> = test.iter().map(|t| t.id.clone()).collect();
-    let mut tracks = giantsteps_mtg_key_tracks(&root.join("giantsteps-mtg-key-dataset"), TASK, opts, &test_ids, report)?;
+    let mut tracks =
+        giantsteps_mtg_key_tracks(&mtg, &mtg.join("audio"), TASK, opts, &test_ids, report)?;
     tracks.extend(test);
-    Ok(TaskDataset::new(TASK, TaskKind::Key, TaskDataset::key_classes(), tracks))
+    Ok(TaskDataset::new(
+        TASK,
+        TaskKind::Key,
+        TaskDataset::key_classes(),
+        tracks,
+    ))
 }
 
 #[cfg(test)]
@@ -170,16 +258,44 @@ mod tests {
                     15\tA minor\t1\n\
                     16\tF\t2\n";
         let mut report = LoadReport::default();
-        let rows = parse_mtg_key_annotations(text, Path::new("annotations.txt"), "t", &mut report).unwrap();
+        let rows = parse_mtg_key_annotations(text, Path::new("annotations.txt"), "t", &mut report)
+            .unwrap();
         assert_eq!(
             rows,
-            vec![MtgKeyRow { id: "10".into(), key: Key::new(3, Mode::Minor) }, MtgKeyRow { id: "11".into(), key: Key::new(1, Mode::Major) }]
+            vec![
+                MtgKeyRow {
+                    id: "10".into(),
+                    key: Key::new(3, Mode::Minor)
+                },
+                MtgKeyRow {
+                    id: "11".into(),
+                    key: Key::new(1, Mode::Major)
+                }
+            ]
         );
-        let kinds: Vec<(&str, &str)> = report.excluded.iter().map(|e| (e.id.as_str(), e.kind.as_str())).collect();
+        let kinds: Vec<(&str, &str)> = report
+            .excluded
+            .iter()
+            .map(|e| (e.id.as_str(), e.kind.as_str()))
+            .collect();
         assert_eq!(
             kinds,
-            vec![("12", "multi-key"), ("13", "low confidence"), ("14", "no key"), ("15", "low confidence"), ("16", "not a major/minor key")]
+            vec![
+                ("12", "multi-key"),
+                ("13", "low confidence"),
+                ("14", "no key"),
+                ("15", "low confidence"),
+                ("16", "not a major/minor key")
+            ]
         );
-        assert!(parse_mtg_key_annotations("ID\tMANUAL KEY\tC\n17\tC major\thigh\n", Path::new("a"), "t", &mut report).is_err());
+        assert!(
+            parse_mtg_key_annotations(
+                "ID\tMANUAL KEY\tC\n17\tC major\thigh\n",
+                Path::new("a"),
+                "t",
+                &mut report
+            )
+            .is_err()
+        );
     }
 }

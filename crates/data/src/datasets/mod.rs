@@ -131,7 +131,11 @@ impl DatasetName {
     }
 
     fn expected() -> String {
-        DatasetName::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+        DatasetName::ALL
+            .iter()
+            .map(|d| d.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -149,30 +153,74 @@ impl FromStr for DatasetName {
         DatasetName::ALL
             .into_iter()
             .find(|d| d.as_str() == wanted)
-            .ok_or_else(|| DataError::UnknownDataset { name: text.to_string(), expected: DatasetName::expected() })
+            .ok_or_else(|| DataError::UnknownDataset {
+                name: text.to_string(),
+                expected: DatasetName::expected(),
+            })
     }
 }
 
 /// Loads a benchmark dataset from `root` as one or more tasks (AllTempo gives one task per
 /// held-out dataset). Tracks whose audio is missing or corrupt are removed from the tasks and
 /// listed in the report; items excluded by the protocol are listed with reasons.
-pub fn load_dataset(name: DatasetName, root: &Path, opts: &LoadOptions) -> Result<(Vec<TaskDataset>, LoadReport), DataError> {
+pub fn load_dataset(
+    name: DatasetName,
+    root: &Path,
+    opts: &LoadOptions,
+) -> Result<(Vec<TaskDataset>, LoadReport), DataError> {
     opts.validate()?;
     if !root.is_dir() {
-        return Err(DataError::NotFound { dataset: name.to_string(), path: root.to_path_buf(), hint: format!("expected a folder: {}", name.layout()) });
+        return Err(DataError::NotFound {
+            dataset: name.to_string(),
+            path: root.to_path_buf(),
+            hint: format!("expected a folder: {}", name.layout()),
+        });
+    }
+    if opts.audio_dir.is_some()
+        && matches!(
+            name,
+            DatasetName::GsKey | DatasetName::Nsynth | DatasetName::Alltempo
+        )
+    {
+        return Err(DataError::Options(format!(
+            "audio_dir applies to datasets with one audio folder; {name} has several (load its parts separately, or link the audio into its layout: {})",
+            name.layout()
+        )));
     }
     let mut report = LoadReport::default();
     let tasks = match name {
         DatasetName::Mtt => vec![mtt::load(root, opts, &mut report)?],
         DatasetName::MtgJamendo => vec![mtg::load(root, opts, &mut report)?],
         DatasetName::GsKey => vec![key::load_gs_key(root, opts, &mut report)?],
-        DatasetName::GiantstepsKey => vec![key::load_giantsteps_key(root, &mut report)?],
-        DatasetName::GiantstepsMtgKey => vec![key::load_giantsteps_mtg_key(root, opts, &mut report)?],
+        DatasetName::GiantstepsKey => vec![key::load_giantsteps_key(root, opts, &mut report)?],
+        DatasetName::GiantstepsMtgKey => {
+            vec![key::load_giantsteps_mtg_key(root, opts, &mut report)?]
+        }
         DatasetName::Nsynth => vec![nsynth::load(root, opts, &mut report)?],
-        DatasetName::GtzanTempo => vec![tempo::load_single(tempo::TempoSource::Gtzan, root, opts, &mut report)?],
-        DatasetName::AcmMirum => vec![tempo::load_single(tempo::TempoSource::AcmMirum, root, opts, &mut report)?],
-        DatasetName::Hainsworth => vec![tempo::load_single(tempo::TempoSource::Hainsworth, root, opts, &mut report)?],
-        DatasetName::GiantstepsTempo => vec![tempo::load_single(tempo::TempoSource::Giantsteps, root, opts, &mut report)?],
+        DatasetName::GtzanTempo => vec![tempo::load_single(
+            tempo::TempoSource::Gtzan,
+            root,
+            opts,
+            &mut report,
+        )?],
+        DatasetName::AcmMirum => vec![tempo::load_single(
+            tempo::TempoSource::AcmMirum,
+            root,
+            opts,
+            &mut report,
+        )?],
+        DatasetName::Hainsworth => vec![tempo::load_single(
+            tempo::TempoSource::Hainsworth,
+            root,
+            opts,
+            &mut report,
+        )?],
+        DatasetName::GiantstepsTempo => vec![tempo::load_single(
+            tempo::TempoSource::Giantsteps,
+            root,
+            opts,
+            &mut report,
+        )?],
         DatasetName::Alltempo => tempo::load_alltempo(root, opts, &mut report)?,
     };
     let tasks = finalize(tasks, &mut report, opts);
@@ -184,12 +232,19 @@ pub(crate) fn require(dataset: DatasetName, path: PathBuf) -> Result<PathBuf, Da
     if path.exists() {
         Ok(path)
     } else {
-        Err(DataError::NotFound { dataset: dataset.to_string(), path, hint: format!("expected layout: {}", dataset.layout()) })
+        Err(DataError::NotFound {
+            dataset: dataset.to_string(),
+            path,
+            hint: format!("expected layout: {}", dataset.layout()),
+        })
     }
 }
 
 /// The first of `candidates` that exists, else a [`DataError::NotFound`] on the first.
-pub(crate) fn require_any(dataset: DatasetName, candidates: &[PathBuf]) -> Result<PathBuf, DataError> {
+pub(crate) fn require_any(
+    dataset: DatasetName,
+    candidates: &[PathBuf],
+) -> Result<PathBuf, DataError> {
     match candidates.iter().find(|p| p.exists()) {
         Some(p) => Ok(p.clone()),
         None => require(dataset, candidates[0].clone()),
@@ -206,8 +261,14 @@ mod tests {
             assert_eq!(d.as_str().parse::<DatasetName>().unwrap(), d);
             assert!(!d.layout().is_empty());
         }
-        assert_eq!("MTG_Jamendo".parse::<DatasetName>().unwrap(), DatasetName::MtgJamendo);
-        let e = "magnatagatune".parse::<DatasetName>().unwrap_err().to_string();
+        assert_eq!(
+            "MTG_Jamendo".parse::<DatasetName>().unwrap(),
+            DatasetName::MtgJamendo
+        );
+        let e = "magnatagatune"
+            .parse::<DatasetName>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mtt, mtg-jamendo"), "{e}");
     }
 }

@@ -24,7 +24,12 @@ const TOP50: &str = include_str!("../../assets/mtg_jamendo/top50_tags.txt");
 
 /// The 50 tags of the top-50 task (`data/tags/top50.txt` of MTG/mtg-jamendo-dataset).
 pub fn top50_tags() -> Vec<String> {
-    TOP50.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    TOP50
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// One row of a split file.
@@ -48,10 +53,25 @@ pub(crate) fn parse_split_file(text: &str, origin: &Path) -> Result<Vec<MtgRow>,
             continue;
         }
         if fields.len() < 5 {
-            return Err(DataError::parse(origin, i + 1, format!("{} fields; expected TRACK_ID, ARTIST_ID, ALBUM_ID, PATH, DURATION, then tags", fields.len())));
+            return Err(DataError::parse(
+                origin,
+                i + 1,
+                format!(
+                    "{} fields; expected TRACK_ID, ARTIST_ID, ALBUM_ID, PATH, DURATION, then tags",
+                    fields.len()
+                ),
+            ));
         }
-        let tags = fields[5..].iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
-        rows.push(MtgRow { track_id: fields[0].to_string(), path: fields[3].to_string(), tags });
+        let tags = fields[5..]
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.to_string())
+            .collect();
+        rows.push(MtgRow {
+            track_id: fields[0].to_string(),
+            path: fields[3].to_string(),
+            tags,
+        });
     }
     Ok(rows)
 }
@@ -59,36 +79,63 @@ pub(crate) fn parse_split_file(text: &str, origin: &Path) -> Result<Vec<MtgRow>,
 /// The audio file of a listed `PATH` for the chosen quality.
 fn audio_path(audio_root: &Path, listed: &str, quality: MtgAudio) -> PathBuf {
     match (quality, listed.strip_suffix(".mp3")) {
-        (MtgAudio::Low, Some(stem)) if !stem.ends_with(".low") => audio_root.join(format!("{stem}.low.mp3")),
+        (MtgAudio::Low, Some(stem)) if !stem.ends_with(".low") => {
+            audio_root.join(format!("{stem}.low.mp3"))
+        }
         _ => audio_root.join(listed),
     }
 }
 
 /// Loads the MTG-Jamendo top-50 task.
-pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
-    let split_dir = root.join("data").join("splits").join(format!("split-{}", opts.mtg_split));
+pub(crate) fn load(
+    root: &Path,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+) -> Result<TaskDataset, DataError> {
+    let split_dir = root
+        .join("data")
+        .join("splits")
+        .join(format!("split-{}", opts.mtg_split));
     let audio_root = opts.audio_dir.clone().unwrap_or_else(|| root.join("audio"));
     let vocabulary = top50_tags();
     let mut tracks = Vec::new();
     let mut unknown_tags = 0usize;
-    for (file, split) in [("train", Split::Train), ("validation", Split::Valid), ("test", Split::Test)] {
-        let path = require(DatasetName::MtgJamendo, split_dir.join(format!("autotagging_top50tags-{file}.tsv")))?;
+    for (file, split) in [
+        ("train", Split::Train),
+        ("validation", Split::Valid),
+        ("test", Split::Test),
+    ] {
+        let path = require(
+            DatasetName::MtgJamendo,
+            split_dir.join(format!("autotagging_top50tags-{file}.tsv")),
+        )?;
         for row in parse_split_file(&read_text(&path)?, &path)? {
-            let (known, unknown): (Vec<String>, Vec<String>) = row.tags.into_iter().partition(|t| vocabulary.contains(t));
+            let (known, unknown): (Vec<String>, Vec<String>) =
+                row.tags.into_iter().partition(|t| vocabulary.contains(t));
             unknown_tags += unknown.len();
             tracks.push(TaskTrack {
                 id: row.track_id,
                 path: audio_path(&audio_root, &row.path, opts.mtg_audio),
                 split,
                 group: None,
-                labels: TrackLabels { tags: known, ..Default::default() },
+                labels: TrackLabels {
+                    tags: known,
+                    ..Default::default()
+                },
             });
         }
     }
     if unknown_tags > 0 {
-        report.notes.push(format!("{TASK}: {unknown_tags} tag occurrences outside the top-50 vocabulary were ignored"));
+        report.notes.push(format!(
+            "{TASK}: {unknown_tags} tag occurrences outside the top-50 vocabulary were ignored"
+        ));
     }
-    Ok(TaskDataset::new(TASK, TaskKind::Tagging, vocabulary, tracks))
+    Ok(TaskDataset::new(
+        TASK,
+        TaskKind::Tagging,
+        vocabulary,
+        tracks,
+    ))
 }
 
 #[cfg(test)]
@@ -103,15 +150,24 @@ mod tests {
         let rows = parse_split_file(text, Path::new("x.tsv")).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].tags, vec!["genre---rock"]);
-        assert_eq!(rows[1].tags, vec!["genre---pop", "instrument---guitar", "mood/theme---happy"]);
+        assert_eq!(
+            rows[1].tags,
+            vec!["genre---pop", "instrument---guitar", "mood/theme---happy"]
+        );
         assert!(parse_split_file("track_1\ta\tb\n", Path::new("x.tsv")).is_err());
     }
 
     #[test]
     fn low_quality_paths_and_vocabulary() {
         let root = Path::new("/a");
-        assert_eq!(audio_path(root, "41/241.mp3", MtgAudio::Low), PathBuf::from("/a/41/241.low.mp3"));
-        assert_eq!(audio_path(root, "41/241.mp3", MtgAudio::Full), PathBuf::from("/a/41/241.mp3"));
+        assert_eq!(
+            audio_path(root, "41/241.mp3", MtgAudio::Low),
+            PathBuf::from("/a/41/241.low.mp3")
+        );
+        assert_eq!(
+            audio_path(root, "41/241.mp3", MtgAudio::Full),
+            PathBuf::from("/a/41/241.mp3")
+        );
         let tags = top50_tags();
         assert_eq!(tags.len(), 50);
         assert!(tags.contains(&"mood/theme---film".to_string()));

@@ -31,7 +31,12 @@ const TOP50: &str = include_str!("../../assets/mtt/top50_tags.txt");
 
 /// The 50 tags in the benchmark's order (Pons et al. 2018; MARBLE v2 uses the same).
 pub fn top50_tags() -> Vec<String> {
-    TOP50.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    TOP50
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// One data row of `annotations_final.csv`, reduced to the top-50 tags.
@@ -42,47 +47,120 @@ pub(crate) struct MttRow {
     pub tags: Vec<String>,
 }
 
+/// Column positions found in the header row.
+struct Header {
+    clip_col: usize,
+    path_col: usize,
+    tag_cols: Vec<(usize, String)>,
+    width: usize,
+}
+
 /// Removes quotes that survived CSV unquoting (a field like `"guitar` from odd quoting).
 fn clean(field: &str) -> &str {
     field.trim().trim_matches('"').trim()
 }
 
 /// Parses `annotations_final.csv`, keeping the tags in `vocabulary`.
-pub(crate) fn parse_annotations(text: &str, origin: &Path, vocabulary: &[String]) -> Result<Vec<MttRow>, DataError> {
-    let mut reader = csv::ReaderBuilder::new().delimiter(b'\t').has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut header: Option<(usize, usize, Vec<(usize, String)>, usize)> = None;
+pub(crate) fn parse_annotations(
+    text: &str,
+    origin: &Path,
+    vocabulary: &[String],
+) -> Result<Vec<MttRow>, DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut header: Option<Header> = None;
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| DataError::parse(origin, e.position().map(|p| p.line() as usize).unwrap_or(0), e.to_string()))?;
+        let record = record.map_err(|e| {
+            DataError::parse(
+                origin,
+                e.position().map(|p| p.line() as usize).unwrap_or(0),
+                e.to_string(),
+            )
+        })?;
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
         if record.iter().all(|f| clean(f).is_empty()) {
             continue;
         }
-        let Some((clip_col, path_col, tag_cols, width)) = &header else {
+        let Some(Header {
+            clip_col,
+            path_col,
+            tag_cols,
+            width,
+        }) = &header
+        else {
             let names: Vec<&str> = record.iter().map(clean).collect();
             let find = |wanted: &str| names.iter().position(|n| *n == wanted);
-            let clip_col = find("clip_id").ok_or_else(|| DataError::parse(origin, line, "the header has no `clip_id` column; is this MTT's annotations_final.csv?"))?;
-            let path_col = find("mp3_path").ok_or_else(|| DataError::parse(origin, line, "the header has no `mp3_path` column; is this MTT's annotations_final.csv?"))?;
-            let missing: Vec<&str> = vocabulary.iter().filter(|t| find(t).is_none()).map(String::as_str).collect();
+            let clip_col = find("clip_id").ok_or_else(|| {
+                DataError::parse(
+                    origin,
+                    line,
+                    "the header has no `clip_id` column; is this MTT's annotations_final.csv?",
+                )
+            })?;
+            let path_col = find("mp3_path").ok_or_else(|| {
+                DataError::parse(
+                    origin,
+                    line,
+                    "the header has no `mp3_path` column; is this MTT's annotations_final.csv?",
+                )
+            })?;
+            let missing: Vec<&str> = vocabulary
+                .iter()
+                .filter(|t| find(t).is_none())
+                .map(String::as_str)
+                .collect();
             if !missing.is_empty() {
-                return Err(DataError::parse(origin, line, format!("the header lacks top-50 tag columns {missing:?}")));
+                return Err(DataError::parse(
+                    origin,
+                    line,
+                    format!("the header lacks top-50 tag columns {missing:?}"),
+                ));
             }
-            let tag_cols = vocabulary.iter().filter_map(|t| find(t).map(|i| (i, t.clone()))).collect();
-            header = Some((clip_col, path_col, tag_cols, names.len()));
+            let tag_cols = vocabulary
+                .iter()
+                .filter_map(|t| find(t).map(|i| (i, t.clone())))
+                .collect();
+            header = Some(Header {
+                clip_col,
+                path_col,
+                tag_cols,
+                width: names.len(),
+            });
             continue;
         };
         if record.len() != *width {
-            return Err(DataError::parse(origin, line, format!("{} fields, but the header has {width} columns", record.len())));
+            return Err(DataError::parse(
+                origin,
+                line,
+                format!(
+                    "{} fields, but the header has {width} columns",
+                    record.len()
+                ),
+            ));
         }
         let mut tags = Vec::new();
         for (col, tag) in tag_cols {
             let value = clean(&record[*col]);
-            let on = value.parse::<f64>().map_err(|_| DataError::parse(origin, line, format!("tag `{tag}` has value '{value}', expected 0 or 1")))?;
+            let on = value.parse::<f64>().map_err(|_| {
+                DataError::parse(
+                    origin,
+                    line,
+                    format!("tag `{tag}` has value '{value}', expected 0 or 1"),
+                )
+            })?;
             if on > 0.0 {
                 tags.push(tag.clone());
             }
         }
-        rows.push(MttRow { clip_id: clean(&record[*clip_col]).to_string(), mp3_path: clean(&record[*path_col]).to_string(), tags });
+        rows.push(MttRow {
+            clip_id: clean(&record[*clip_col]).to_string(),
+            mp3_path: clean(&record[*path_col]).to_string(),
+            tags,
+        });
     }
     if header.is_none() {
         return Err(DataError::parse(origin, 0, "the file is empty"));
@@ -108,14 +186,29 @@ pub(crate) fn pons_split(mp3_path: &str) -> Option<Split> {
 /// Reads the Won et al. split files: mp3 path → split.
 pub(crate) fn read_won_split(dir: &Path) -> Result<HashMap<String, Split>, DataError> {
     let mut map = HashMap::new();
-    for (file, split) in [("train.npy", Split::Train), ("valid.npy", Split::Valid), ("test.npy", Split::Test)] {
+    for (file, split) in [
+        ("train.npy", Split::Train),
+        ("valid.npy", Split::Valid),
+        ("test.npy", Split::Test),
+    ] {
         let path = require(DatasetName::Mtt, dir.join(file))?;
         let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
-        let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| DataError::parse(&path, 0, format!("not a .npy file: {e}")))?;
-        let entries: Vec<String> =
-            npy.into_vec::<String>().map_err(|e| DataError::parse(&path, 0, format!("expected a numpy array of strings (<U): {e}")))?;
+        let npy = npyz::NpyFile::new(&bytes[..])
+            .map_err(|e| DataError::parse(&path, 0, format!("not a .npy file: {e}")))?;
+        let entries: Vec<String> = npy.into_vec::<String>().map_err(|e| {
+            DataError::parse(
+                &path,
+                0,
+                format!("expected a numpy array of strings (<U): {e}"),
+            )
+        })?;
         for entry in entries {
-            let mp3_path = entry.split_once('\t').map(|(_, p)| p).unwrap_or(&entry).trim().to_string();
+            let mp3_path = entry
+                .split_once('\t')
+                .map(|(_, p)| p)
+                .unwrap_or(&entry)
+                .trim()
+                .to_string();
             map.insert(mp3_path, split);
         }
     }
@@ -123,13 +216,22 @@ pub(crate) fn read_won_split(dir: &Path) -> Result<HashMap<String, Split>, DataE
 }
 
 /// Loads the MTT top-50 task.
-pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
+pub(crate) fn load(
+    root: &Path,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+) -> Result<TaskDataset, DataError> {
     let annotations = require(DatasetName::Mtt, root.join("annotations_final.csv"))?;
     let vocabulary = top50_tags();
     let rows = parse_annotations(&read_text(&annotations)?, &annotations, &vocabulary)?;
     let won = match opts.mtt_split {
         MttSplit::Pons => None,
-        MttSplit::Won => Some(read_won_split(&opts.mtt_won_split_dir.clone().unwrap_or_else(|| root.join("split").join("mtat")))?),
+        MttSplit::Won => Some(read_won_split(
+            &opts
+                .mtt_won_split_dir
+                .clone()
+                .unwrap_or_else(|| root.join("split").join("mtat")),
+        )?),
     };
     let audio_root = opts.audio_dir.clone().unwrap_or_else(|| root.to_path_buf());
     let mut tracks = Vec::new();
@@ -137,14 +239,27 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
     let mut matched = 0usize;
     for row in rows {
         if BROKEN_CLIPS.contains(&row.clip_id.as_str()) {
-            report.exclude(TASK, &row.clip_id, "known broken clip", format!("{} is missing or unreadable in the MTT distribution", row.mp3_path));
+            report.exclude(
+                TASK,
+                &row.clip_id,
+                "known broken clip",
+                format!(
+                    "{} is missing or unreadable in the MTT distribution",
+                    row.mp3_path
+                ),
+            );
             continue;
         }
         let split = match &won {
             None => match pons_split(&row.mp3_path) {
                 Some(s) => s,
                 None => {
-                    report.exclude(TASK, &row.clip_id, "unknown folder", format!("{} is not in a hex folder 0–f", row.mp3_path));
+                    report.exclude(
+                        TASK,
+                        &row.clip_id,
+                        "unknown folder",
+                        format!("{} is not in a hex folder 0–f", row.mp3_path),
+                    );
                     continue;
                 }
             },
@@ -154,7 +269,12 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
                     *s
                 }
                 None => {
-                    report.exclude(TASK, &row.clip_id, "not in the Won split", row.mp3_path.clone());
+                    report.exclude(
+                        TASK,
+                        &row.clip_id,
+                        "not in the Won split",
+                        row.mp3_path.clone(),
+                    );
                     continue;
                 }
             },
@@ -167,18 +287,29 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
             path: audio_root.join(&row.mp3_path),
             split,
             group: None,
-            labels: TrackLabels { tags: row.tags, ..Default::default() },
+            labels: TrackLabels {
+                tags: row.tags,
+                ..Default::default()
+            },
         });
     }
     if let Some(map) = &won
         && matched < map.len()
     {
-        report.notes.push(format!("mtt: {} entries of the Won split files match no row of annotations_final.csv", map.len() - matched));
+        report.notes.push(format!(
+            "mtt: {} entries of the Won split files match no row of annotations_final.csv",
+            map.len() - matched
+        ));
     }
     if untagged > 0 {
         report.notes.push(format!("mtt: {untagged} clips have none of the top-50 tags and are kept (as in the Pons split and LOEV)"));
     }
-    Ok(TaskDataset::new(TASK, TaskKind::Tagging, vocabulary, tracks))
+    Ok(TaskDataset::new(
+        TASK,
+        TaskKind::Tagging,
+        vocabulary,
+        tracks,
+    ))
 }
 
 #[cfg(test)]
@@ -211,11 +342,26 @@ mod tests {
         let text = "\"clip_id\"\t\"rock\"\t\"singer\"\t\"no voice\"\t\"mp3_path\"\r\n\"2\"\t\"1\"\t\"1\"\t\"0\"\t\"f/a-b-01-c-0-29.mp3\"\r\n3\t0\t1\t1\tc/x.mp3\n\n";
         let rows = parse_annotations(text, Path::new("a.csv"), &vocab).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], MttRow { clip_id: "2".into(), mp3_path: "f/a-b-01-c-0-29.mp3".into(), tags: vec!["rock".into()] });
+        assert_eq!(
+            rows[0],
+            MttRow {
+                clip_id: "2".into(),
+                mp3_path: "f/a-b-01-c-0-29.mp3".into(),
+                tags: vec!["rock".into()]
+            }
+        );
         assert_eq!(rows[1].tags, vec!["no voice".to_string()]);
-        let err = parse_annotations("clip_id\trock\tmp3_path\n", Path::new("a.csv"), &vocab).unwrap_err().to_string();
+        let err = parse_annotations("clip_id\trock\tmp3_path\n", Path::new("a.csv"), &vocab)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no voice"), "{err}");
-        let err = parse_annotations("clip_id\trock\tno voice\tmp3_path\n2\t1\t0\n", Path::new("a.csv"), &vocab).unwrap_err().to_string();
+        let err = parse_annotations(
+            "clip_id\trock\tno voice\tmp3_path\n2\t1\t0\n",
+            Path::new("a.csv"),
+            &vocab,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -53,19 +53,34 @@ impl<'de, F: FnMut(String, NsynthNote)> Visitor<'de> for EachEntry<'_, F> {
 }
 
 /// Streams the entries of an `examples.json` to `each`, in file order.
-pub fn stream_examples(path: &Path, mut each: impl FnMut(String, NsynthNote)) -> Result<(), DataError> {
+pub fn stream_examples(
+    path: &Path,
+    mut each: impl FnMut(String, NsynthNote),
+) -> Result<(), DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
-    let parse = |e: serde_json::Error| DataError::parse(path, e.line(), format!("not NSynth examples.json: {e}"));
-    (&mut de).deserialize_map(EachEntry(&mut each)).map_err(parse)?;
+    let parse = |e: serde_json::Error| {
+        DataError::parse(path, e.line(), format!("not NSynth examples.json: {e}"))
+    };
+    (&mut de)
+        .deserialize_map(EachEntry(&mut each))
+        .map_err(parse)?;
     de.end().map_err(parse)
 }
 
 /// Loads the NSynth pitch task.
-pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
+pub(crate) fn load(
+    root: &Path,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+) -> Result<TaskDataset, DataError> {
     let mut tracks = Vec::new();
     let mut found_any = false;
-    for (folder, split) in [("nsynth-train", Split::Train), ("nsynth-valid", Split::Valid), ("nsynth-test", Split::Test)] {
+    for (folder, split) in [
+        ("nsynth-train", Split::Train),
+        ("nsynth-valid", Split::Valid),
+        ("nsynth-test", Split::Test),
+    ] {
         let dir = root.join(folder);
         let examples = dir.join("examples.json");
         if !examples.is_file() {
@@ -73,7 +88,10 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
                 id: folder.to_string(),
                 path: examples,
                 uses: Vec::new(),
-                reason: format!("the {split} split is absent: unpack nsynth-{split}.jsonwav.tar.gz into {}", root.display()),
+                reason: format!(
+                    "the {split} split is absent: unpack nsynth-{split}.jsonwav.tar.gz into {}",
+                    root.display()
+                ),
             });
             continue;
         }
@@ -83,14 +101,22 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
             let pitch = match u8::try_from(note.pitch) {
                 Ok(p) if p <= 127 => p,
                 _ => {
-                    problems.push((name, "pitch out of MIDI range", format!("pitch {}", note.pitch)));
+                    problems.push((
+                        name,
+                        "pitch out of MIDI range",
+                        format!("pitch {}", note.pitch),
+                    ));
                     return;
                 }
             };
             if let Some([lo, hi]) = opts.nsynth_pitch_range
                 && !(lo..=hi).contains(&pitch)
             {
-                problems.push((name, "pitch outside the selected range", format!("pitch {pitch} not in {lo}–{hi}")));
+                problems.push((
+                    name,
+                    "pitch outside the selected range",
+                    format!("pitch {pitch} not in {lo}–{hi}"),
+                ));
                 return;
             }
             tracks.push(TaskTrack {
@@ -98,7 +124,11 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
                 id: name,
                 split,
                 group: None,
-                labels: TrackLabels { pitch: Some(pitch), instrument: note.instrument_family_str, ..Default::default() },
+                labels: TrackLabels {
+                    pitch: Some(pitch),
+                    instrument: note.instrument_family_str,
+                    ..Default::default()
+                },
             });
         })?;
         for (id, kind, detail) in problems {

@@ -1,0 +1,716 @@
+//! The log-mel front end (SPEC §2.2). The default configuration is MULE's exactly, with
+//! librosa semantics (`librosa.feature.melspectrogram`, then MULE's compression and slicer):
+//!
+//! * STFT: `n_fft` 2048, periodic Hann window of `win_length` 400 zero-padded to the centre of
+//!   the frame, hop 160, `center=True` with reflect padding of `n_fft / 2` on both sides, so a
+//!   signal of `n` samples gives `1 + n / hop` frames; power spectrum (`power` 2).
+//! * Mel filterbank: 96 triangular filters on the HTK mel scale from 0 to 8000 Hz, each scaled
+//!   to unit L2 norm (librosa `norm=2.0`), applied to the power spectrum.
+//! * Compression `log10(10000 · x + 1)` ("log10_nonneg"); a non-finite value (only from
+//!   non-finite input) becomes −9999999999, as in MULE.
+//! * Model inputs: `frames` (300) frames, each slice standardised by its own mean and population
+//!   standard deviation, floored at `std_floor` (0.01).
+//!
+//! Mel count, FFT and window sizes, frame count, mel scale, filter norm and compression are
+//! configuration, so e.g. the 128-mel × 400-frame input of Wang et al. is a config change.
+//! The FFT plan and the (sparse) filterbank are built once in [`FrontEnd::new`]; a call
+//! allocates its buffers once, never per frame.
+
+use std::sync::Arc;
+
+use realfft::{RealFftPlanner, RealToComplex, num_complex::Complex};
+use serde::{Deserialize, Serialize};
+
+/// The value MULE writes for a non-finite compressed magnitude.
+const SMALLEST_MAGNITUDE: f32 = -9_999_999_999.0;
+
+/// The mel scale formula.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MelScale {
+    /// `2595 · log10(1 + f / 700)` (librosa `htk=True`, MULE).
+    Htk,
+    /// Slaney's Auditory Toolbox scale: linear below 1 kHz, logarithmic above (librosa default).
+    Slaney,
+}
+
+/// How each triangular filter is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterNorm {
+    /// Unit L2 norm per filter (librosa `norm=2.0`, MULE).
+    L2,
+    /// Constant energy per band: `2 / (f_{i+2} − f_i)` (librosa `norm='slaney'`).
+    Slaney,
+    /// Peak 1 (librosa `norm=None`).
+    None,
+}
+
+/// Padding of the signal ends when frames are centred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PadMode {
+    /// Mirror without repeating the edge sample (numpy `reflect`; MULE).
+    Reflect,
+    /// Zeros (librosa ≥ 0.10 default).
+    Constant,
+}
+
+/// Magnitude compression of the mel power.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Compression {
+    /// `log10(scale · x + 1)`, non-negative (MULE's `log10_nonneg`, scale 10000).
+    Log10Nonneg {
+        /// Multiplier inside the log.
+        scale: f64,
+    },
+    /// Decibels `10 · log10(max(x, amin))`, optionally clipped to `top_db` below the maximum of
+    /// the computed array (librosa `power_to_db` with `ref=1`).
+    Db {
+        /// Floor of the power before the log.
+        amin: f64,
+        /// Dynamic range kept below the maximum; none when absent.
+        top_db: Option<f64>,
+    },
+    /// Natural log `ln(x + eps)`.
+    Ln {
+        /// Offset inside the log.
+        eps: f64,
+    },
+    /// No compression.
+    Linear,
+}
+
+/// Front-end configuration (TOML: the field names below; unknown keys are errors). The default
+/// is MULE's front end exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontEndConfig {
+    /// Sample rate of the input signal in Hz.
+    pub sample_rate: u32,
+    /// FFT size.
+    pub n_fft: usize,
+    /// Periodic Hann window length, centred in the FFT frame.
+    pub win_length: usize,
+    /// Hop between frames, in samples.
+    pub hop_length: usize,
+    /// Centre frames on `t · hop` by padding `n_fft / 2` samples at both ends.
+    pub center: bool,
+    /// How the ends are padded when `center` is true.
+    pub pad_mode: PadMode,
+    /// Number of mel bands.
+    pub n_mels: usize,
+    /// Lowest filter edge in Hz.
+    pub fmin: f64,
+    /// Highest filter edge in Hz (at most `sample_rate / 2`).
+    pub fmax: f64,
+    /// Mel scale formula.
+    pub mel_scale: MelScale,
+    /// Filter normalisation.
+    pub filter_norm: FilterNorm,
+    /// Exponent of the magnitude spectrum (2 = power).
+    pub power: f64,
+    /// Compression of the mel spectrogram.
+    pub compression: Compression,
+    /// Frames per model input slice.
+    pub frames: usize,
+    /// Standardise each slice (mean 0, std 1).
+    pub standardize: bool,
+    /// Floor of the standard deviation used to standardise.
+    pub std_floor: f64,
+}
+
+impl Default for FrontEndConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: crate::SAMPLE_RATE,
+            n_fft: 2048,
+            win_length: 400,
+            hop_length: 160,
+            center: true,
+            pad_mode: PadMode::Reflect,
+            n_mels: 96,
+            fmin: 0.0,
+            fmax: 8000.0,
+            mel_scale: MelScale::Htk,
+            filter_norm: FilterNorm::L2,
+            power: 2.0,
+            compression: Compression::Log10Nonneg { scale: 10_000.0 },
+            frames: 300,
+            standardize: true,
+            std_floor: 0.01,
+        }
+    }
+}
+
+/// A front-end configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontEndError {
+    /// One key has an impossible value.
+    #[error("front-end config: `{key}` {reason}")]
+    InvalidConfig {
+        /// The config key.
+        key: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+}
+
+/// A compressed mel spectrogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogMel {
+    /// Number of mel bands.
+    pub n_mels: usize,
+    /// Number of frames.
+    pub n_frames: usize,
+    /// `[n_mels][n_frames]`, mel-major (the MULE/librosa layout).
+    pub data: Vec<f32>,
+}
+
+/// One triangular filter: its first FFT bin and weights.
+#[derive(Debug, Clone)]
+struct Filter {
+    start: usize,
+    weights: Vec<f32>,
+}
+
+/// The front end: an FFT plan and a filterbank built once, shareable across threads.
+#[derive(Clone)]
+pub struct FrontEnd {
+    cfg: FrontEndConfig,
+    fft: Arc<dyn RealToComplex<f32>>,
+    /// Periodic Hann of `win_length`.
+    window: Vec<f32>,
+    /// Offset of the window inside the FFT frame.
+    window_offset: usize,
+    filters: Vec<Filter>,
+}
+
+impl std::fmt::Debug for FrontEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrontEnd")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrontEnd {
+    /// Validates `cfg` and builds the FFT plan and filterbank.
+    pub fn new(cfg: FrontEndConfig) -> Result<Self, FrontEndError> {
+        validate(&cfg)?;
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(cfg.n_fft);
+        let window: Vec<f32> = (0..cfg.win_length)
+            .map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / cfg.win_length as f64).cos()) as f32)
+            .collect();
+        let window_offset = (cfg.n_fft - cfg.win_length) / 2;
+        let filters = mel_filters(&cfg);
+        Ok(Self {
+            cfg,
+            fft,
+            window,
+            window_offset,
+            filters,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FrontEndConfig {
+        &self.cfg
+    }
+
+    /// Number of frames of a signal of `len` samples.
+    pub fn n_frames(&self, len: usize) -> usize {
+        if self.cfg.center {
+            1 + len / self.cfg.hop_length
+        } else if len >= self.cfg.n_fft {
+            1 + (len - self.cfg.n_fft) / self.cfg.hop_length
+        } else {
+            0
+        }
+    }
+
+    /// Samples of one view: `frames · hop_length` (48000 = 3 s at the default), which gives
+    /// `frames + 1` STFT frames of which the model input keeps the first `frames`.
+    pub fn view_samples(&self) -> usize {
+        self.cfg.frames * self.cfg.hop_length
+    }
+
+    /// Values of one model input: `n_mels · frames` (the `out` length of [`Self::view_input`]).
+    pub fn input_len(&self) -> usize {
+        self.cfg.n_mels * self.cfg.frames
+    }
+
+    /// The compressed mel spectrogram of `x` (librosa semantics, see the module doc).
+    pub fn log_mel(&self, x: &[f32]) -> LogMel {
+        let n_frames = self.n_frames(x.len());
+        let mut data = vec![0.0; self.cfg.n_mels * n_frames];
+        self.mel_power_into(x, n_frames, &mut data, n_frames);
+        self.compress(&mut data);
+        LogMel {
+            n_mels: self.cfg.n_mels,
+            n_frames,
+            data,
+        }
+    }
+
+    /// One model input `[n_mels][frames]` (mel-major) from one view `x`: frames `0..frames` of
+    /// `log_mel(x)`, standardised when configured. `x` normally holds [`Self::view_samples`]
+    /// samples; frames past the end of a shorter `x` hold the compressed value of silence.
+    ///
+    /// # Panics
+    /// If `out.len() != n_mels · frames` (a caller bug, not an input problem).
+    pub fn view_input(&self, x: &[f32], out: &mut [f32]) {
+        let frames = self.cfg.frames;
+        assert_eq!(
+            out.len(),
+            self.cfg.n_mels * frames,
+            "view_input: `out` must hold n_mels · frames values"
+        );
+        let available = self.n_frames(x.len()).min(frames);
+        self.mel_power_into(x, available, out, frames);
+        for m in 0..self.cfg.n_mels {
+            out[m * frames + available..(m + 1) * frames].fill(0.0);
+        }
+        self.compress(out);
+        if self.cfg.standardize {
+            standardize(out, self.cfg.std_floor);
+        }
+    }
+
+    /// MULE's slicer: one slice of `frames` frames centred on every multiple of `hop_frames`
+    /// (200 = 2 s at the default) after 0, each centre clamped so the slice lies inside the
+    /// spectrogram; each slice standardised when configured. Returns (centre time in seconds of
+    /// the audio the slice covers, slice `[n_mels][frames]`).
+    ///
+    /// Where MULE returns nothing (a spectrogram of at most `hop_frames` frames, i.e. < 2 s) or
+    /// an ill-formed slice (fewer than `frames` frames), this returns one slice from frame 0,
+    /// padded at the end with the compressed value of silence. `hop_frames` 0 is read as 1.
+    pub fn slices(&self, mel: &LogMel, hop_frames: usize) -> Vec<(f64, Vec<f32>)> {
+        let frames = self.cfg.frames;
+        let hop_frames = hop_frames.max(1);
+        let seconds_per_frame = self.cfg.hop_length as f64 / self.cfg.sample_rate as f64;
+        let n_mels = mel.n_mels;
+        let n = mel.n_frames;
+        let back = frames / 2;
+        let forward = frames - back;
+        let mut starts = Vec::new();
+        if n >= frames {
+            let mut t = hop_frames;
+            while t < n {
+                let c = t.max(back).min(n - forward);
+                starts.push(c - back);
+                t += hop_frames;
+            }
+        }
+        if starts.is_empty() {
+            starts.push(0);
+        }
+        let silence = self.compressed_silence();
+        starts
+            .into_iter()
+            .map(|start| {
+                let mut slice = vec![silence; n_mels * frames];
+                let available = n.saturating_sub(start).min(frames);
+                for m in 0..n_mels {
+                    let src = &mel.data[m * n + start..m * n + start + available];
+                    slice[m * frames..m * frames + available].copy_from_slice(src);
+                }
+                if self.cfg.standardize {
+                    standardize(&mut slice, self.cfg.std_floor);
+                }
+                // The centre of the audio the slice covers (MULE's centre for a full slice).
+                let centre = if available == frames {
+                    (start + back) as f64
+                } else {
+                    start as f64 + available as f64 / 2.0
+                };
+                (centre * seconds_per_frame, slice)
+            })
+            .collect()
+    }
+
+    /// The compressed value of a silent bin.
+    fn compressed_silence(&self) -> f32 {
+        let mut v = [0.0f32];
+        self.compress(&mut v);
+        v[0]
+    }
+
+    /// Mel power of frames `0..n_frames` of `x` into `out[m · stride + t]`.
+    fn mel_power_into(&self, x: &[f32], n_frames: usize, out: &mut [f32], stride: usize) {
+        if n_frames == 0 || x.is_empty() {
+            return;
+        }
+        let cfg = &self.cfg;
+        let n_fft = cfg.n_fft;
+        let pad = if cfg.center { n_fft / 2 } else { 0 };
+        let mut frame = self.fft.make_input_vec();
+        let mut spectrum = self.fft.make_output_vec();
+        let mut scratch = self.fft.make_scratch_vec();
+        let mut power = vec![0.0f32; spectrum.len()];
+        let len = x.len() as isize;
+        for t in 0..n_frames {
+            frame.fill(0.0);
+            // Sample index (in x) of frame position `window_offset`.
+            let first = (t * cfg.hop_length + self.window_offset) as isize - pad as isize;
+            let dst = &mut frame[self.window_offset..self.window_offset + cfg.win_length];
+            if first >= 0 && first + cfg.win_length as isize <= len {
+                let src = &x[first as usize..first as usize + cfg.win_length];
+                for ((d, &s), &w) in dst.iter_mut().zip(src).zip(&self.window) {
+                    *d = s * w;
+                }
+            } else {
+                for (k, (d, &w)) in dst.iter_mut().zip(&self.window).enumerate() {
+                    *d = padded_sample(x, first + k as isize, cfg.pad_mode) * w;
+                }
+            }
+            // Lengths come from the plan itself, so this cannot fail.
+            let _ = self.fft.process_with_scratch(&mut frame, &mut spectrum, &mut scratch);
+            spectrum_power(&spectrum, cfg.power, &mut power);
+            for (m, filter) in self.filters.iter().enumerate() {
+                let bins = &power[filter.start..filter.start + filter.weights.len()];
+                let acc: f32 = bins.iter().zip(&filter.weights).map(|(p, w)| p * w).sum();
+                out[m * stride + t] = acc;
+            }
+        }
+    }
+
+    /// Applies the configured compression in place.
+    fn compress(&self, data: &mut [f32]) {
+        match self.cfg.compression {
+            Compression::Log10Nonneg { scale } => {
+                let scale = scale as f32;
+                for v in data.iter_mut() {
+                    *v = (scale * *v + 1.0).log10();
+                }
+            }
+            Compression::Db { amin, top_db } => {
+                let amin = amin as f32;
+                for v in data.iter_mut() {
+                    *v = 10.0 * v.max(amin).log10();
+                }
+                if let Some(top_db) = top_db {
+                    let max = data
+                        .iter()
+                        .copied()
+                        .filter(|v| v.is_finite())
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    let floor = max - top_db as f32;
+                    for v in data.iter_mut() {
+                        *v = v.max(floor);
+                    }
+                }
+            }
+            Compression::Ln { eps } => {
+                let eps = eps as f32;
+                for v in data.iter_mut() {
+                    *v = (*v + eps).ln();
+                }
+            }
+            Compression::Linear => {}
+        }
+        for v in data.iter_mut() {
+            if !v.is_finite() {
+                *v = SMALLEST_MAGNITUDE;
+            }
+        }
+    }
+}
+
+/// `x[i]` extended past its ends by `mode` (numpy `np.pad` semantics for `reflect`).
+fn padded_sample(x: &[f32], i: isize, mode: PadMode) -> f32 {
+    let n = x.len() as isize;
+    if (0..n).contains(&i) {
+        return x[i as usize];
+    }
+    match mode {
+        PadMode::Constant => 0.0,
+        PadMode::Reflect => {
+            if n == 1 {
+                return x[0];
+            }
+            let period = 2 * (n - 1);
+            let mut j = i.rem_euclid(period);
+            if j >= n {
+                j = period - j;
+            }
+            x[j as usize]
+        }
+    }
+}
+
+fn spectrum_power(spectrum: &[Complex<f32>], power: f64, out: &mut [f32]) {
+    if power == 2.0 {
+        for (o, c) in out.iter_mut().zip(spectrum) {
+            *o = c.re * c.re + c.im * c.im;
+        }
+    } else if power == 1.0 {
+        for (o, c) in out.iter_mut().zip(spectrum) {
+            *o = (c.re * c.re + c.im * c.im).sqrt();
+        }
+    } else {
+        let half = (power / 2.0) as f32;
+        for (o, c) in out.iter_mut().zip(spectrum) {
+            *o = (c.re * c.re + c.im * c.im).powf(half);
+        }
+    }
+}
+
+/// Subtracts the mean and divides by the population std (non-finite → 1, floored).
+pub fn standardize(x: &mut [f32], std_floor: f64) {
+    if x.is_empty() {
+        return;
+    }
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let mut std = var.sqrt();
+    if !std.is_finite() {
+        std = 1.0;
+    }
+    let std = std.max(std_floor);
+    let (mean, inv) = (mean as f32, (1.0 / std) as f32);
+    for v in x.iter_mut() {
+        *v = (*v - mean) * inv;
+    }
+}
+
+fn hz_to_mel(f: f64, scale: MelScale) -> f64 {
+    match scale {
+        MelScale::Htk => 2595.0 * (1.0 + f / 700.0).log10(),
+        MelScale::Slaney => {
+            let f_sp = 200.0 / 3.0;
+            let min_log_hz = 1000.0;
+            let min_log_mel = min_log_hz / f_sp;
+            let logstep = 6.4f64.ln() / 27.0;
+            if f >= min_log_hz {
+                min_log_mel + (f / min_log_hz).ln() / logstep
+            } else {
+                f / f_sp
+            }
+        }
+    }
+}
+
+fn mel_to_hz(m: f64, scale: MelScale) -> f64 {
+    match scale {
+        MelScale::Htk => 700.0 * (10f64.powf(m / 2595.0) - 1.0),
+        MelScale::Slaney => {
+            let f_sp = 200.0 / 3.0;
+            let min_log_hz = 1000.0;
+            let min_log_mel = min_log_hz / f_sp;
+            let logstep = 6.4f64.ln() / 27.0;
+            if m >= min_log_mel {
+                min_log_hz * (logstep * (m - min_log_mel)).exp()
+            } else {
+                f_sp * m
+            }
+        }
+    }
+}
+
+/// librosa's `filters.mel`: triangles in f64, stored in f32, then normalised per filter.
+fn mel_filters(cfg: &FrontEndConfig) -> Vec<Filter> {
+    let n_bins = cfg.n_fft / 2 + 1;
+    let fft_freqs: Vec<f64> = (0..n_bins)
+        .map(|k| k as f64 * cfg.sample_rate as f64 / cfg.n_fft as f64)
+        .collect();
+    let (lo, hi) = (hz_to_mel(cfg.fmin, cfg.mel_scale), hz_to_mel(cfg.fmax, cfg.mel_scale));
+    let points = cfg.n_mels + 2;
+    let mel_f: Vec<f64> = (0..points)
+        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (points - 1) as f64, cfg.mel_scale))
+        .collect();
+    (0..cfg.n_mels)
+        .map(|i| {
+            let (f0, f1, f2) = (mel_f[i], mel_f[i + 1], mel_f[i + 2]);
+            let mut dense: Vec<f32> = fft_freqs
+                .iter()
+                .map(|&f| {
+                    let lower = (f - f0) / (f1 - f0);
+                    let upper = (f2 - f) / (f2 - f1);
+                    lower.min(upper).max(0.0) as f32
+                })
+                .collect();
+            match cfg.filter_norm {
+                FilterNorm::Slaney => {
+                    let enorm = (2.0 / (f2 - f0)) as f32;
+                    dense.iter_mut().for_each(|w| *w *= enorm);
+                }
+                FilterNorm::L2 => {
+                    let norm = dense.iter().map(|&w| w * w).sum::<f32>().sqrt();
+                    if norm >= f32::MIN_POSITIVE {
+                        dense.iter_mut().for_each(|w| *w /= norm);
+                    }
+                }
+                FilterNorm::None => {}
+            }
+            let start = dense.iter().position(|&w| w != 0.0).unwrap_or(0);
+            let end = dense.iter().rposition(|&w| w != 0.0).map(|e| e + 1).unwrap_or(start);
+            Filter {
+                start,
+                weights: dense[start..end].to_vec(),
+            }
+        })
+        .collect()
+}
+
+fn validate(cfg: &FrontEndConfig) -> Result<(), FrontEndError> {
+    let bad = |key: &'static str, reason: String| Err(FrontEndError::InvalidConfig { key, reason });
+    if cfg.sample_rate == 0 {
+        return bad("sample_rate", "must be above 0 Hz".into());
+    }
+    if !(2..=1 << 20).contains(&cfg.n_fft) {
+        return bad("n_fft", format!("must be between 2 and 1048576, got {}", cfg.n_fft));
+    }
+    if cfg.win_length == 0 || cfg.win_length > cfg.n_fft {
+        return bad(
+            "win_length",
+            format!("must be between 1 and n_fft ({}), got {}", cfg.n_fft, cfg.win_length),
+        );
+    }
+    if cfg.hop_length == 0 {
+        return bad("hop_length", "must be at least 1".into());
+    }
+    if cfg.n_mels == 0 || cfg.n_mels > 4096 {
+        return bad("n_mels", format!("must be between 1 and 4096, got {}", cfg.n_mels));
+    }
+    let nyquist = cfg.sample_rate as f64 / 2.0;
+    if !cfg.fmin.is_finite() || cfg.fmin < 0.0 {
+        return bad("fmin", format!("must be >= 0 Hz, got {}", cfg.fmin));
+    }
+    if !cfg.fmax.is_finite() || cfg.fmax <= cfg.fmin || cfg.fmax > nyquist {
+        return bad(
+            "fmax",
+            format!(
+                "must be above fmin ({}) and at most sample_rate / 2 ({nyquist}), got {}",
+                cfg.fmin, cfg.fmax
+            ),
+        );
+    }
+    if !cfg.power.is_finite() || cfg.power <= 0.0 {
+        return bad("power", format!("must be above 0, got {}", cfg.power));
+    }
+    match cfg.compression {
+        Compression::Log10Nonneg { scale } if !(scale.is_finite() && scale > 0.0) => {
+            return bad("compression.scale", format!("must be above 0, got {scale}"));
+        }
+        Compression::Db { amin, .. } if !(amin.is_finite() && amin > 0.0) => {
+            return bad("compression.amin", format!("must be above 0, got {amin}"));
+        }
+        Compression::Db { top_db: Some(t), .. } if !(t.is_finite() && t >= 0.0) => {
+            return bad("compression.top_db", format!("must be >= 0, got {t}"));
+        }
+        Compression::Ln { eps } if !(eps.is_finite() && eps > 0.0) => {
+            return bad("compression.eps", format!("must be above 0, got {eps}"));
+        }
+        _ => {}
+    }
+    if cfg.frames == 0 {
+        return bad("frames", "must be at least 1".into());
+    }
+    if !cfg.std_floor.is_finite() || cfg.std_floor <= 0.0 {
+        return bad("std_floor", format!("must be above 0, got {}", cfg.std_floor));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_mule_and_shapes_follow_librosa() {
+        let fe = FrontEnd::new(FrontEndConfig::default()).unwrap();
+        assert_eq!(fe.view_samples(), 48_000);
+        let x: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        let mel = fe.log_mel(&x);
+        assert_eq!((mel.n_mels, mel.n_frames), (96, 301));
+        let mut input = vec![0.0; 96 * 300];
+        fe.view_input(&x, &mut input);
+        // view_input = the first 300 frames of log_mel, standardised.
+        let mut expected: Vec<f32> = (0..96)
+            .flat_map(|m| mel.data[m * 301..m * 301 + 300].to_vec())
+            .collect();
+        standardize(&mut expected, 0.01);
+        let max_diff = input
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(max_diff < 1e-5, "{max_diff}");
+        let mean: f64 = input.iter().map(|&v| v as f64).sum::<f64>() / input.len() as f64;
+        let var: f64 = input.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / input.len() as f64;
+        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{mean} {var}");
+    }
+
+    #[test]
+    fn silence_uses_the_std_floor_and_filters_are_unit_l2() {
+        let fe = FrontEnd::new(FrontEndConfig::default()).unwrap();
+        let mut input = vec![1.0; 96 * 300];
+        fe.view_input(&vec![0.0; 48_000], &mut input);
+        assert!(input.iter().all(|&v| v == 0.0));
+        for f in &fe.filters {
+            let norm: f32 = f.weights.iter().map(|w| w * w).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        }
+    }
+
+    #[test]
+    fn reflect_padding_matches_numpy() {
+        // np.pad([1,2,3], 5, mode="reflect") = [2,1,2,3,2 | 1,2,3 | 2,1,2,3,2]
+        let x = [1.0, 2.0, 3.0];
+        let left: Vec<f32> = (-5..0).map(|i| padded_sample(&x, i, PadMode::Reflect)).collect();
+        let right: Vec<f32> = (3..8).map(|i| padded_sample(&x, i, PadMode::Reflect)).collect();
+        assert_eq!(left, vec![2.0, 1.0, 2.0, 3.0, 2.0]);
+        assert_eq!(right, vec![2.0, 1.0, 2.0, 3.0, 2.0]);
+        assert_eq!(padded_sample(&x, -1, PadMode::Constant), 0.0);
+    }
+
+    #[test]
+    fn bad_configs_are_rejected_with_their_key() {
+        let cases: Vec<(FrontEndConfig, &str)> = vec![
+            (
+                FrontEndConfig {
+                    win_length: 4096,
+                    ..Default::default()
+                },
+                "win_length",
+            ),
+            (
+                FrontEndConfig {
+                    fmax: 9000.0,
+                    ..Default::default()
+                },
+                "fmax",
+            ),
+            (
+                FrontEndConfig {
+                    hop_length: 0,
+                    ..Default::default()
+                },
+                "hop_length",
+            ),
+            (
+                FrontEndConfig {
+                    frames: 0,
+                    ..Default::default()
+                },
+                "frames",
+            ),
+            (
+                FrontEndConfig {
+                    compression: Compression::Ln { eps: 0.0 },
+                    ..Default::default()
+                },
+                "compression.eps",
+            ),
+        ];
+        for (cfg, key) in cases {
+            match FrontEnd::new(cfg) {
+                Err(FrontEndError::InvalidConfig { key: k, .. }) => assert_eq!(k, key),
+                Ok(_) => panic!("{key} accepted"),
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `loev analyze`: invariance of the embeddings to pitch shift and time stretch.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use loev_eval::embed::{EmbedOptions, Embedder, list_inputs};
+use loev_eval::invariance::{InvarianceConfig, analyze, write_csv};
+use loev_eval::plot_invariance;
+use loev_model::{DeviceChoice, select_device};
+
+/// Arguments of `loev analyze`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Audio to transform: a file, a folder or a manifest (a manifest's `split` column, when
+    /// present, restricts the clips to the test split).
+    pub input: PathBuf,
+    /// Run folders to compare (repeatable; the curve is named after the folder).
+    #[arg(long = "run")]
+    pub runs: Vec<PathBuf>,
+    /// Model files to compare (repeatable).
+    #[arg(long = "checkpoint")]
+    pub checkpoints: Vec<PathBuf>,
+    /// Output folder: `invariance.csv`, `invariance.png`, `invariance.svg`.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Pitch shifts in semitones, comma-separated (default −12 … +12).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub semitones: Option<Vec<f64>>,
+    /// Time-stretch rates, comma-separated (default 0.5, 0.6 … 1.5).
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Option<Vec<f64>>,
+    /// Use the first this many seconds of each clip (default: the whole clip).
+    #[arg(long)]
+    pub clip_seconds: Option<f64>,
+    /// At most this many clips.
+    #[arg(long, default_value_t = 20)]
+    pub max_clips: usize,
+    /// Spaces drawn in the plot (repeatable; default `v`); the CSV has every space.
+    #[arg(long = "plot-space", default_values_t = vec!["v".to_string()])]
+    pub plot_spaces: Vec<String>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Runs `loev analyze`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.runs.is_empty() || !args.checkpoints.is_empty(),
+        "give at least one --run DIR or --checkpoint FILE"
+    );
+    let device = select_device(args.device.parse::<DeviceChoice>()?, false)?;
+    let mut config = InvarianceConfig::default();
+    if let Some(s) = &args.semitones {
+        config.semitones = s.clone();
+    }
+    if let Some(r) = &args.rates {
+        config.rates = r.clone();
+    }
+    config.clip_seconds = args.clip_seconds;
+    let (inputs, _) = list_inputs(&args.input)?;
+    let has_test = inputs
+        .iter()
+        .any(|i| i.fields.get("split").is_some_and(|s| s == "test"));
+    let mut clips = Vec::new();
+    for input in inputs
+        .iter()
+        .filter(|i| !has_test || i.fields.get("split").is_some_and(|s| s == "test"))
+    {
+        if clips.len() >= args.max_clips {
+            break;
+        }
+        match loev_audio::decode::load_mono(&input.path) {
+            Ok(audio) if !audio.is_empty() => clips.push(audio),
+            Ok(_) => eprintln!("skipping {}: no samples", input.path.display()),
+            Err(e) => eprintln!("skipping {}: {e}", input.path.display()),
+        }
+    }
+    anyhow::ensure!(!clips.is_empty(), "no usable clip in {}", args.input.display());
+    let mut points = Vec::new();
+    let models = args
+        .runs
+        .iter()
+        .map(|r| (r, true))
+        .chain(args.checkpoints.iter().map(|c| (c, false)));
+    for (path, is_run) in models {
+        let options = EmbedOptions::default();
+        let embedder = if is_run {
+            Embedder::from_run(path, device.clone(), options)?
+        } else {
+            Embedder::from_checkpoint(path, device.clone(), options)?
+        };
+        let name = if is_run { path.file_name() } else { path.file_stem() }
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        eprintln!("analysing {name} on {} clips", clips.len());
+        points.extend(analyze(&embedder, &name, &clips, &config).with_context(|| format!("model {}", path.display()))?);
+    }
+    std::fs::create_dir_all(&args.out)?;
+    write_csv(&args.out.join("invariance.csv"), &points)?;
+    let plotted: Vec<_> = points
+        .iter()
+        .filter(|p| args.plot_spaces.contains(&p.space))
+        .cloned()
+        .collect();
+    let title = "Invariance: 1 - cos(clean, transformed) track embedding";
+    plot_invariance(&args.out.join("invariance.png"), &plotted, title)?;
+    plot_invariance(&args.out.join("invariance.svg"), &plotted, title)?;
+    println!("model,space,transform,parameter,mean_distance");
+    for p in &plotted {
+        println!(
+            "{},{},{},{},{:.4}",
+            p.model,
+            p.space,
+            p.transform.name(),
+            p.parameter,
+            p.mean_distance
+        );
+    }
+    println!(
+        "wrote {} and invariance.png / .svg",
+        args.out.join("invariance.csv").display()
+    );
+    Ok(())
+}

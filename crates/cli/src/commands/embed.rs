@@ -1,0 +1,103 @@
+//! `loev embed`: per-track embedding timelines and track means of every embedding space of a
+//! model, for a file, a folder or a manifest.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
+use loev_eval::store::EmbeddingFormat;
+use loev_model::{DeviceChoice, select_device};
+
+/// Arguments of `loev embed`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// An audio file, a folder (scanned recursively) or a manifest (.csv/.tsv with a `path`
+    /// column; its label columns are carried over to the index).
+    pub input: PathBuf,
+    /// A run folder: its newest valid checkpoint and its front end are used.
+    #[arg(long, required_unless_present = "checkpoint", conflicts_with = "checkpoint")]
+    pub run: Option<PathBuf>,
+    /// A model file (`model.safetensors`); the front end comes from its run's config.toml
+    /// when there is one, else MULE's default.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Output folder: `index.csv`, `embeddings.json` and `tracks/` (see the README's layout).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Array format of the per-track files: `safetensors` (one file per track, tensors
+    /// `timestamps`, `<space>/timeline`, `<space>/mean`) or `npy` (one folder per track).
+    #[arg(long, default_value = "safetensors")]
+    pub format: String,
+    /// Slices per forward pass (bounds memory: the working set is one batch).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Hop between slice centres in seconds (slices are 3 s; MULE: 2 s).
+    #[arg(long, default_value_t = 2.0)]
+    pub hop: f64,
+    /// Time-stretched copies (rates U(0.8, 1.2), tempo scaled) of every non-test track that has
+    /// a tempo, for the tempo probe's training augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub stretch_copies: usize,
+    /// Seed of the stretch rates.
+    #[arg(long, default_value_t = 123)]
+    pub stretch_seed: u64,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs `loev embed`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let choice: DeviceChoice = args.device.parse()?;
+    let device = select_device(choice, false)?;
+    let options = EmbedOptions {
+        batch_size: args.batch,
+        hop_seconds: args.hop,
+    };
+    let embedder = match (&args.run, &args.checkpoint) {
+        (Some(run), _) => Embedder::from_run(run, device, options),
+        (None, Some(file)) => Embedder::from_checkpoint(file, device, options),
+        (None, None) => anyhow::bail!("give --run DIR or --checkpoint FILE"),
+    }?;
+    let job = EmbedJob {
+        format: args.format.parse::<EmbeddingFormat>()?,
+        stretch_copies: args.stretch_copies,
+        stretch_seed: args.stretch_seed,
+        progress: !args.quiet,
+        ..EmbedJob::default()
+    };
+    let summary = embed_to_folder(&embedder, &args.input, &args.out, &job)
+        .with_context(|| format!("embedding {}", args.input.display()))?;
+    println!(
+        "embedded {} tracks ({:.1} min of audio, {} slices{}) with {} into {}",
+        summary.tracks,
+        summary.seconds / 60.0,
+        summary.slices,
+        if summary.stretched > 0 {
+            format!(", plus {} time-stretched copies", summary.stretched)
+        } else {
+            String::new()
+        },
+        embedder.source(),
+        args.out.display()
+    );
+    println!(
+        "spaces: {}",
+        embedder
+            .spaces()
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.dim))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !summary.skipped.is_empty() {
+        println!("skipped {} files:", summary.skipped.len());
+        for (path, reason) in &summary.skipped {
+            println!("  {}: {reason}", path.display());
+        }
+    }
+    Ok(())
+}

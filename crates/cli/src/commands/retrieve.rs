@@ -1,0 +1,85 @@
+//! `loev retrieve`: cosine KNN retrieval among the tracks of an embedding folder.
+
+use std::path::PathBuf;
+
+use loev_eval::demo::retrieval_items;
+use loev_eval::retrieval::{DEFAULT_KS, evaluate_retrieval};
+use loev_eval::store::EmbeddingSet;
+use loev_eval::tables::{ModelResults, table_two_csv, table_two_markdown};
+
+/// Arguments of `loev retrieve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// An embedding folder written by `loev embed` (its index carries the labels).
+    pub embeddings: PathBuf,
+    /// Embedding spaces (repeatable; default `v`).
+    #[arg(long = "space", default_values_t = vec!["v".to_string()])]
+    pub spaces: Vec<String>,
+    /// Neighbour counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_KS.to_vec())]
+    pub k: Vec<usize>,
+    /// Only tracks of this split (`train`, `valid`, `test`); default: every track.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Relative tolerance of the tempo agreement.
+    #[arg(long, default_value_t = 0.04)]
+    pub tolerance: f64,
+    /// Folder for `retrieval.md` / `retrieval.csv` (default: the embedding folder).
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `loev retrieve`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let set = EmbeddingSet::open(&args.embeddings)?;
+    let wanted = args.split.as_deref().map(str::parse::<loev_data::Split>).transpose()?;
+    let splits = if wanted.is_some() {
+        split_of_ids(&set)?
+    } else {
+        Default::default()
+    };
+    let model = args
+        .embeddings
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let mut results = Vec::new();
+    for space in &args.spaces {
+        let mut items = retrieval_items(&set, space)?;
+        if let Some(split) = wanted {
+            items.retain(|i| splits.get(&i.id) == Some(&split));
+        }
+        anyhow::ensure!(
+            items.len() >= 2,
+            "retrieval needs at least two labelled tracks, found {}",
+            items.len()
+        );
+        let retrieval = evaluate_retrieval(&items, &args.k, args.tolerance);
+        results.push(ModelResults {
+            model: model.clone(),
+            space: space.clone(),
+            probes: Vec::new(),
+            retrieval,
+        });
+    }
+    let out = args.out.unwrap_or_else(|| args.embeddings.clone());
+    std::fs::create_dir_all(&out)?;
+    let md = table_two_markdown(&results);
+    loev_audio::io::atomic_write(&out.join("retrieval.md"), md.as_bytes())?;
+    loev_audio::io::atomic_write(&out.join("retrieval.csv"), table_two_csv(&results).as_bytes())?;
+    println!("{md}");
+    println!(
+        "tag precision@k: per tag, the fraction of the k neighbours of each query with that tag that share it, averaged over queries, then over tags; \
+         key: mean mir_eval weighted score (query = reference); tempo: Acc1 of the neighbours' tempi. The query itself is excluded."
+    );
+    Ok(())
+}
+
+fn split_of_ids(set: &EmbeddingSet) -> anyhow::Result<std::collections::HashMap<String, loev_data::Split>> {
+    let manifest = loev_audio::manifest::Manifest::read(&set.index_path())?;
+    Ok(manifest
+        .rows
+        .into_iter()
+        .filter_map(|r| Some((r.fields.get("id")?.clone(), r.fields.get("split")?.parse().ok()?)))
+        .collect())
+}

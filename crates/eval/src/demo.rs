@@ -1,0 +1,438 @@
+//! `loev demo`: the whole pipeline on the built-in corpus, on the CPU, in one command.
+//!
+//! 1. Generate the labelled synthetic corpus (`corpus/`: wav files + `manifest.csv`).
+//! 2. Pretrain tiny MULE-B, MULE-PS and LOEV-PS (and LOEV++-PSTS when asked) on the corpus'
+//!    training tracks (`runs/<model>/`, run folders `loev embed --run` can read).
+//! 3. Embed every track and note with each model (`embeddings/<model>/`), plus K time-stretched
+//!    copies of the non-test tracks for the tempo probe.
+//! 4. Probe tagging, key and tempo on the music tracks and pitch on the notes; retrieve among
+//!    the music tracks; measure invariance to pitch shift and time stretch on test tracks.
+//! 5. Write `results/` (Table I and II as Markdown + CSV, `invariance.csv`, `invariance.png`,
+//!    `summary.json`) and print the tables, the central comparison and the plot path.
+//!
+//! Stages whose output already exists are reused (a finished run is not retrained), so a
+//! second call only redoes the evaluation. Everything is seeded.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use loev_audio::cache::AudioCache;
+use loev_audio::decode::load_mono;
+use loev_audio::manifest::Manifest;
+use loev_corpus::CorpusConfig;
+use loev_data::manifest_tasks::parse_tags;
+use loev_data::{LoadOptions, Split, TaskKind, load_manifest_tasks};
+use loev_train::rundir::RunDir;
+use loev_train::{TrainOptions, preset};
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
+use crate::invariance::{InvarianceConfig, InvariancePoint, analyze, write_csv};
+use crate::plot::plot_invariance;
+use crate::probe::{ProbeConfig, probe_data, run_probe};
+use crate::retrieval::{DEFAULT_KS, RetrievalItem, evaluate_retrieval};
+use crate::store::EmbeddingSet;
+use crate::tables::{ModelResults, table_one_csv, table_one_markdown, table_two_csv, table_two_markdown};
+
+/// Everything the demo does, with the sizes that fit its time budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DemoConfig {
+    /// Output folder.
+    pub out: PathBuf,
+    /// The corpus.
+    pub corpus: CorpusConfig,
+    /// Presets to pretrain (tiny size), e.g. `mule-b`, `mule-ps`, `loev-ps`.
+    pub models: Vec<String>,
+    /// Training steps per model.
+    pub steps: u64,
+    /// Anchors per batch (× `views` views).
+    pub anchors: usize,
+    /// Views per anchor.
+    pub views: usize,
+    /// Peak learning rate (cosine schedule with warm-up).
+    pub learning_rate: f64,
+    /// Warm-up steps.
+    pub warmup_steps: u64,
+    /// Slices per forward pass when embedding.
+    pub embed_batch: usize,
+    /// Time-stretched copies per training track for the tempo probe.
+    pub stretch_copies: usize,
+    /// Spaces to probe and retrieve in (those the model has).
+    pub spaces: Vec<String>,
+    /// Probe settings.
+    pub probe: ProbeConfig,
+    /// Invariance settings.
+    pub invariance: InvarianceConfig,
+    /// Test tracks used for the invariance analysis.
+    pub invariance_clips: usize,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl DemoConfig {
+    /// The full demo (about 20 minutes on a 2-core CPU).
+    pub fn full(out: &Path) -> Self {
+        Self {
+            out: out.to_path_buf(),
+            // Multiples of 120 tracks (5 per key) so every key is in train, valid and test; 4 notes
+            // per pitch so most test pitches also occur in training.
+            corpus: CorpusConfig {
+                tracks: 240,
+                notes: 352,
+                seed: 0,
+                track_seconds: (15.0, 20.0),
+                ..CorpusConfig::default()
+            },
+            models: vec!["mule-b".into(), "mule-ps".into(), "loev-ps".into()],
+            steps: 240,
+            anchors: 16,
+            views: 4,
+            learning_rate: 1e-3,
+            warmup_steps: 20,
+            embed_batch: 16,
+            stretch_copies: 2,
+            spaces: vec!["v".into()],
+            probe: ProbeConfig {
+                seeds: 3,
+                max_epochs: 100,
+                patience: 15,
+                ..ProbeConfig::default()
+            },
+            invariance: InvarianceConfig {
+                semitones: (-6..=6).map(|s| f64::from(2 * s)).collect(),
+                rates: (0..=10).map(|i| 0.5 + 0.1 * i as f64).collect(),
+                clip_seconds: Some(9.0),
+            },
+            invariance_clips: 6,
+            progress: true,
+        }
+    }
+
+    /// The CI demo (under 3 minutes): every stage, smaller everything.
+    pub fn quick(out: &Path) -> Self {
+        Self {
+            corpus: CorpusConfig {
+                tracks: 120,
+                notes: 176,
+                seed: 0,
+                track_seconds: (6.0, 8.0),
+                ..CorpusConfig::default()
+            },
+            steps: 12,
+            anchors: 8,
+            warmup_steps: 4,
+            stretch_copies: 1,
+            probe: ProbeConfig {
+                seeds: 1,
+                max_epochs: 40,
+                patience: 8,
+                ..ProbeConfig::default()
+            },
+            invariance: InvarianceConfig {
+                semitones: vec![-12.0, -6.0, -2.0, 0.0, 2.0, 6.0, 12.0],
+                rates: vec![0.5, 0.8, 1.0, 1.2, 1.5],
+                clip_seconds: Some(6.0),
+            },
+            invariance_clips: 2,
+            ..Self::full(out)
+        }
+    }
+}
+
+/// What the demo measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DemoReport {
+    /// Probe and retrieval results per model/space.
+    pub results: Vec<ModelResults>,
+    /// Invariance points of every model and space.
+    pub invariance: Vec<InvariancePoint>,
+    /// Seconds per stage.
+    pub timings: Vec<(String, f64)>,
+    /// Table I (Markdown).
+    pub table_one: String,
+    /// Table II (Markdown).
+    pub table_two: String,
+    /// The invariance plot.
+    pub plot: PathBuf,
+    /// The central comparison, in words.
+    pub verdict: String,
+}
+
+fn say(config: &DemoConfig, message: &str) {
+    if config.progress {
+        eprintln!("[demo] {message}");
+    }
+}
+
+/// Runs the demo (see the module doc).
+pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
+    let out = &config.out;
+    std::fs::create_dir_all(out).map_err(EvalError::io("create", out))?;
+    let mut timings = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
+        timings.push((name.to_string(), clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
+
+    // 1. Corpus.
+    let corpus_dir = out.join("corpus");
+    let manifest = corpus_dir.join(loev_corpus::MANIFEST_NAME);
+    let cache_dir = out.join("cache");
+    if !manifest.exists() || AudioCache::open(&cache_dir).is_err() {
+        say(
+            config,
+            &format!(
+                "generating the corpus: {} tracks, {} notes",
+                config.corpus.tracks, config.corpus.notes
+            ),
+        );
+        let corpus = loev_corpus::generate(&config.corpus).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        loev_corpus::write_corpus(&corpus, &corpus_dir).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let tracks = corpus
+            .tracks
+            .into_iter()
+            .filter(|t| t.split == Split::Train)
+            .map(|t| (t.id, t.audio, Default::default()));
+        if cache_dir.exists() {
+            std::fs::remove_dir_all(&cache_dir).map_err(EvalError::io("remove", &cache_dir))?;
+        }
+        AudioCache::build_from_tracks(tracks, &cache_dir).map_err(|e| EvalError::Invalid(e.to_string()))?;
+    } else {
+        say(config, &format!("reusing the corpus in {}", corpus_dir.display()));
+    }
+    lap("corpus", &mut timings);
+
+    // 2. Pretraining.
+    for name in &config.models {
+        let run_dir = out.join("runs").join(name);
+        let mut train = preset(&format!("{name}:tiny")).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        train.name = name.clone();
+        train.data.cache = Some(std::path::absolute(&cache_dir).unwrap_or(cache_dir.clone()));
+        train.data.anchors = config.anchors;
+        train.data.views = config.views;
+        train.optimizer.learning_rate = config.learning_rate;
+        train.optimizer.schedule = loev_train::config::Schedule::Cosine {
+            warmup_steps: config.warmup_steps,
+            final_lr: config.learning_rate / 10.0,
+        };
+        train.train.steps = config.steps;
+        train.train.checkpoint_every = config.steps.max(1);
+        train.train.log_every = (config.steps / 20).max(1);
+        let mut options = TrainOptions::new(&run_dir);
+        options.progress = config.progress;
+        options.verbose = config.progress;
+        let finished = RunDir::open(&run_dir)
+            .ok()
+            .and_then(|r| r.checkpoints().ok())
+            .is_some_and(|c| c.iter().any(|(step, _)| *step >= config.steps));
+        if finished {
+            say(config, &format!("reusing the trained run {}", run_dir.display()));
+        } else if run_dir.join("config.toml").exists() {
+            say(config, &format!("resuming {}", run_dir.display()));
+            loev_train::resume(&options)?;
+        } else {
+            say(
+                config,
+                &format!(
+                    "pretraining {name} ({} steps of {} × {} views)",
+                    config.steps, config.anchors, config.views
+                ),
+            );
+            loev_train::pretrain(&train, &options)?;
+        }
+        lap(&format!("pretrain {name}"), &mut timings);
+    }
+
+    // 3.–4. Per model: embed, probe, retrieve, invariance.
+    let clips = invariance_clips(&manifest, config.invariance_clips)?;
+    let mut results = Vec::new();
+    let mut invariance = Vec::new();
+    for name in &config.models {
+        let embedder = Embedder::from_run(
+            &out.join("runs").join(name),
+            Device::flex(),
+            EmbedOptions {
+                batch_size: config.embed_batch,
+                ..EmbedOptions::default()
+            },
+        )?;
+        let emb_dir = out.join("embeddings").join(name);
+        if EmbeddingSet::open(&emb_dir).is_err() {
+            say(config, &format!("embedding the corpus with {name}"));
+            let job = EmbedJob {
+                stretch_copies: config.stretch_copies,
+                progress: config.progress,
+                ..EmbedJob::default()
+            };
+            embed_to_folder(&embedder, &manifest, &emb_dir, &job)?;
+        }
+        lap(&format!("embed {name}"), &mut timings);
+        let set = EmbeddingSet::open(&emb_dir)?;
+        let (tasks, _) = load_manifest_tasks(&set.index_path(), &LoadOptions::default())?;
+        for space in config.spaces.iter().filter(|s| set.space(s).is_ok()) {
+            say(config, &format!("probing {name} / {space}"));
+            let mut probes = Vec::new();
+            for task in &tasks {
+                let data = probe_data(task, &set, space)?;
+                match run_probe(&data, space, &config.probe) {
+                    Ok(result) => probes.push(result),
+                    Err(EvalError::Empty(reason)) => say(config, &format!("skipping a probe: {reason}")),
+                    Err(e) => return Err(e),
+                }
+            }
+            let items = retrieval_items(&set, space)?;
+            let retrieval = evaluate_retrieval(&items, &DEFAULT_KS, config.probe.tempo_tolerance);
+            results.push(ModelResults {
+                model: name.clone(),
+                space: space.clone(),
+                probes,
+                retrieval,
+            });
+        }
+        lap(&format!("probe+retrieve {name}"), &mut timings);
+        say(config, &format!("invariance of {name} on {} clips", clips.len()));
+        invariance.extend(analyze(&embedder, name, &clips, &config.invariance)?);
+        lap(&format!("invariance {name}"), &mut timings);
+    }
+
+    // 5. Results.
+    let results_dir = out.join("results");
+    std::fs::create_dir_all(&results_dir).map_err(EvalError::io("create", &results_dir))?;
+    let write = |file: &str, text: &str| {
+        let path = results_dir.join(file);
+        loev_audio::io::atomic_write(&path, text.as_bytes()).map_err(EvalError::io("write", &path))
+    };
+    let table_one = table_one_markdown(&results);
+    let table_two = table_two_markdown(&results);
+    write("table1.md", &table_one)?;
+    write("table1.csv", &table_one_csv(&results))?;
+    write("table2.md", &table_two)?;
+    write("table2.csv", &table_two_csv(&results))?;
+    write_csv(&results_dir.join("invariance.csv"), &invariance)?;
+    let plotted: Vec<InvariancePoint> = invariance.iter().filter(|p| p.space == "v").cloned().collect();
+    let plot = results_dir.join("invariance.png");
+    plot_invariance(
+        &plot,
+        &plotted,
+        "Invariance of the encoder embedding V: 1 - cos(clean, transformed)",
+    )?;
+    plot_invariance(
+        &results_dir.join("invariance.svg"),
+        &plotted,
+        "Invariance of the encoder embedding V: 1 - cos(clean, transformed)",
+    )?;
+    lap("results", &mut timings);
+    let verdict = verdict(&results, &invariance);
+    let report = DemoReport {
+        results,
+        invariance,
+        timings,
+        table_one,
+        table_two,
+        plot,
+        verdict,
+    };
+    let json = serde_json::to_string_pretty(&report).map_err(|e| EvalError::Invalid(e.to_string()))?;
+    write("summary.json", &json)?;
+    Ok(report)
+}
+
+/// The first `n` test tracks of the corpus (audio), for the invariance analysis.
+fn invariance_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, EvalError> {
+    let parsed = Manifest::read(manifest).map_err(|e| EvalError::format(manifest, e.to_string()))?;
+    parsed
+        .rows
+        .iter()
+        .filter(|r| {
+            r.fields.get("kind").is_some_and(|k| k == "track") && r.fields.get("split").is_some_and(|s| s == "test")
+        })
+        .take(n)
+        .map(|r| {
+            load_mono(&r.path).map_err(|e| EvalError::Audio {
+                path: r.path.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The music tracks of an embedding folder (every split) with their labels, for retrieval.
+pub fn retrieval_items(set: &EmbeddingSet, space: &str) -> Result<Vec<RetrievalItem>, EvalError> {
+    let index = set.index_path();
+    let parsed = Manifest::read(&index).map_err(|e| EvalError::format(&index, e.to_string()))?;
+    let mut items = Vec::new();
+    for row in &parsed.rows {
+        let field = |k: &str| row.fields.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        if field("kind").is_some_and(|k| k != "track") {
+            continue;
+        }
+        let key = field("key").and_then(|k| k.parse().ok());
+        let tempo = field("tempo").and_then(|t| t.parse::<f64>().ok());
+        let tags = field("tags").map(parse_tags).unwrap_or_default();
+        if key.is_none() && tempo.is_none() && tags.is_empty() {
+            continue;
+        }
+        let embedding = set.read_space(&row.path, space)?.mean;
+        items.push(RetrievalItem {
+            id: field("id").unwrap_or_default().to_string(),
+            embedding,
+            key,
+            tempo,
+            tags,
+        });
+    }
+    Ok(items)
+}
+
+/// The seed paper's central comparison in words: LOEV-PS against MULE-PS on key and tags, and
+/// MULE-PS against MULE-B on pitch-shift invariance.
+pub fn verdict(results: &[ModelResults], invariance: &[InvariancePoint]) -> String {
+    let find = |model: &str| results.iter().find(|r| r.model == model && r.space == "v");
+    let mut lines = Vec::new();
+    if let (Some(loev), Some(mule)) = (find("loev-ps"), find("mule-ps")) {
+        let key = (
+            loev.mean(TaskKind::Key, "key_weighted"),
+            mule.mean(TaskKind::Key, "key_weighted"),
+        );
+        let tags = (
+            loev.mean(TaskKind::Tagging, "roc_auc"),
+            mule.mean(TaskKind::Tagging, "roc_auc"),
+        );
+        if let ((Some(lk), Some(mk)), (Some(lt), Some(mt))) = (key, tags) {
+            let dk = 100.0 * (lk - mk);
+            let dt = 100.0 * (lt - mt);
+            let holds = dk >= 10.0 && dt.abs() <= 2.0;
+            lines.push(format!(
+                "LOEV-PS vs MULE-PS (V): key weighted score {:.1} vs {:.1} ({dk:+.1} points), tag ROC-AUC {:.1} vs {:.1} ({dt:+.1} points): the seed's central effect (key ≥ +10, tags within ±2) {}",
+                100.0 * lk,
+                100.0 * mk,
+                100.0 * lt,
+                100.0 * mt,
+                if holds { "HOLDS" } else { "does NOT hold" }
+            ));
+        }
+    }
+    let mean_ps = |model: &str| {
+        let d: Vec<f64> = invariance
+            .iter()
+            .filter(|p| {
+                p.model == model
+                    && p.space == "v"
+                    && p.transform == crate::invariance::Transform::PitchShift
+                    && p.parameter != 0.0
+            })
+            .map(|p| p.mean_distance)
+            .collect();
+        (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64)
+    };
+    if let (Some(ps), Some(b)) = (mean_ps("mule-ps"), mean_ps("mule-b")) {
+        lines.push(format!(
+            "pitch-shift invariance (V, mean cosine distance over the shifts): MULE-PS {ps:.4} vs MULE-B {b:.4}: MULE-PS is {}",
+            if ps < b { "MORE invariant, as expected" } else { "NOT more invariant" }
+        ));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,188 @@
+//! Invariance analysis (SPEC §2.8, the seed paper's Fig. 3; synesis' `covariate_shift`): the
+//! cosine distance d = 1 − cos(z, z*) between the track embedding of a clean clip and that of
+//! the same clip pitch-shifted by s semitones (−12 … +12) or time-stretched by rate r
+//! (0.5 … 1.5), averaged over clips, per embedding space. Distances are computed per item
+//! (never over the whole batch, the synesis bug `reference/peers.md` §4 warns about).
+
+use std::path::Path;
+
+use loev_augment::{pitch_shift, time_stretch};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::embed::Embedder;
+use crate::retrieval::cosine_similarity;
+
+/// Which transforms at which sizes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvarianceConfig {
+    /// Pitch shifts in semitones.
+    pub semitones: Vec<f64>,
+    /// Time-stretch playback rates (> 1 = faster).
+    pub rates: Vec<f64>,
+    /// Analyse the first this many seconds of each clip (`None` = whole clip).
+    pub clip_seconds: Option<f64>,
+}
+
+impl Default for InvarianceConfig {
+    fn default() -> Self {
+        Self {
+            semitones: (-12..=12).map(f64::from).collect(),
+            rates: (0..=10).map(|i| 0.5 + 0.1 * i as f64).collect(),
+            clip_seconds: None,
+        }
+    }
+}
+
+/// A transform of the analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// Pitch shift; the parameter is in semitones.
+    PitchShift,
+    /// Time stretch; the parameter is the playback rate.
+    TimeStretch,
+}
+
+impl Transform {
+    /// Name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::PitchShift => "pitch_shift",
+            Transform::TimeStretch => "time_stretch",
+        }
+    }
+}
+
+/// Mean distance at one transform size in one space.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvariancePoint {
+    /// Model name.
+    pub model: String,
+    /// Embedding space.
+    pub space: String,
+    /// Transform.
+    pub transform: Transform,
+    /// Semitones or rate.
+    pub parameter: f64,
+    /// Mean cosine distance over clips.
+    pub mean_distance: f64,
+    /// Standard deviation over clips.
+    pub std_distance: f64,
+    /// Clips.
+    pub clips: usize,
+}
+
+/// Measures every space of `embedder` on `clips` (16 kHz mono).
+pub fn analyze(
+    embedder: &Embedder,
+    model: &str,
+    clips: &[Vec<f32>],
+    config: &InvarianceConfig,
+) -> Result<Vec<InvariancePoint>, EvalError> {
+    let spaces: Vec<String> = embedder.spaces().iter().map(|s| s.name.clone()).collect();
+    let cases: Vec<(Transform, f64)> = config
+        .semitones
+        .iter()
+        .map(|&s| (Transform::PitchShift, s))
+        .chain(config.rates.iter().map(|&r| (Transform::TimeStretch, r)))
+        .collect();
+    // distances[case][space] = per-clip distances
+    let mut distances = vec![vec![Vec::with_capacity(clips.len()); spaces.len()]; cases.len()];
+    for (c, clip) in clips.iter().enumerate() {
+        let clip = match config.clip_seconds {
+            Some(s) => &clip[..clip.len().min((s * loev_audio::SAMPLE_RATE as f64) as usize)],
+            None => &clip[..],
+        };
+        let (clean, _) = embedder.embed_audio(clip)?;
+        let transformed: Vec<Vec<f32>> = cases
+            .par_iter()
+            .map(|&(t, p)| match t {
+                Transform::PitchShift if p == 0.0 => Ok(clip.to_vec()),
+                Transform::PitchShift => pitch_shift(clip, p),
+                Transform::TimeStretch if p == 1.0 => Ok(clip.to_vec()),
+                Transform::TimeStretch => time_stretch(clip, p),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| EvalError::Audio {
+                path: format!("clip {c}").into(),
+                reason: e.to_string(),
+            })?;
+        for (i, audio) in transformed.iter().enumerate() {
+            let (moved, _) = embedder.embed_audio(audio)?;
+            for (s, (a, b)) in clean.spaces.iter().zip(&moved.spaces).enumerate() {
+                distances[i][s].push(1.0 - cosine_similarity(&a.mean, &b.mean));
+            }
+        }
+    }
+    let mut points = Vec::new();
+    for (s, space) in spaces.iter().enumerate() {
+        for (i, &(transform, parameter)) in cases.iter().enumerate() {
+            let d = &distances[i][s];
+            let n = d.len().max(1) as f64;
+            let mean = d.iter().sum::<f64>() / n;
+            let std = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+            points.push(InvariancePoint {
+                model: model.to_string(),
+                space: space.clone(),
+                transform,
+                parameter,
+                mean_distance: mean,
+                std_distance: std,
+                clips: d.len(),
+            });
+        }
+    }
+    Ok(points)
+}
+
+/// Writes the points as CSV (`model,space,transform,parameter,mean_distance,std_distance,clips`).
+pub fn write_csv(path: &Path, points: &[InvariancePoint]) -> Result<(), EvalError> {
+    let mut text = String::from("model,space,transform,parameter,mean_distance,std_distance,clips\n");
+    for p in points {
+        text.push_str(&format!(
+            "{},{},{},{},{:.6},{:.6},{}\n",
+            p.model,
+            p.space,
+            p.transform.name(),
+            p.parameter,
+            p.mean_distance,
+            p.std_distance,
+            p.clips
+        ));
+    }
+    loev_audio::io::atomic_write(path, text.as_bytes()).map_err(EvalError::io("write", path))
+}
+
+/// Reads a CSV written by [`write_csv`].
+pub fn read_csv(path: &Path) -> Result<Vec<InvariancePoint>, EvalError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| EvalError::format(path, e.to_string()))?;
+    let mut points = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let r = record.map_err(|e| EvalError::format(path, e.to_string()))?;
+        let bad = || {
+            EvalError::format(
+                path,
+                format!("row {} is not model,space,transform,parameter,mean,std,clips", line + 2),
+            )
+        };
+        let transform = match r.get(2) {
+            Some("pitch_shift") => Transform::PitchShift,
+            Some("time_stretch") => Transform::TimeStretch,
+            _ => return Err(bad()),
+        };
+        let num = |i: usize| r.get(i).and_then(|x| x.parse::<f64>().ok()).ok_or_else(bad);
+        points.push(InvariancePoint {
+            model: r.get(0).ok_or_else(bad)?.to_string(),
+            space: r.get(1).ok_or_else(bad)?.to_string(),
+            transform,
+            parameter: num(3)?,
+            mean_distance: num(4)?,
+            std_distance: num(5)?,
+            clips: num(6)? as usize,
+        });
+    }
+    Ok(points)
+}

@@ -1,0 +1,780 @@
+//! Probes on frozen embeddings (SPEC §2.8): a shallow ReLU MLP per task, trained with Adam on
+//! the *slice* embeddings of the training tracks, early-stopped on the validation tracks'
+//! loss, and tested on the *track means* of the test tracks; repeated over several seeds.
+//!
+//! * Tagging: multi-label, binary cross-entropy on logits; macro ROC-AUC and AP over the tags
+//!   ([`crate::metrics::tagging_scores`]; tags with one class only in the test split are left
+//!   out and counted).
+//! * Key: 24 classes, cross-entropy; mir_eval weighted score (and accuracy).
+//! * Pitch: the pitches present, cross-entropy; accuracy.
+//! * Tempo: 300 classes (integer BPM 0–299), cross-entropy; Acc1 / Acc2 (4 %, factors 1, 2, 3,
+//!   ½, ⅓) of the predicted class (as BPM) against the annotated tempo. Training tracks are
+//!   augmented by their time-stretched copies from `loev embed --stretch-copies K`, whose tempo
+//!   is scaled by the rate (U(0.8, 1.2) by default).
+//!
+//! Validation uses track means too (as the test), so early stopping sees what the test sees;
+//! it watches the task's main metric by default ([`Monitor`]).
+//! Features are standardised with the training slices' mean and standard deviation (an
+//! option). Every random draw (weights, shuffling, dropout) comes from the probe seed, so a
+//! run is repeatable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use loev_audio::rng::{Rng, derive_seed, rng_from_seed};
+use loev_data::labels::{Key, TEMPO_TOLERANCE, tempo_class};
+use loev_data::{Split, Target, TaskDataset, TaskKind, TaskTrack};
+use rand::RngExt;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::metrics::{accuracy, argmax, mean_weighted_key_score, tagging_scores, tempo_scores};
+use crate::store::EmbeddingSet;
+
+/// Probe hyper-parameters (TOML; unknown keys are errors). Defaults follow MARBLE's probe
+/// (one hidden layer of 512, dropout 0.2, Adam 1e-3, batch 64) with early stopping patience 10.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Hidden layer sizes (empty = a linear probe).
+    pub hidden: Vec<usize>,
+    /// Dropout after each hidden layer, in [0, 1).
+    pub dropout: f64,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// L2 penalty added to the loss (0 = none).
+    pub weight_decay: f64,
+    /// Slices per optimisation step.
+    pub batch_size: usize,
+    /// Upper bound on epochs.
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation score.
+    pub patience: usize,
+    /// What early stopping watches on the validation tracks.
+    pub monitor: Monitor,
+    /// Number of seeds (runs) per task; results are mean ± std over them.
+    pub seeds: usize,
+    /// Base seed; run r uses `derive_seed(seed, [r])`.
+    pub seed: u64,
+    /// Standardise features with the training slices' statistics.
+    pub standardize: bool,
+    /// Relative tolerance of tempo Acc1/Acc2.
+    pub tempo_tolerance: f64,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![512],
+            dropout: 0.2,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            batch_size: 64,
+            max_epochs: 100,
+            patience: 10,
+            monitor: Monitor::Metric,
+            seeds: 5,
+            seed: 123,
+            standardize: true,
+            tempo_tolerance: TEMPO_TOLERANCE,
+        }
+    }
+}
+
+impl ProbeConfig {
+    /// Checks the ranges, naming the key.
+    pub fn validate(&self) -> Result<(), EvalError> {
+        let bad = |m: String| Err(EvalError::Invalid(format!("probe config: {m}")));
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout = {} must be in [0, 1)", self.dropout));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(format!("learning_rate = {} must be positive", self.learning_rate));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(format!("weight_decay = {} must be non-negative", self.weight_decay));
+        }
+        if self.batch_size == 0 || self.max_epochs == 0 || self.seeds == 0 {
+            return bad("batch_size, max_epochs and seeds must be at least 1".into());
+        }
+        if self.hidden.contains(&0) {
+            return bad(format!("hidden = {:?}: sizes must be positive", self.hidden));
+        }
+        Ok(())
+    }
+}
+
+/// What early stopping watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Monitor {
+    /// The task's main metric on the validation tracks (ROC-AUC, weighted key score,
+    /// accuracy, Acc1), ties broken by the loss (MARBLE monitors the metric too). With few
+    /// validation tracks and many classes the loss rises long before the metric stops
+    /// improving, which stops training far too early.
+    Metric,
+    /// The validation loss.
+    Loss,
+}
+
+/// The targets of a set of items.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    /// Multi-hot rows `[n × classes]` (tagging).
+    MultiHot(Vec<f32>),
+    /// Class indices (key, pitch, tempo).
+    Class(Vec<usize>),
+}
+
+impl Targets {
+    fn len(&self, classes: usize) -> usize {
+        match self {
+            Targets::MultiHot(v) => v.len().checked_div(classes).unwrap_or(0),
+            Targets::Class(v) => v.len(),
+        }
+    }
+}
+
+/// Features and targets of one split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitData {
+    /// `[n × dim]` features.
+    pub features: Vec<f32>,
+    /// The targets.
+    pub targets: Targets,
+    /// Annotated tempo (BPM) per item, tempo tasks only (the reference of Acc1/Acc2).
+    pub tempi: Vec<f64>,
+    /// Annotated key per item, key tasks only.
+    pub keys: Vec<Key>,
+}
+
+impl SplitData {
+    fn empty(kind: TaskKind) -> Self {
+        let targets = if kind == TaskKind::Tagging {
+            Targets::MultiHot(Vec::new())
+        } else {
+            Targets::Class(Vec::new())
+        };
+        Self {
+            features: Vec::new(),
+            targets,
+            tempi: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, features: &[f32], target: &Target, track: Option<(&TaskTrack, f64)>) {
+        self.features.extend_from_slice(features);
+        match (&mut self.targets, target) {
+            (Targets::MultiHot(v), Target::MultiHot(hot)) => v.extend_from_slice(hot),
+            (Targets::Class(v), Target::Class(c)) => v.push(*c),
+            _ => {}
+        }
+        if let Some((track, rate)) = track {
+            if let Some(t) = track.labels.tempo {
+                self.tempi.push(t * rate);
+            }
+            if let Some(k) = track.labels.key {
+                self.keys.push(k);
+            }
+        }
+    }
+}
+
+/// Everything a probe needs for one task in one embedding space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeData {
+    /// Task name.
+    pub task: String,
+    /// Task kind.
+    pub kind: TaskKind,
+    /// Output classes.
+    pub classes: usize,
+    /// Feature dimension.
+    pub dim: usize,
+    /// Training slices (of the training tracks and their stretched copies).
+    pub train: SplitData,
+    /// Validation track means.
+    pub valid: SplitData,
+    /// Test track means.
+    pub test: SplitData,
+    /// Tracks without a usable target or embedding, left out.
+    pub skipped: usize,
+}
+
+/// Gathers the probe data of `task` in `space` from an embedding folder. Tracks are matched
+/// to embedding files by id; a tempo task also uses the time-stretched copies of its training
+/// tracks (`stretched.csv`).
+pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result<ProbeData, EvalError> {
+    let info = set.space(space)?.clone();
+    let files = set.files_by_id()?;
+    let mut copies: HashMap<String, Vec<(f64, PathBuf)>> = HashMap::new();
+    if task.kind == TaskKind::Tempo {
+        for copy in set.stretched()? {
+            copies.entry(copy.source).or_default().push((copy.rate, copy.path));
+        }
+    }
+    let mut data = ProbeData {
+        task: task.name.clone(),
+        kind: task.kind,
+        classes: task.classes.len(),
+        dim: info.dim,
+        train: SplitData::empty(task.kind),
+        valid: SplitData::empty(task.kind),
+        test: SplitData::empty(task.kind),
+        skipped: 0,
+    };
+    for track in &task.tracks {
+        let target = task.target(track);
+        let Some(file) = files.get(&track.id) else {
+            data.skipped += 1;
+            continue;
+        };
+        if matches!(target, Target::None) {
+            data.skipped += 1;
+            continue;
+        }
+        let embedding = set.read_space(file, space)?;
+        match track.split {
+            Split::Train => {
+                for t in 0..embedding.len() {
+                    data.train.push(embedding.row(t), &target, Some((track, 1.0)));
+                }
+                for (rate, path) in copies.get(&track.id).map(Vec::as_slice).unwrap_or(&[]) {
+                    let Some(class) = track
+                        .labels
+                        .tempo
+                        .and_then(|bpm| tempo_class(bpm * rate, task.tempo_binning))
+                    else {
+                        continue;
+                    };
+                    let copy = set.read_space(path, space)?;
+                    for t in 0..copy.len() {
+                        data.train
+                            .push(copy.row(t), &Target::Class(class), Some((track, *rate)));
+                    }
+                }
+            }
+            Split::Valid => data.valid.push(&embedding.mean, &target, Some((track, 1.0))),
+            Split::Test => data.test.push(&embedding.mean, &target, Some((track, 1.0))),
+        }
+    }
+    Ok(data)
+}
+
+/// One metric over the seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Metric name (`roc_auc`, `average_precision`, `key_weighted`, `key_accuracy`,
+    /// `accuracy`, `acc1`, `acc2`).
+    pub name: String,
+    /// Mean over seeds.
+    pub mean: f64,
+    /// Population standard deviation over seeds.
+    pub std: f64,
+    /// Per-seed values.
+    pub values: Vec<f64>,
+}
+
+/// The result of one task in one space.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// Task name.
+    pub task: String,
+    /// Task kind.
+    pub kind: TaskKind,
+    /// Embedding space.
+    pub space: String,
+    /// Metrics, mean ± std over seeds.
+    pub metrics: Vec<MetricSummary>,
+    /// Epochs trained per seed (the best epoch is what is tested).
+    pub best_epochs: Vec<usize>,
+    /// Training slices, validation tracks, test tracks.
+    pub counts: (usize, usize, usize),
+    /// Labels undefined in the test split (tagging), left out of the macro means.
+    pub undefined_labels: usize,
+}
+
+impl ProbeResult {
+    /// The metric called `name`.
+    pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+/// The MLP: linear layers with ReLU and dropout between them.
+#[derive(Module, Debug)]
+struct Mlp {
+    layers: Vec<Linear>,
+}
+
+impl Mlp {
+    fn new(dims: &[usize], rng: &mut Rng, device: &Device) -> Self {
+        let layers = dims
+            .windows(2)
+            .map(|w| {
+                let (d_in, d_out) = (w[0], w[1]);
+                // PyTorch's nn.Linear initialisation: U(−1/√fan_in, 1/√fan_in).
+                let bound = 1.0 / (d_in as f64).sqrt();
+                let weight: Vec<f32> = (0..d_in * d_out)
+                    .map(|_| rng.random_range(-bound..bound) as f32)
+                    .collect();
+                let bias: Vec<f32> = (0..d_out).map(|_| rng.random_range(-bound..bound) as f32).collect();
+                Linear {
+                    weight: Param::from_data(TensorData::new(weight, [d_in, d_out]), device),
+                    bias: Some(Param::from_data(TensorData::new(bias, [d_out]), device)),
+                }
+            })
+            .collect();
+        Self { layers }
+    }
+
+    /// `masks[i]` multiplies the output of hidden layer i (inverted dropout) when training.
+    fn forward(&self, x: Tensor<2>, masks: Option<&[Tensor<2>]>) -> Tensor<2> {
+        let mut h = x;
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(h);
+            if i < last {
+                h = relu(h);
+                if let Some(masks) = masks {
+                    h = h * masks[i].clone();
+                }
+            }
+        }
+        h
+    }
+}
+
+fn tensor2(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
+fn to_vec(t: Tensor<2>) -> Result<Vec<f32>, EvalError> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| EvalError::Model(format!("reading probe output: {e:?}")))
+}
+
+/// Loss of logits `[n × C]` against targets, averaged over items.
+fn loss(logits: Tensor<2>, targets: &Targets, rows: &[usize], classes: usize, device: &Device) -> Tensor<1> {
+    match targets {
+        Targets::MultiHot(v) => {
+            let y: Vec<f32> = rows
+                .iter()
+                .flat_map(|&r| v[r * classes..(r + 1) * classes].iter().copied())
+                .collect();
+            let y = tensor2(y, rows.len(), classes, device);
+            // Stable BCE with logits: max(x, 0) − x·y + log(1 + e^(−|x|)).
+            let bce = relu(logits.clone()) - logits.clone() * y + logits.abs().neg().exp().log1p();
+            bce.mean()
+        }
+        Targets::Class(v) => {
+            let y: Vec<i64> = rows.iter().map(|&r| v[r] as i64).collect();
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [rows.len()]), device)
+                .one_hot::<2>(classes)
+                .float();
+            (log_softmax(logits, 1) * y).sum_dim(1).mean().neg()
+        }
+    }
+}
+
+/// Standardisation statistics (mean, std floored at 1e-6) of the columns of `[n × dim]`.
+fn column_stats(features: &[f32], dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = features.len() / dim.max(1);
+    let mut mean = vec![0.0f64; dim];
+    let mut sq = vec![0.0f64; dim];
+    for row in features.chunks_exact(dim) {
+        for j in 0..dim {
+            mean[j] += row[j] as f64;
+            sq[j] += (row[j] as f64).powi(2);
+        }
+    }
+    let n = n.max(1) as f64;
+    let m: Vec<f32> = mean.iter().map(|s| (s / n) as f32).collect();
+    let s: Vec<f32> = mean
+        .iter()
+        .zip(&sq)
+        .map(|(s, q)| ((q / n - (s / n).powi(2)).max(0.0).sqrt().max(1e-6)) as f32)
+        .collect();
+    (m, s)
+}
+
+fn apply_stats(features: &[f32], stats: &(Vec<f32>, Vec<f32>)) -> Vec<f32> {
+    let dim = stats.0.len();
+    features
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (x - stats.0[i % dim]) / stats.1[i % dim])
+        .collect()
+}
+
+/// One seed's trained probe: predictions on the test split and the best epoch.
+struct SeedRun {
+    test_outputs: Vec<f32>,
+    best_epoch: usize,
+}
+
+fn train_seed(
+    data: &ProbeData,
+    config: &ProbeConfig,
+    seed: u64,
+    train_x: &[f32],
+    valid_x: &[f32],
+    test_x: &[f32],
+) -> Result<SeedRun, EvalError> {
+    let device = Device::flex().autodiff();
+    let mut rng = rng_from_seed(seed);
+    let mut dims = vec![data.dim];
+    dims.extend(&config.hidden);
+    dims.push(data.classes);
+    let mut model = Mlp::new(&dims, &mut rng, &device);
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let n_train = data.train.targets.len(data.classes);
+    let n_valid = data.valid.targets.len(data.classes);
+    let mut order: Vec<usize> = (0..n_train).collect();
+    let valid_rows: Vec<usize> = (0..n_valid).collect();
+    let valid_input = (n_valid > 0).then(|| tensor2(valid_x.to_vec(), n_valid, data.dim, &device));
+    let mut best: Option<((f64, f64), Mlp, usize)> = None;
+    let mut since_best = 0;
+    let keep = 1.0 - config.dropout;
+    for epoch in 1..=config.max_epochs {
+        order.shuffle(&mut rng);
+        for batch in order.chunks(config.batch_size) {
+            let x: Vec<f32> = batch
+                .iter()
+                .flat_map(|&r| train_x[r * data.dim..(r + 1) * data.dim].iter().copied())
+                .collect();
+            let x = tensor2(x, batch.len(), data.dim, &device);
+            let masks: Vec<Tensor<2>> = config
+                .hidden
+                .iter()
+                .map(|&h| {
+                    let m: Vec<f32> = (0..batch.len() * h)
+                        .map(|_| {
+                            if rng.random_bool(keep) {
+                                (1.0 / keep) as f32
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    tensor2(m, batch.len(), h, &device)
+                })
+                .collect();
+            let logits = model.forward(x, (config.dropout > 0.0).then_some(masks.as_slice()));
+            let mut l = loss(logits, &data.train.targets, batch, data.classes, &device);
+            if config.weight_decay > 0.0 {
+                for layer in &model.layers {
+                    l = l + layer
+                        .weight
+                        .val()
+                        .powi_scalar(2)
+                        .sum()
+                        .mul_scalar(config.weight_decay / 2.0);
+                }
+            }
+            let grads = GradientsParams::from_grads(l.backward(), &model);
+            model = optimizer.step(config.learning_rate, model, grads);
+        }
+        let Some(valid_input) = &valid_input else {
+            best = Some(((0.0, 0.0), model.clone(), epoch));
+            continue;
+        };
+        let logits = model.forward(valid_input.clone(), None).detach();
+        let valid_loss =
+            loss(logits.clone(), &data.valid.targets, &valid_rows, data.classes, &device).into_scalar::<f32>() as f64;
+        // Lower is better: the negated main metric (when monitored and defined), then the loss.
+        let criterion = match config.monitor {
+            Monitor::Metric => {
+                let metric = score(data, &data.valid, &to_vec(logits)?, config.tempo_tolerance)
+                    .0
+                    .first()
+                    .map(|(_, v)| *v);
+                (metric.map_or(0.0, |m| -m), valid_loss)
+            }
+            Monitor::Loss => (0.0, valid_loss),
+        };
+        let better = best
+            .as_ref()
+            .is_none_or(|(b, _, _)| criterion.0 < b.0 || (criterion.0 == b.0 && criterion.1 < b.1));
+        if better {
+            best = Some((criterion, model.clone(), epoch));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience {
+                break;
+            }
+        }
+    }
+    let (_, model, best_epoch) = best.ok_or_else(|| EvalError::Empty("the probe trained no epoch".into()))?;
+    let n_test = data.test.targets.len(data.classes);
+    let outputs = to_vec(
+        model
+            .forward(tensor2(test_x.to_vec(), n_test, data.dim, &device), None)
+            .detach(),
+    )?;
+    Ok(SeedRun {
+        test_outputs: outputs,
+        best_epoch,
+    })
+}
+
+/// The metrics of outputs `[n × C]` (logits) on `split`; the first is the task's main metric.
+fn score(data: &ProbeData, split: &SplitData, outputs: &[f32], tolerance: f64) -> (Vec<(String, f64)>, usize) {
+    let c = data.classes;
+    match &split.targets {
+        Targets::MultiHot(y) => {
+            let s = tagging_scores(y, outputs, c);
+            let mut out = Vec::new();
+            if let Some(v) = s.macro_roc_auc {
+                out.push(("roc_auc".to_string(), v));
+            }
+            if let Some(v) = s.macro_average_precision {
+                out.push(("average_precision".to_string(), v));
+            }
+            (out, s.undefined_labels)
+        }
+        Targets::Class(y) => {
+            let predicted: Vec<usize> = outputs.chunks_exact(c.max(1)).map(argmax).collect();
+            let mut out = Vec::new();
+            match data.kind {
+                TaskKind::Key => {
+                    let pairs: Vec<(Key, Key)> = split
+                        .keys
+                        .iter()
+                        .zip(&predicted)
+                        .filter_map(|(&r, &p)| Key::from_class_index(p).ok().map(|e| (r, e)))
+                        .collect();
+                    if let Some(v) = mean_weighted_key_score(&pairs) {
+                        out.push(("key_weighted".to_string(), v));
+                    }
+                    if let Some(v) = accuracy(y, &predicted) {
+                        out.push(("key_accuracy".to_string(), v));
+                    }
+                }
+                TaskKind::Tempo => {
+                    let pairs: Vec<(f64, f64)> = split
+                        .tempi
+                        .iter()
+                        .zip(&predicted)
+                        .map(|(&r, &p)| (r, p as f64))
+                        .collect();
+                    if let Some(s) = tempo_scores(&pairs, tolerance) {
+                        out.push(("acc1".to_string(), s.acc1));
+                        out.push(("acc2".to_string(), s.acc2));
+                    }
+                }
+                _ => {
+                    if let Some(v) = accuracy(y, &predicted) {
+                        out.push(("accuracy".to_string(), v));
+                    }
+                }
+            }
+            (out, 0)
+        }
+    }
+}
+
+/// Trains and tests the probe of `data` with `config.seeds` seeds.
+pub fn run_probe(data: &ProbeData, space: &str, config: &ProbeConfig) -> Result<ProbeResult, EvalError> {
+    config.validate()?;
+    let n_train = data.train.targets.len(data.classes);
+    let n_test = data.test.targets.len(data.classes);
+    if n_train == 0 || n_test == 0 || data.classes == 0 {
+        return Err(EvalError::Empty(format!(
+            "task {}: {n_train} training slices, {n_test} test tracks and {} classes: a probe needs all three",
+            data.task, data.classes
+        )));
+    }
+    let stats = config.standardize.then(|| column_stats(&data.train.features, data.dim));
+    let prepare = |x: &[f32]| stats.as_ref().map_or_else(|| x.to_vec(), |s| apply_stats(x, s));
+    let (train_x, valid_x, test_x) = (
+        prepare(&data.train.features),
+        prepare(&data.valid.features),
+        prepare(&data.test.features),
+    );
+    let mut per_metric: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut best_epochs = Vec::new();
+    let mut undefined = 0;
+    for run in 0..config.seeds {
+        let seed = derive_seed(config.seed, &[run as u64]);
+        let result = train_seed(data, config, seed, &train_x, &valid_x, &test_x)?;
+        let (values, undefined_labels) = score(data, &data.test, &result.test_outputs, config.tempo_tolerance);
+        undefined = undefined_labels;
+        for (name, v) in values {
+            match per_metric.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, list)) => list.push(v),
+                None => per_metric.push((name, vec![v])),
+            }
+        }
+        best_epochs.push(result.best_epoch);
+    }
+    let metrics = per_metric
+        .into_iter()
+        .map(|(name, values)| {
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
+            MetricSummary {
+                name,
+                mean,
+                std,
+                values,
+            }
+        })
+        .collect();
+    Ok(ProbeResult {
+        task: data.task.clone(),
+        kind: data.kind,
+        space: space.to_string(),
+        metrics,
+        best_epochs,
+        counts: (n_train, data.valid.targets.len(data.classes), n_test),
+        undefined_labels: undefined,
+    })
+}
+
+/// Reads a probe config from TOML.
+pub fn read_probe_config(path: &Path) -> Result<ProbeConfig, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(EvalError::io("read", path))?;
+    let config: ProbeConfig = toml::from_str(&text).map_err(|e| EvalError::format(path, e.to_string()))?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Items of `classes` Gaussian clusters in `dim` dimensions (cluster c centred on 3·e_c).
+    fn clusters(n_per_class: usize, classes: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+        let mut rng = rng_from_seed(seed);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for c in 0..classes {
+            for _ in 0..n_per_class {
+                for j in 0..dim {
+                    let centre = if j == c { 3.0 } else { 0.0 };
+                    x.push(centre + rng.random_range(-1.0..1.0f32));
+                }
+                y.push(c);
+            }
+        }
+        (x, y)
+    }
+
+    fn split(x: Vec<f32>, y: Vec<usize>) -> SplitData {
+        SplitData {
+            features: x,
+            targets: Targets::Class(y),
+            tempi: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn probe_learns_separable_classes_and_not_random_labels() {
+        let (classes, dim) = (4, 8);
+        let config = ProbeConfig {
+            seeds: 2,
+            max_epochs: 30,
+            patience: 5,
+            hidden: vec![32],
+            ..ProbeConfig::default()
+        };
+        let (tx, ty) = clusters(40, classes, dim, 1);
+        let (vx, vy) = clusters(5, classes, dim, 2);
+        let (sx, sy) = clusters(10, classes, dim, 3);
+        let data = ProbeData {
+            task: "pitch".into(),
+            kind: TaskKind::Pitch,
+            classes,
+            dim,
+            train: split(tx.clone(), ty.clone()),
+            valid: split(vx.clone(), vy),
+            test: split(sx.clone(), sy.clone()),
+            skipped: 0,
+        };
+        let result = run_probe(&data, "v", &config).unwrap();
+        let acc = result.metric("accuracy").unwrap();
+        assert_eq!(acc.values.len(), 2);
+        assert!(acc.mean > 0.95, "separable clusters: accuracy {}", acc.mean);
+        // Same features, every test label moved to the next class: the probe is always wrong.
+        let mut shuffled = sy.clone();
+        shuffled.rotate_left(10); // every test item now carries the next class's label
+        let data = ProbeData {
+            test: split(sx, shuffled),
+            ..data
+        };
+        let chance = run_probe(&data, "v", &config).unwrap().metric("accuracy").unwrap().mean;
+        assert!(chance < 0.1, "mismatched labels: accuracy {chance}");
+    }
+
+    #[test]
+    fn multi_label_probe_ranks_present_tags_first() {
+        let (labels, dim) = (3, 6);
+        let mut rng = rng_from_seed(9);
+        let mut make = |n: usize| {
+            let mut x = Vec::new();
+            let mut y = Vec::new();
+            for i in 0..n {
+                let hot: Vec<f32> = (0..labels).map(|l| ((i >> l) & 1) as f32).collect();
+                for j in 0..dim {
+                    let signal = hot.get(j).map_or(0.0, |h| 2.0 * h);
+                    x.push(signal + rng.random_range(-0.5..0.5f32));
+                }
+                y.extend(hot);
+            }
+            SplitData {
+                features: x,
+                targets: Targets::MultiHot(y),
+                tempi: Vec::new(),
+                keys: Vec::new(),
+            }
+        };
+        let data = ProbeData {
+            task: "tags".into(),
+            kind: TaskKind::Tagging,
+            classes: labels,
+            dim,
+            train: make(200),
+            valid: make(16),
+            test: make(32),
+            skipped: 0,
+        };
+        let config = ProbeConfig {
+            seeds: 1,
+            max_epochs: 30,
+            hidden: vec![16],
+            ..ProbeConfig::default()
+        };
+        let result = run_probe(&data, "v", &config).unwrap();
+        assert!(result.metric("roc_auc").unwrap().mean > 0.95, "{:?}", result.metrics);
+        assert!(
+            result.metric("average_precision").unwrap().mean > 0.9,
+            "{:?}",
+            result.metrics
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let err = ProbeConfig {
+            dropout: 1.0,
+            ..ProbeConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("dropout"), "{err}");
+        let err = toml::from_str::<ProbeConfig>("hiden = [3]").unwrap_err().to_string();
+        assert!(err.contains("hiden"), "{err}");
+    }
+}

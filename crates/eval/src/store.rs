@@ -1,0 +1,419 @@
+//! Embedding folders: what `loev embed` writes and `loev probe` / `loev retrieve` read.
+//!
+//! ```text
+//! OUT/
+//!   embeddings.json     model, front end, slicing, spaces (name, dim), format, stretch settings
+//!   index.csv           one row per track: path (the embedding file), id, audio, slices,
+//!                       seconds, and every label column of the input manifest (split, key,
+//!                       tempo, tags, pitch, instrument, kind, group, …)
+//!   stretched.csv       (with --stretch-copies K) time-stretched copies of the non-test tracks
+//!                       that have a tempo: path, id, source (the original id), rate, tempo
+//!                       (scaled by the rate), split
+//!   tracks/NNNNN_<id>.safetensors      tensors `timestamps` [T] (slice centres, s, f32),
+//!                                      `<space>/timeline` [T, D], `<space>/mean` [D] (f32)
+//!   tracks/NNNNN_<id>/                 the same as .npy files: timestamps.npy,
+//!                                      <space>.timeline.npy, <space>.mean.npy (the index
+//!                                      lists the folder's timestamps.npy)
+//! ```
+//!
+//! `index.csv` is a labelled manifest (the loev manifest convention) whose `path` column points
+//! at the embedding files, so [`loev_data::load_manifest_tasks`] reads its tasks directly and
+//! every track id matches the input's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use loev_audio::io::{atomic_write, read_npy_f32, write_npy_f32};
+use loev_audio::manifest::{Manifest, ManifestRow};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::embed::{SpaceEmbedding, SpaceInfo, TrackEmbedding};
+
+/// File name of the metadata.
+pub const META_FILE: &str = "embeddings.json";
+/// File name of the track index.
+pub const INDEX_FILE: &str = "index.csv";
+/// File name of the index of time-stretched copies.
+pub const STRETCHED_FILE: &str = "stretched.csv";
+/// Sub-folder of the per-track files.
+pub const TRACKS_DIR: &str = "tracks";
+
+/// How the per-track arrays are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingFormat {
+    /// One safetensors file per track.
+    #[default]
+    Safetensors,
+    /// One folder of `.npy` files per track.
+    Npy,
+}
+
+impl std::str::FromStr for EmbeddingFormat {
+    type Err = EvalError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "safetensors" => Ok(Self::Safetensors),
+            "npy" => Ok(Self::Npy),
+            other => Err(EvalError::Invalid(format!(
+                "format '{other}': expected npy or safetensors"
+            ))),
+        }
+    }
+}
+
+/// `embeddings.json`: how the folder was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingMeta {
+    /// Layout version of this folder.
+    pub format_version: u32,
+    /// Where the weights came from.
+    pub model: String,
+    /// The spaces, in file order.
+    pub spaces: Vec<SpaceInfo>,
+    /// Array format.
+    pub format: EmbeddingFormat,
+    /// Slice length in seconds.
+    pub slice_seconds: f64,
+    /// Hop between slice centres in seconds.
+    pub hop_seconds: f64,
+    /// Sample rate of the audio the model saw.
+    pub sample_rate: u32,
+    /// The input the tracks came from.
+    pub input: String,
+    /// Time-stretched copies per eligible track (0 = none).
+    pub stretch_copies: usize,
+    /// Range of the stretch rates, drawn uniformly.
+    pub stretch_range: (f64, f64),
+    /// Seed of the stretch rates.
+    pub stretch_seed: u64,
+}
+
+/// The layout version written by this code.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A file-system-safe stem for track `index` with id `id`.
+pub fn track_stem(index: usize, id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    format!("{index:05}_{clean}")
+}
+
+/// Writes one track's embeddings under `dir/tracks/` and returns the path the index lists
+/// (the safetensors file, or the `timestamps.npy` of the npy folder).
+pub fn write_track(
+    dir: &Path,
+    stem: &str,
+    track: &TrackEmbedding,
+    format: EmbeddingFormat,
+) -> Result<PathBuf, EvalError> {
+    let tracks = dir.join(TRACKS_DIR);
+    std::fs::create_dir_all(&tracks).map_err(EvalError::io("create", &tracks))?;
+    let timestamps: Vec<f32> = track.timestamps.iter().map(|&t| t as f32).collect();
+    let t = timestamps.len();
+    match format {
+        EmbeddingFormat::Safetensors => {
+            let path = tracks.join(format!("{stem}.safetensors"));
+            let mut arrays: Vec<(String, Vec<usize>, Vec<u8>)> =
+                vec![("timestamps".into(), vec![t], le_bytes(&timestamps))];
+            for space in &track.spaces {
+                arrays.push((
+                    format!("{}/timeline", space.name),
+                    vec![space.len(), space.dim],
+                    le_bytes(&space.timeline),
+                ));
+                arrays.push((format!("{}/mean", space.name), vec![space.dim], le_bytes(&space.mean)));
+            }
+            let views = arrays
+                .iter()
+                .map(|(name, shape, bytes)| {
+                    TensorView::new(Dtype::F32, shape.clone(), bytes)
+                        .map(|v| (name.clone(), v))
+                        .map_err(|e| EvalError::format(&path, e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let metadata = HashMap::from([("loev.format".to_string(), "loev-embeddings/1".to_string())]);
+            let bytes =
+                safetensors::serialize(views, Some(metadata)).map_err(|e| EvalError::format(&path, e.to_string()))?;
+            atomic_write(&path, &bytes).map_err(EvalError::io("write", &path))?;
+            Ok(path)
+        }
+        EmbeddingFormat::Npy => {
+            let folder = tracks.join(stem);
+            std::fs::create_dir_all(&folder).map_err(EvalError::io("create", &folder))?;
+            let file = folder.join("timestamps.npy");
+            write_npy_f32(&file, &[t as u64], &timestamps).map_err(EvalError::io("write", &file))?;
+            for space in &track.spaces {
+                let file = folder.join(format!("{}.timeline.npy", space.name));
+                write_npy_f32(&file, &[space.len() as u64, space.dim as u64], &space.timeline)
+                    .map_err(EvalError::io("write", &file))?;
+                let file = folder.join(format!("{}.mean.npy", space.name));
+                write_npy_f32(&file, &[space.dim as u64], &space.mean).map_err(EvalError::io("write", &file))?;
+            }
+            // The index lists the folder's `timestamps.npy` (a file, so that the manifest
+            // loaders' existence check accepts it); `read_track` reads the whole folder.
+            Ok(file)
+        }
+    }
+}
+
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Reads the spaces `names` (all spaces of `spaces` when `names` is empty) of one track file
+/// or folder written by [`write_track`].
+pub fn read_track(path: &Path, spaces: &[SpaceInfo], names: &[&str]) -> Result<TrackEmbedding, EvalError> {
+    let wanted: Vec<&SpaceInfo> = spaces
+        .iter()
+        .filter(|s| names.is_empty() || names.contains(&s.name.as_str()))
+        .collect();
+    let npy_folder = if path.is_dir() {
+        Some(path)
+    } else if path.file_name().is_some_and(|n| n == "timestamps.npy") {
+        path.parent()
+    } else {
+        None
+    };
+    if let Some(path) = npy_folder {
+        let read = |file: PathBuf| read_npy_f32(&file).map_err(EvalError::io("read", &file));
+        let (_, timestamps) = read(path.join("timestamps.npy"))?;
+        let mut out = Vec::new();
+        for info in wanted {
+            let (_, timeline) = read(path.join(format!("{}.timeline.npy", info.name)))?;
+            let (_, mean) = read(path.join(format!("{}.mean.npy", info.name)))?;
+            out.push(checked_space(path, info, timeline, mean, timestamps.len())?);
+        }
+        return Ok(TrackEmbedding {
+            timestamps: timestamps.into_iter().map(f64::from).collect(),
+            spaces: out,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(EvalError::io("read", path))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| EvalError::format(path, format!("not a safetensors file: {e}")))?;
+    let array = |name: &str| -> Result<Vec<f32>, EvalError> {
+        let view = file
+            .tensor(name)
+            .map_err(|_| EvalError::format(path, format!("has no tensor `{name}`")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(EvalError::format(
+                path,
+                format!("tensor `{name}` is {:?}, expected F32", view.dtype()),
+            ));
+        }
+        Ok(view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    };
+    let timestamps = array("timestamps")?;
+    let mut out = Vec::new();
+    for info in wanted {
+        let timeline = array(&format!("{}/timeline", info.name))?;
+        let mean = array(&format!("{}/mean", info.name))?;
+        out.push(checked_space(path, info, timeline, mean, timestamps.len())?);
+    }
+    Ok(TrackEmbedding {
+        timestamps: timestamps.into_iter().map(f64::from).collect(),
+        spaces: out,
+    })
+}
+
+fn checked_space(
+    path: &Path,
+    info: &SpaceInfo,
+    timeline: Vec<f32>,
+    mean: Vec<f32>,
+    rows: usize,
+) -> Result<SpaceEmbedding, EvalError> {
+    if timeline.len() != rows * info.dim || mean.len() != info.dim {
+        return Err(EvalError::format(
+            path,
+            format!(
+                "space `{}`: timeline of {} values and mean of {} values do not fit {rows} slices × {}",
+                info.name,
+                timeline.len(),
+                mean.len(),
+                info.dim
+            ),
+        ));
+    }
+    Ok(SpaceEmbedding {
+        name: info.name.clone(),
+        dim: info.dim,
+        timeline,
+        mean,
+    })
+}
+
+/// Writes `embeddings.json`.
+pub fn write_meta(dir: &Path, meta: &EmbeddingMeta) -> Result<(), EvalError> {
+    let path = dir.join(META_FILE);
+    let text = serde_json::to_string_pretty(meta).map_err(|e| EvalError::format(&path, e.to_string()))?;
+    atomic_write(&path, text.as_bytes()).map_err(EvalError::io("write", &path))
+}
+
+/// One row of an index being written: the embedding file and its columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexRow {
+    /// The embedding file or folder.
+    pub path: PathBuf,
+    /// Every other column.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Writes an index CSV (`index.csv` or `stretched.csv`) with `columns` first.
+pub fn write_index(path: &Path, columns: &[String], rows: &[IndexRow]) -> Result<(), EvalError> {
+    let mut all = vec!["path".to_string()];
+    all.extend(columns.iter().filter(|c| !c.eq_ignore_ascii_case("path")).cloned());
+    let manifest = Manifest {
+        columns: all,
+        rows: rows
+            .iter()
+            .map(|r| ManifestRow {
+                path: r.path.clone(),
+                fields: r.fields.clone(),
+            })
+            .collect(),
+    };
+    manifest.write(path).map_err(EvalError::io("write", path))
+}
+
+/// A time-stretched copy listed in `stretched.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StretchedCopy {
+    /// Id of the original track.
+    pub source: String,
+    /// Playback rate (> 1 = faster); the copy's tempo is the original's × rate.
+    pub rate: f64,
+    /// The embedding file.
+    pub path: PathBuf,
+}
+
+/// An embedding folder opened for reading.
+#[derive(Clone, Debug)]
+pub struct EmbeddingSet {
+    root: PathBuf,
+    /// Its metadata.
+    pub meta: EmbeddingMeta,
+}
+
+impl EmbeddingSet {
+    /// Opens a folder written by `loev embed`.
+    pub fn open(dir: &Path) -> Result<Self, EvalError> {
+        let path = dir.join(META_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| EvalError::Io {
+            action: "read (is this a `loev embed` output folder?)",
+            path: path.clone(),
+            source: e,
+        })?;
+        let meta: EmbeddingMeta =
+            serde_json::from_str(&text).map_err(|e| EvalError::format(&path, format!("unreadable metadata: {e}")))?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(EvalError::format(
+                &path,
+                format!(
+                    "layout version {} (this build reads {FORMAT_VERSION}): re-run loev embed",
+                    meta.format_version
+                ),
+            ));
+        }
+        Ok(Self {
+            root: dir.to_path_buf(),
+            meta,
+        })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `index.csv`.
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join(INDEX_FILE)
+    }
+
+    /// The space called `name`, or an error listing the spaces there are.
+    pub fn space(&self, name: &str) -> Result<&SpaceInfo, EvalError> {
+        self.meta.spaces.iter().find(|s| s.name == name).ok_or_else(|| {
+            EvalError::Invalid(format!(
+                "no space `{name}` in {}: it has {}",
+                self.root.display(),
+                self.meta
+                    .spaces
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    /// Track id → embedding file, from `index.csv`.
+    pub fn files_by_id(&self) -> Result<HashMap<String, PathBuf>, EvalError> {
+        let path = self.index_path();
+        let manifest = Manifest::read(&path).map_err(|e| EvalError::format(&path, e.to_string()))?;
+        Ok(manifest
+            .rows
+            .into_iter()
+            .filter_map(|r| r.fields.get("id").cloned().map(|id| (id, r.path)))
+            .collect())
+    }
+
+    /// The time-stretched copies (empty when there are none).
+    pub fn stretched(&self) -> Result<Vec<StretchedCopy>, EvalError> {
+        let path = self.root.join(STRETCHED_FILE);
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let manifest = Manifest::read(&path).map_err(|e| EvalError::format(&path, e.to_string()))?;
+        manifest
+            .rows
+            .into_iter()
+            .map(|r| {
+                let source = r.fields.get("source").cloned().unwrap_or_default();
+                let rate = r
+                    .fields
+                    .get("rate")
+                    .and_then(|x| x.parse::<f64>().ok())
+                    .filter(|x| x.is_finite() && *x > 0.0);
+                match rate {
+                    Some(rate) if !source.is_empty() => Ok(StretchedCopy {
+                        source,
+                        rate,
+                        path: r.path,
+                    }),
+                    _ => Err(EvalError::format(
+                        &path,
+                        format!("row for {} lacks a `source` id or a positive `rate`", r.path.display()),
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// Reads one space of one embedding file.
+    pub fn read_space(&self, path: &Path, space: &str) -> Result<SpaceEmbedding, EvalError> {
+        self.space(space)?;
+        let mut track = read_track(path, &self.meta.spaces, &[space])?;
+        track
+            .spaces
+            .pop()
+            .ok_or_else(|| EvalError::format(path, format!("no space `{space}`")))
+    }
+}

@@ -1,0 +1,194 @@
+//! Result tables laid out like the seed paper's Table I (probes) and Table II (retrieval), as
+//! Markdown (for reading) and CSV (one value per row, for plotting and comparing).
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::ProbeResult;
+use crate::retrieval::RetrievalScores;
+use loev_data::TaskKind;
+
+/// The results of one model in one embedding space.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelResults {
+    /// Model name (e.g. `loev-ps`).
+    pub model: String,
+    /// Embedding space (e.g. `v`).
+    pub space: String,
+    /// Probe results, one per task.
+    pub probes: Vec<ProbeResult>,
+    /// Retrieval scores, one per k.
+    pub retrieval: Vec<RetrievalScores>,
+}
+
+impl ModelResults {
+    /// The probe result of the first task of `kind`.
+    pub fn probe(&self, kind: TaskKind) -> Option<&ProbeResult> {
+        self.probes.iter().find(|p| p.kind == kind)
+    }
+
+    /// Mean of probe metric `metric` of the task of `kind`.
+    pub fn mean(&self, kind: TaskKind, metric: &str) -> Option<f64> {
+        self.probe(kind).and_then(|p| p.metric(metric)).map(|m| m.mean)
+    }
+}
+
+/// The columns of Table I: (task kind, metric, header).
+pub const TABLE_ONE_COLUMNS: [(TaskKind, &str, &str); 6] = [
+    (TaskKind::Tagging, "roc_auc", "Tags ROC-AUC"),
+    (TaskKind::Tagging, "average_precision", "Tags AP"),
+    (TaskKind::Key, "key_weighted", "Key (weighted)"),
+    (TaskKind::Pitch, "accuracy", "Pitch acc."),
+    (TaskKind::Tempo, "acc1", "Tempo Acc1"),
+    (TaskKind::Tempo, "acc2", "Tempo Acc2"),
+];
+
+fn percent(mean: f64, std: f64, seeds: usize) -> String {
+    if seeds > 1 {
+        format!("{:.1} ± {:.1}", 100.0 * mean, 100.0 * std)
+    } else {
+        format!("{:.1}", 100.0 * mean)
+    }
+}
+
+fn opt_percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |v| format!("{:.1}", 100.0 * v))
+}
+
+/// Table I as Markdown: one row per model/space, probe metrics in % (mean ± std over seeds).
+pub fn table_one_markdown(results: &[ModelResults]) -> String {
+    let mut md = String::from("| Model | Space |");
+    for (_, _, header) in TABLE_ONE_COLUMNS {
+        md.push_str(&format!(" {header} |"));
+    }
+    md.push_str("\n|---|---|");
+    md.push_str(&"---:|".repeat(TABLE_ONE_COLUMNS.len()));
+    md.push('\n');
+    for r in results {
+        md.push_str(&format!("| {} | {} |", r.model, r.space));
+        for (kind, metric, _) in TABLE_ONE_COLUMNS {
+            let cell = r
+                .probe(kind)
+                .and_then(|p| p.metric(metric))
+                .map_or_else(|| "–".to_string(), |m| percent(m.mean, m.std, m.values.len()));
+            md.push_str(&format!(" {cell} |"));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// Table I as CSV: `model,space,task,metric,mean,std,seeds` (fractions, not %).
+pub fn table_one_csv(results: &[ModelResults]) -> String {
+    let mut csv = String::from("model,space,task,metric,mean,std,seeds\n");
+    for r in results {
+        for p in &r.probes {
+            for m in &p.metrics {
+                csv.push_str(&format!(
+                    "{},{},{},{},{:.6},{:.6},{}\n",
+                    r.model,
+                    r.space,
+                    p.task,
+                    m.name,
+                    m.mean,
+                    m.std,
+                    m.values.len()
+                ));
+            }
+        }
+    }
+    csv
+}
+
+/// Table II as Markdown: one row per model/space, for each k the tag precision@k, the mean
+/// weighted key score and the tempo Acc1 of the neighbours (in %).
+pub fn table_two_markdown(results: &[ModelResults]) -> String {
+    let ks: Vec<usize> = results
+        .first()
+        .map(|r| r.retrieval.iter().map(|s| s.k).collect())
+        .unwrap_or_default();
+    let mut md = String::from("| Model | Space |");
+    for k in &ks {
+        md.push_str(&format!(" Tags P@{k} | Key@{k} | Tempo@{k} |"));
+    }
+    md.push_str("\n|---|---|");
+    md.push_str(&"---:|".repeat(3 * ks.len()));
+    md.push('\n');
+    for r in results {
+        md.push_str(&format!("| {} | {} |", r.model, r.space));
+        for k in &ks {
+            let s = r.retrieval.iter().find(|s| s.k == *k);
+            md.push_str(&format!(
+                " {} | {} | {} |",
+                opt_percent(s.and_then(|s| s.tag_precision)),
+                opt_percent(s.and_then(|s| s.key_score)),
+                opt_percent(s.and_then(|s| s.tempo_acc1))
+            ));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// Table II as CSV: `model,space,k,tag_precision,key_score,tempo_acc1,queries`.
+pub fn table_two_csv(results: &[ModelResults]) -> String {
+    let mut csv = String::from("model,space,k,tag_precision,key_score,tempo_acc1,queries\n");
+    let cell = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.6}"));
+    for r in results {
+        for s in &r.retrieval {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                r.model,
+                r.space,
+                s.k,
+                cell(s.tag_precision),
+                cell(s.key_score),
+                cell(s.tempo_acc1),
+                s.queries
+            ));
+        }
+    }
+    csv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::MetricSummary;
+
+    #[test]
+    fn tables_show_every_metric_with_its_spread() {
+        let probe = ProbeResult {
+            task: "key".into(),
+            kind: TaskKind::Key,
+            space: "v".into(),
+            metrics: vec![MetricSummary {
+                name: "key_weighted".into(),
+                mean: 0.5,
+                std: 0.1,
+                values: vec![0.4, 0.6],
+            }],
+            best_epochs: vec![3, 4],
+            counts: (10, 2, 2),
+            undefined_labels: 0,
+        };
+        let retrieval = vec![RetrievalScores {
+            k: 1,
+            tag_precision: Some(0.25),
+            key_score: None,
+            tempo_acc1: Some(1.0),
+            queries: 4,
+        }];
+        let results = vec![ModelResults {
+            model: "loev-ps".into(),
+            space: "v".into(),
+            probes: vec![probe],
+            retrieval,
+        }];
+        let md = table_one_markdown(&results);
+        assert!(md.contains("| loev-ps | v | – | – | 50.0 ± 10.0 | – | – | – |"), "{md}");
+        assert!(table_one_csv(&results).contains("loev-ps,v,key,key_weighted,0.500000,0.100000,2"));
+        let md2 = table_two_markdown(&results);
+        assert!(md2.contains("| loev-ps | v | 25.0 | – | 100.0 |"), "{md2}");
+        assert!(table_two_csv(&results).contains("loev-ps,v,1,0.250000,,1.000000,4"));
+    }
+}

@@ -1,0 +1,101 @@
+//! The metrics against reference values computed with mir_eval 0.8.2 and scikit-learn 1.9.1
+//! (`reference/make_metric_reference.py`, pinned in `reference/requirements.txt`; the output
+//! `tests/data/metric_reference.json` is committed).
+
+use loev_data::labels::{KeyLabel, TEMPO_TOLERANCE, key_weighted_score, tempo_acc1, tempo_acc2, tempo_acc2_loev};
+use loev_eval::metrics::{MacroPolicy, average_precision, macro_mean, roc_auc};
+use serde_json::Value;
+
+fn reference() -> Value {
+    let text = include_str!("data/metric_reference.json");
+    serde_json::from_str(text).expect("committed reference JSON parses")
+}
+
+fn key_label(text: &str) -> KeyLabel {
+    if text.eq_ignore_ascii_case("x") {
+        KeyLabel::Unknown
+    } else {
+        KeyLabel::Key(text.parse().expect("reference keys parse"))
+    }
+}
+
+#[test]
+fn key_weighted_score_matches_mir_eval_on_all_pairs() {
+    let data = reference();
+    let cases = data["key"].as_array().unwrap();
+    assert_eq!(cases.len(), 25 * 25);
+    for case in cases {
+        let (r, e) = (case["reference"].as_str().unwrap(), case["estimate"].as_str().unwrap());
+        let want = case["score"].as_f64().unwrap();
+        assert_eq!(key_weighted_score(key_label(r), key_label(e)), want, "{r} vs {e}");
+    }
+}
+
+fn column(matrix: &Value, j: usize) -> Vec<f64> {
+    matrix
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[j].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn roc_auc_and_average_precision_match_scikit_learn() {
+    let data = reference();
+    for case in data["ranking"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let labels = case["roc_auc"].as_array().unwrap().len();
+        let mut aucs = Vec::new();
+        let mut aps = Vec::new();
+        for j in 0..labels {
+            let y: Vec<bool> = column(&case["y_true"], j).iter().map(|&v| v > 0.5).collect();
+            let s = column(&case["scores"], j);
+            let auc = roc_auc(&y, &s);
+            let want_auc = case["roc_auc"][j].as_f64();
+            match (auc, want_auc) {
+                (Some(a), Some(w)) => assert!((a - w).abs() < 1e-12, "{name} label {j}: AUC {a} vs sklearn {w}"),
+                (None, None) => {}
+                other => panic!("{name} label {j}: AUC {other:?}"),
+            }
+            let ap = average_precision(&y, &s);
+            let want_ap = case["average_precision"][j].as_f64().unwrap();
+            assert!(
+                (ap - want_ap).abs() < 1e-12,
+                "{name} label {j}: AP {ap} vs sklearn {want_ap}"
+            );
+            aucs.push(auc);
+            aps.push(Some(ap));
+        }
+        // sklearn's macro: NaN as soon as one label is undefined (our Propagate policy).
+        let macro_auc = macro_mean(&aucs, MacroPolicy::Propagate);
+        match (macro_auc, case["macro_roc_auc"].as_f64()) {
+            (Some(a), Some(w)) => assert!((a - w).abs() < 1e-12, "{name}: macro AUC {a} vs {w}"),
+            (None, None) => {}
+            other => panic!("{name}: macro AUC {other:?}"),
+        }
+        let macro_ap = macro_mean(&aps, MacroPolicy::Propagate).unwrap();
+        assert!(
+            (macro_ap - case["macro_average_precision"].as_f64().unwrap()).abs() < 1e-12,
+            "{name}: macro AP"
+        );
+    }
+}
+
+#[test]
+fn tempo_accuracies_match_the_reference_definitions() {
+    let data = reference();
+    for case in data["tempo"].as_array().unwrap() {
+        let (r, e) = (case["reference"].as_f64().unwrap(), case["estimate"].as_f64().unwrap());
+        let b = |k: &str| case[k].as_bool().unwrap();
+        assert_eq!(tempo_acc1(r, e, TEMPO_TOLERANCE), b("acc1"), "acc1 {r} {e}");
+        assert_eq!(tempo_acc2(r, e, TEMPO_TOLERANCE), b("acc2"), "acc2 {r} {e}");
+        // LOEV's Acc1 is Gouyon's (the tolerance of factor 1 is the same).
+        assert_eq!(tempo_acc1(r, e, TEMPO_TOLERANCE), b("loev_acc1"), "loev acc1 {r} {e}");
+        assert_eq!(
+            tempo_acc2_loev(r, e, TEMPO_TOLERANCE),
+            b("loev_acc2"),
+            "loev acc2 {r} {e}"
+        );
+    }
+}
