@@ -1,0 +1,213 @@
+//! Per-label counts of a corpus, for the `corpus generate` report and the balance tests.
+
+use std::fmt;
+
+use loev_data::Split;
+use loev_data::labels::{KEY_CLASSES, Key};
+use serde::Serialize;
+
+use crate::TrackLabels;
+use crate::instruments::Instrument;
+use crate::plan::{MAX_NOTE_PITCH, MAX_TEMPO, MIN_NOTE_PITCH, MIN_TEMPO};
+
+/// Item counts per split.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SplitCounts {
+    /// Items in train.
+    pub train: usize,
+    /// Items in valid.
+    pub valid: usize,
+    /// Items in test.
+    pub test: usize,
+}
+
+impl SplitCounts {
+    /// Counts one item of `split`.
+    pub fn add(&mut self, split: Split) {
+        match split {
+            Split::Train => self.train += 1,
+            Split::Valid => self.valid += 1,
+            Split::Test => self.test += 1,
+        }
+    }
+
+    /// All items.
+    pub fn total(&self) -> usize {
+        self.train + self.valid + self.test
+    }
+
+    /// The count of one split.
+    pub fn get(&self, split: Split) -> usize {
+        match split {
+            Split::Train => self.train,
+            Split::Valid => self.valid,
+            Split::Test => self.test,
+        }
+    }
+}
+
+impl fmt::Display for SplitCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>4} ({}/{}/{})", self.total(), self.train, self.valid, self.test)
+    }
+}
+
+/// How many tracks and notes carry each label value, by split.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CorpusSummary {
+    /// Tracks per split.
+    pub tracks: SplitCounts,
+    /// Notes per split.
+    pub notes: SplitCounts,
+    /// Total track audio in seconds.
+    pub track_seconds: f64,
+    /// Total note audio in seconds.
+    pub note_seconds: f64,
+    /// Tracks per key, in class order (C major … B minor).
+    pub keys: Vec<(String, SplitCounts)>,
+    /// Tracks per 10-BPM tempo bin, as (lowest BPM, highest BPM, counts).
+    pub tempo_bins: Vec<(u32, u32, SplitCounts)>,
+    /// Tracks per tag, in vocabulary order.
+    pub tags: Vec<(String, SplitCounts)>,
+    /// Notes per octave bin of MIDI pitch, as (lowest, highest, counts).
+    pub pitch_bins: Vec<(u8, u8, SplitCounts)>,
+    /// Notes per instrument.
+    pub note_instruments: Vec<(String, SplitCounts)>,
+}
+
+impl CorpusSummary {
+    /// Counts the labels of tracks `(labels, split, seconds)` and notes
+    /// `(pitch, instrument, split, seconds)`.
+    pub fn new<'a>(
+        tracks: impl IntoIterator<Item = (&'a TrackLabels, Split, f64)>,
+        notes: impl IntoIterator<Item = (u8, Instrument, Split, f64)>,
+    ) -> Self {
+        let mut summary = CorpusSummary {
+            keys: (0..KEY_CLASSES)
+                .map(|c| {
+                    (
+                        Key::from_class_index(c).map(|k| k.to_string()).unwrap_or_default(),
+                        SplitCounts::default(),
+                    )
+                })
+                .collect(),
+            tempo_bins: (MIN_TEMPO..=MAX_TEMPO)
+                .step_by(10)
+                .map(|lo| (lo, (lo + 9).min(MAX_TEMPO), SplitCounts::default()))
+                .collect(),
+            tags: crate::tag_vocabulary()
+                .into_iter()
+                .map(|t| (t, SplitCounts::default()))
+                .collect(),
+            pitch_bins: (MIN_NOTE_PITCH..=MAX_NOTE_PITCH)
+                .step_by(12)
+                .map(|lo| (lo, (lo + 11).min(MAX_NOTE_PITCH), SplitCounts::default()))
+                .collect(),
+            note_instruments: Instrument::ALL
+                .iter()
+                .map(|i| (i.name().to_string(), SplitCounts::default()))
+                .collect(),
+            ..Default::default()
+        };
+        // The last tempo bin also holds 180 (170–180).
+        if let Some(last) = summary.tempo_bins.last_mut()
+            && last.0 == MAX_TEMPO
+        {
+            summary.tempo_bins.pop();
+        }
+        if let Some(last) = summary.tempo_bins.last_mut() {
+            last.1 = MAX_TEMPO;
+        }
+        for (labels, split, seconds) in tracks {
+            summary.tracks.add(split);
+            summary.track_seconds += seconds;
+            summary.keys[labels.key.class_index()].1.add(split);
+            let tempo = labels.tempo.round() as u32;
+            if let Some(bin) = summary
+                .tempo_bins
+                .iter_mut()
+                .find(|(lo, hi, _)| (*lo..=*hi).contains(&tempo))
+            {
+                bin.2.add(split);
+            }
+            for tag in &labels.tags {
+                if let Some(entry) = summary.tags.iter_mut().find(|(t, _)| t == tag) {
+                    entry.1.add(split);
+                }
+            }
+        }
+        for (pitch, instrument, split, seconds) in notes {
+            summary.notes.add(split);
+            summary.note_seconds += seconds;
+            if let Some(bin) = summary
+                .pitch_bins
+                .iter_mut()
+                .find(|(lo, hi, _)| (*lo..=*hi).contains(&pitch))
+            {
+                bin.2.add(split);
+            }
+            if let Some(entry) = summary
+                .note_instruments
+                .iter_mut()
+                .find(|(name, _)| name == instrument.name())
+            {
+                entry.1.add(split);
+            }
+        }
+        summary
+    }
+}
+
+impl fmt::Display for CorpusSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "counts are: total (train/valid/test)")?;
+        writeln!(
+            f,
+            "tracks: {}  {:.1} min of audio",
+            self.tracks,
+            self.track_seconds / 60.0
+        )?;
+        writeln!(
+            f,
+            "notes:  {}  {:.1} min of audio",
+            self.notes,
+            self.note_seconds / 60.0
+        )?;
+        if self.tracks.total() > 0 {
+            writeln!(f, "\ntracks per key:")?;
+            for row in self.keys.chunks(4) {
+                let cells: Vec<String> = row.iter().map(|(k, c)| format!("{k:>9} {c:<16}")).collect();
+                writeln!(f, "  {}", cells.join(" "))?;
+            }
+            writeln!(f, "\ntracks per tempo (BPM):")?;
+            for row in self.tempo_bins.chunks(4) {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {c:<16}"))
+                    .collect();
+                writeln!(f, "  {}", cells.join(" "))?;
+            }
+            writeln!(f, "\ntracks per tag:")?;
+            for row in self.tags.chunks(3) {
+                let cells: Vec<String> = row.iter().map(|(t, c)| format!("{t:>24} {c:<16}")).collect();
+                writeln!(f, "  {}", cells.join(" "))?;
+            }
+        }
+        if self.notes.total() > 0 {
+            writeln!(f, "\nnotes per MIDI pitch:")?;
+            for row in self.pitch_bins.chunks(4) {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {c:<16}"))
+                    .collect();
+                writeln!(f, "  {}", cells.join(" "))?;
+            }
+            writeln!(f, "\nnotes per instrument:")?;
+            for row in self.note_instruments.chunks(3) {
+                let cells: Vec<String> = row.iter().map(|(name, c)| format!("{name:>15} {c:<16}")).collect();
+                writeln!(f, "  {}", cells.join(" "))?;
+            }
+        }
+        Ok(())
+    }
+}
