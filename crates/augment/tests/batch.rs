@@ -1,0 +1,225 @@
+//! Multi-view batches (issue 3, acceptance 2): tracking matrix = applied flags of the
+//! variant transforms, anchors distinct, same seed ⇒ identical bytes with 1 and 2 workers,
+//! batches are a pure function of (seed, index).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use loev_audio::cache::AudioCache;
+use loev_audio::frontend::{FrontEnd, FrontEndConfig};
+use loev_audio::rng::rng_from_seed;
+use loev_augment::{AugmentChain, Batch, BatchLoader, LoaderConfig, anchor_tracks, build_batch, mixup};
+
+/// A cache of `n` generated 4 s tracks (different tones and rhythms) in a fresh temp dir.
+fn test_cache(name: &str, n: usize) -> (PathBuf, Arc<AudioCache>) {
+    let dir = std::env::temp_dir().join(format!("loev-augment-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tracks = (0..n).map(|t| {
+        let f0 = 110.0 * 2f64.powf(t as f64 / 5.0);
+        let beat = 4_000 + 700 * t;
+        let samples: Vec<f32> = (0..64_000)
+            .map(|i| {
+                let env = (-((i % beat) as f64) / 1_600.0).exp();
+                let tone = (1..=3)
+                    .map(|k| (2.0 * std::f64::consts::PI * k as f64 * f0 * i as f64 / 16_000.0).sin() / k as f64)
+                    .sum::<f64>();
+                (0.4 * env * tone) as f32
+            })
+            .collect();
+        (format!("track{t}"), samples, BTreeMap::new())
+    });
+    AudioCache::build_from_tracks(tracks, &dir).unwrap();
+    let cache = AudioCache::open(&dir).unwrap();
+    (dir, Arc::new(cache))
+}
+
+/// A small loader: 1 s views (100 frames of 64 mels), 4 anchors × 2 views.
+fn small_config(seed: u64, workers: usize) -> LoaderConfig {
+    LoaderConfig {
+        anchors: 4,
+        views: 2,
+        seed,
+        workers,
+        prefetch: 2,
+        frontend: FrontEndConfig {
+            n_mels: 64,
+            frames: 100,
+            ..FrontEndConfig::default()
+        },
+        ..LoaderConfig::default()
+    }
+}
+
+fn assert_same(a: &Batch, b: &Batch) {
+    assert_eq!(a.index, b.index);
+    assert_eq!(a.inputs.len(), b.inputs.len());
+    // Bit-identical inputs.
+    assert!(
+        a.inputs.iter().zip(&b.inputs).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "batch {} differs",
+        a.index
+    );
+    assert_eq!(a, b);
+}
+
+#[test]
+fn batch_layout_and_tracking_matrix() {
+    let (dir, cache) = test_cache("layout", 6);
+    let mut cfg = small_config(11, 1);
+    cfg.chain.variant = vec!["pitch_shift".into(), "time_stretch".into(), "reverb".into()];
+    let chain = AugmentChain::new(cfg.chain.clone()).unwrap();
+    let frontend = FrontEnd::new(cfg.frontend.clone()).unwrap();
+    let mut variant_hits = [0usize; 3];
+    for index in 0..3 {
+        let batch = build_batch(&cache, &cfg, &chain, &frontend, index).unwrap();
+        let views = 8;
+        assert_eq!(
+            (batch.n_anchors, batch.n_views, batch.n_mels, batch.n_frames),
+            (4, 2, 64, 100)
+        );
+        assert_eq!(batch.inputs.len(), views * 64 * 100);
+        assert_eq!(batch.clip_ids, vec![0, 0, 1, 1, 2, 2, 3, 3]);
+        assert_eq!(batch.tracking.len(), views * 3);
+        let distinct: BTreeSet<u32> = batch.track_ids.iter().copied().collect();
+        assert_eq!(distinct.len(), 4, "anchors of a batch are distinct tracks");
+        assert!(batch.inputs.iter().all(|v| v.is_finite()));
+        for v in 0..views {
+            let record = &batch.records[v];
+            for (k, name) in batch.variant_names.iter().enumerate() {
+                assert_eq!(
+                    batch.tracking_row(v)[k],
+                    u8::from(record.applied(name)),
+                    "view {v} {name}"
+                );
+                variant_hits[k] += usize::from(batch.tracking_row(v)[k]);
+            }
+            let crop = record.crop.as_ref().unwrap();
+            assert_eq!(crop.track, batch.track_ids[v]);
+            assert_eq!(crop.len, record.source_len);
+            assert_eq!(record.view_len, 16_000);
+            // Each input slice is standardised (front-end default).
+            let input = batch.input(v);
+            let mean = input.iter().map(|&x| f64::from(x)).sum::<f64>() / input.len() as f64;
+            assert!(mean.abs() < 1e-3, "view {v}: mean {mean}");
+        }
+        // Views of one anchor share the strategy.
+        for a in 0..4 {
+            assert_eq!(
+                batch.records[2 * a].crop.as_ref().unwrap().strategy,
+                batch.records[2 * a + 1].crop.as_ref().unwrap().strategy
+            );
+        }
+    }
+    // Over 24 views, each variant was both applied and not applied at least once.
+    assert!(variant_hits.iter().all(|&h| h > 0 && h < 24), "{variant_hits:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn same_seed_same_bytes_with_one_and_two_workers() {
+    let (dir, cache) = test_cache("workers", 5);
+    let batches = |workers: usize, first: u64, count: usize| -> Vec<Batch> {
+        let mut loader = BatchLoader::new(Arc::clone(&cache), small_config(3, workers), first).unwrap();
+        (0..count).map(|_| loader.next_batch().unwrap()).collect()
+    };
+    let one = batches(1, 0, 3);
+    let two = batches(2, 0, 3);
+    for (a, b) in one.iter().zip(&two) {
+        assert_same(a, b);
+    }
+    assert_eq!(one.iter().map(|b| b.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    // Resuming at batch 1 gives exactly batch 1, and build_batch is the same pure function.
+    let resumed = batches(2, 1, 1);
+    assert_same(&resumed[0], &one[1]);
+    let cfg = small_config(3, 1);
+    let direct = build_batch(
+        &cache,
+        &cfg,
+        &AugmentChain::new(cfg.chain.clone()).unwrap(),
+        &FrontEnd::new(cfg.frontend.clone()).unwrap(),
+        2,
+    )
+    .unwrap();
+    assert_same(&direct, &one[2]);
+    // Another seed gives other batches.
+    let other = BatchLoader::new(Arc::clone(&cache), small_config(4, 1), 0)
+        .unwrap()
+        .next_batch()
+        .unwrap();
+    assert_ne!(other.inputs, one[0].inputs);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn anchors_cover_each_epoch_without_repeats() {
+    // 10 tracks, 3 anchors: 3 batches per epoch, 9 distinct tracks per epoch.
+    for epoch in 0..3u64 {
+        let tracks: Vec<u32> = (epoch * 3..epoch * 3 + 3)
+            .flat_map(|b| anchor_tracks(10, 3, 8, b))
+            .collect();
+        let distinct: BTreeSet<u32> = tracks.iter().copied().collect();
+        assert_eq!(distinct.len(), 9);
+    }
+    assert_ne!(anchor_tracks(10, 3, 8, 0), anchor_tracks(10, 3, 8, 3));
+    assert_eq!(anchor_tracks(10, 3, 8, 5), anchor_tracks(10, 3, 8, 5));
+    // Fewer tracks than anchors: every track appears, some twice.
+    let few = anchor_tracks(3, 5, 1, 0);
+    assert_eq!(few.len(), 5);
+    assert_eq!(few.iter().copied().collect::<BTreeSet<_>>().len(), 3);
+}
+
+#[test]
+fn mixup_mixes_with_a_partner_and_beta_weights() {
+    let mut rng = rng_from_seed(1);
+    let mut lambdas = Vec::new();
+    for _ in 0..500 {
+        let clean: Vec<Vec<f32>> = (0..4).map(|v| vec![v as f32 + 1.0; 8]).collect();
+        let mut waves = clean.clone();
+        let records = mixup(&mut waves, &mut rng);
+        assert_eq!(records.len(), 4);
+        for (v, record) in records.iter().enumerate() {
+            assert_ne!(record.partner, v);
+            assert!(record.lambda > 0.0 && record.lambda < 1.0);
+            let expected = record.lambda as f32 * clean[v][0] + (1.0 - record.lambda as f32) * clean[record.partner][0];
+            assert!((waves[v][0] - expected).abs() < 1e-5);
+            lambdas.push(record.lambda);
+        }
+    }
+    // Beta(5, 2): mean 5/7, variance 10/392.
+    let mean = lambdas.iter().sum::<f64>() / lambdas.len() as f64;
+    let var = lambdas.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / lambdas.len() as f64;
+    assert!((mean - 5.0 / 7.0).abs() < 0.01, "{mean}");
+    assert!((var - 10.0 / 392.0).abs() < 0.004, "{var}");
+    let mut single = vec![vec![1.0f32; 4]];
+    assert!(mixup(&mut single, &mut rng).is_empty());
+}
+
+#[test]
+fn mixup_batches_record_partners() {
+    let (dir, cache) = test_cache("mixup", 4);
+    let mut cfg = small_config(5, 1);
+    cfg.mixup = true;
+    let batch = BatchLoader::new(Arc::clone(&cache), cfg, 0)
+        .unwrap()
+        .next_batch()
+        .unwrap();
+    for (v, record) in batch.records.iter().enumerate() {
+        let mix = record.mixup.as_ref().unwrap();
+        assert!(mix.partner < 8 && mix.partner != v);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn invalid_configs_are_errors() {
+    let (dir, cache) = test_cache("invalid", 2);
+    let mut cfg = small_config(0, 1);
+    cfg.anchors = 0;
+    assert!(BatchLoader::new(Arc::clone(&cache), cfg, 0).is_err());
+    let mut cfg = small_config(0, 1);
+    cfg.chain.reverb.p = 2.0;
+    let err = BatchLoader::new(Arc::clone(&cache), cfg, 0).err().unwrap().to_string();
+    assert!(err.contains("reverb.p"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,369 @@
+//! `loev bench augment`: views/s of the full augmentation chain (SPEC §2.3, pitch shift +
+//! time stretch included) plus the MULE log-mel, on one core, against the Python anchor
+//! (audiomentations + pedalboard + librosa, `bench/anchors/augment_anchor.py`) measured in
+//! the same run; then loev's two-core scaling. Nothing here is asserted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use loev_audio::cache::AudioCache;
+use loev_audio::chunks::{Crop, read_crop};
+use loev_audio::frontend::FrontEnd;
+use loev_audio::rng::{derive_seed, derived_rng};
+use loev_augment::{AugmentChain, BatchLoader, ChainConfig, LoaderConfig, ViewPlan};
+
+/// Arguments of `loev bench augment`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "The anchor runs under $LOEV_PYTHON (default python3), which needs audiomentations, \
+pedalboard and librosa: pip install -r bench/anchors/requirements-augment.txt"
+)]
+pub struct Args {
+    /// Views timed per measurement (loev rounds up to whole batches).
+    #[arg(long, default_value_t = 256)]
+    pub views: usize,
+    /// Seconds of generated music (the built-in corpus) the views are cropped from.
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    /// Anchors per batch of the loev loader.
+    #[arg(long, default_value_t = 16)]
+    pub anchors: usize,
+    /// Views per anchor of the loev loader.
+    #[arg(long, default_value_t = 4)]
+    pub views_per_anchor: usize,
+    /// Apply every transform to every view (all p = 1) on both sides.
+    #[arg(long)]
+    pub every_transform: bool,
+    /// loev's chain (TOML, as for `loev augment --config`), e.g. `[stretcher] preset =
+    /// "cheaper"`; the Python anchor always runs the default chain.
+    #[arg(long, value_name = "TOML")]
+    pub config: Option<PathBuf>,
+    /// Seed of the music and of the views.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Skip the Python anchor.
+    #[arg(long)]
+    pub no_anchor: bool,
+    /// Folder for the generated wav and cache (default: a temporary folder, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Runs the benchmark.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !(args.seconds.is_finite() && (8.0..=3600.0).contains(&args.seconds)) {
+        anyhow::bail!("--seconds must lie in 8…3600 (views read up to 3.9 s of audio)");
+    }
+    if args.views == 0 || args.anchors == 0 || args.views_per_anchor == 0 {
+        anyhow::bail!("--views, --anchors and --views-per-anchor must be at least 1");
+    }
+    let (dir, temporary) = match &args.work_dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("loev-bench-augment-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = bench(&args, &dir);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn chain_config(path: Option<&Path>, every_transform: bool) -> anyhow::Result<ChainConfig> {
+    let mut chain = match path {
+        Some(path) => ChainConfig::from_toml_file(path)?,
+        None => ChainConfig::default(),
+    };
+    if every_transform {
+        chain.gain.p = 1.0;
+        chain.polarity_inversion.p = 1.0;
+        chain.colored_noise.p = 1.0;
+        chain.filter.low_pass.p = 1.0;
+        chain.filter.high_pass.p = 1.0;
+        chain.filter.band_pass.p = 1.0;
+        chain.filter.band_stop.p = 1.0;
+        chain.reverb.p = 1.0;
+        chain.distortion.p = 1.0;
+        chain.pitch_shift.p = 1.0;
+        chain.time_stretch.p = 1.0;
+    }
+    Ok(chain)
+}
+
+fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let mode = match (&args.config, args.every_transform) {
+        (Some(path), _) => format!(
+            "loev's chain from {}; the anchor runs the default chain",
+            path.display()
+        ),
+        (None, true) => "every transform on every view".to_string(),
+        (None, false) => "SPEC §2.3 probabilities".to_string(),
+    };
+    println!("loev bench augment: chain of SPEC §2.3 ({mode}) + MULE log-mel 96 × 300, 3 s views");
+
+    // The same audio for both sides: one generated track, written as wav and read back.
+    let corpus_cfg = loev_corpus::CorpusConfig {
+        track_seconds: (args.seconds, args.seconds),
+        ..Default::default()
+    };
+    let track = loev_corpus::generate_track(args.seed, 0, &corpus_cfg);
+    let wav = dir.join("music.wav");
+    loev_audio::wav::write_wav(&wav, &track.audio, loev_audio::SAMPLE_RATE)
+        .with_context(|| format!("cannot write {}", wav.display()))?;
+    let audio = loev_audio::decode::load_mono(&wav)?;
+    let cache_dir = dir.join("cache");
+    AudioCache::build_from_tracks([("music".to_string(), audio.clone(), Default::default())], &cache_dir)?;
+    let cache = Arc::new(AudioCache::open(&cache_dir)?);
+
+    let cfg = LoaderConfig {
+        anchors: args.anchors,
+        views: args.views_per_anchor,
+        seed: args.seed,
+        prefetch: 1,
+        chain: chain_config(args.config.as_deref(), args.every_transform)?,
+        ..LoaderConfig::default()
+    };
+    let stages = stage_split(&cfg, &audio)?;
+    let one = loader_views_per_s(&cache, &cfg, 1, args.views)?;
+    let two = loader_views_per_s(&cache, &cfg, 2, args.views)?;
+    let anchor = if args.no_anchor {
+        Err("skipped (--no-anchor)".to_string())
+    } else {
+        run_anchor(&wav, args)
+    };
+
+    println!();
+    println!(
+        "stage split, loev, one thread (ms/view): pitch+stretch {:.2} | other augmentations {:.2} | log-mel {:.2}",
+        stages[0], stages[1], stages[2]
+    );
+    if let Ok(a) = &anchor {
+        println!(
+            "stage split, anchor          (ms/view): pitch+stretch {:.2} | other augmentations {:.2} | log-mel {:.2}",
+            a.ms[0], a.ms[1], a.ms[2]
+        );
+    }
+    let cpu = |r: Option<f64>| r.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+    println!("one core, views/s (higher is better)     wall-clock   per CPU-second");
+    println!(
+        "  loev (BatchLoader, 1 worker)           {:>10.1}   {:>14}",
+        one.views_per_s,
+        cpu(one.cpu_views_per_s)
+    );
+    match &anchor {
+        Ok(a) => {
+            println!(
+                "  Python anchor                          {:>10.1}   {:>14.1}",
+                a.views_per_s, a.cpu_views_per_s
+            );
+            let cpu_ratio = one
+                .cpu_views_per_s
+                .map_or("n/a".to_string(), |v| format!("{:.2}×", v / a.cpu_views_per_s));
+            println!(
+                "  loev / anchor (goal ≥ 2×)              {:>9.2}×   {:>14}",
+                one.views_per_s / a.views_per_s,
+                cpu_ratio
+            );
+            println!("  anchor: {}", a.versions);
+        }
+        Err(reason) => println!("  Python anchor: {reason}"),
+    }
+    println!(
+        "two cores: loev (BatchLoader, 2 workers) {:.1} views/s wall-clock, {:.2}× one worker",
+        two.views_per_s,
+        two.views_per_s / one.views_per_s
+    );
+    println!(
+        "load average at the end: {} (other work on the machine lowers the wall-clock figures)",
+        load_average()
+    );
+    Ok(())
+}
+
+/// Milliseconds per view of (pitch shift + time stretch), (the other transforms) and
+/// (the log-mel), measured sequentially on this thread over 64 views.
+fn stage_split(cfg: &LoaderConfig, audio: &[f32]) -> anyhow::Result<[f64; 3]> {
+    let chain = AugmentChain::new(cfg.chain.clone())?;
+    let frontend = FrontEnd::new(cfg.frontend.clone())?;
+    let view_len = frontend.view_samples();
+    let mut out = vec![0.0f32; cfg.frontend.n_mels * cfg.frontend.frames];
+    let mut totals = [0.0f64; 3];
+    let n = 64;
+    for v in 0..n + 4 {
+        let mut rng = derived_rng(cfg.seed ^ 0x5eed, &[v as u64]);
+        let plan = chain.plan(&mut rng);
+        let len = plan.source_len(view_len);
+        let room = audio.len().saturating_sub(len) as u64 + 1;
+        let crop = Crop {
+            start: (derive_seed(cfg.seed, &[v as u64]) % room) as usize,
+            len,
+        };
+        let source = read_crop(audio, &crop);
+        let stretch_only = ViewPlan {
+            gain_db: None,
+            polarity_inverted: false,
+            noise: None,
+            filter: loev_augment::chain::FilterPlan {
+                applied: false,
+                ..plan.filter
+            },
+            reverb: None,
+            distortion_db: None,
+            ..plan.clone()
+        };
+        let t0 = Instant::now();
+        let mut x = chain.render(&stretch_only, &source, view_len);
+        let t1 = Instant::now();
+        chain.render_effects(&plan, &mut x);
+        let t2 = Instant::now();
+        frontend.view_input(&x, &mut out);
+        let t3 = Instant::now();
+        if v >= 4 {
+            totals[0] += (t1 - t0).as_secs_f64();
+            totals[1] += (t2 - t1).as_secs_f64();
+            totals[2] += (t3 - t2).as_secs_f64();
+        }
+    }
+    Ok(totals.map(|t| 1000.0 * t / n as f64))
+}
+
+/// CPU seconds used so far by this process (all threads, finished ones too), from
+/// `/proc/self/stat` (Linux; `None` elsewhere).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces) start with field 3 (state);
+    // utime and stime are fields 14 and 15, in clock ticks (USER_HZ = 100 on Linux).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Wall-clock and CPU-time rates of one measurement.
+struct Rate {
+    views_per_s: f64,
+    cpu_views_per_s: Option<f64>,
+}
+
+/// Views/s of the real loader with `workers` threads: one warm-up batch, then enough
+/// batches for at least `views` views.
+fn loader_views_per_s(
+    cache: &Arc<AudioCache>,
+    cfg: &LoaderConfig,
+    workers: usize,
+    views: usize,
+) -> anyhow::Result<Rate> {
+    let cfg = LoaderConfig { workers, ..cfg.clone() };
+    let per_batch = cfg.anchors * cfg.views;
+    let batches = views.div_ceil(per_batch);
+    let mut loader = BatchLoader::new(Arc::clone(cache), cfg, 0)?;
+    loader.next_batch()?;
+    let (t0, c0) = (Instant::now(), process_cpu_seconds());
+    for _ in 0..batches {
+        loader.next_batch()?;
+    }
+    let (elapsed, c1) = (t0.elapsed().as_secs_f64(), process_cpu_seconds());
+    let total = (batches * per_batch) as f64;
+    let cpu_views_per_s = match (c0, c1) {
+        (Some(a), Some(b)) if b > a => Some(total / (b - a)),
+        _ => None,
+    };
+    Ok(Rate {
+        views_per_s: total / elapsed,
+        cpu_views_per_s,
+    })
+}
+
+/// Figures from the Python anchor.
+struct Anchor {
+    versions: String,
+    views_per_s: f64,
+    cpu_views_per_s: f64,
+    ms: [f64; 3],
+}
+
+fn anchor_script() -> Option<PathBuf> {
+    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/anchors/augment_anchor.py");
+    [in_repo, PathBuf::from("bench/anchors/augment_anchor.py")]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+fn run_anchor(wav: &Path, args: &Args) -> Result<Anchor, String> {
+    let python = std::env::var("LOEV_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script =
+        anchor_script().ok_or("skipped: bench/anchors/augment_anchor.py not found (run from the repository)")?;
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script)
+        .arg(wav)
+        .arg("--views")
+        .arg(args.views.to_string())
+        .arg("--seed")
+        .arg(args.seed.to_string());
+    if args.every_transform {
+        cmd.arg("--every-transform");
+    }
+    for var in [
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+    ] {
+        cmd.env(var, "1");
+    }
+    println!("running the Python anchor ({python} {}) …", script.display());
+    let output = cmd
+        .output()
+        .map_err(|e| format!("skipped: cannot run `{python}` ({e}); set LOEV_PYTHON"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    let value: serde_json::Value = serde_json::from_str(last).map_err(|_| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        format!(
+            "skipped: the anchor script failed ({}): {}",
+            output.status,
+            stderr.lines().last().unwrap_or("")
+        )
+    })?;
+    if let Some(err) = value.get("error").and_then(|e| e.as_str()) {
+        return Err(format!(
+            "skipped: `{python}` {err}; set LOEV_PYTHON to a Python with audiomentations + pedalboard + librosa \
+             (pip install -r bench/anchors/requirements-augment.txt)"
+        ));
+    }
+    let number = |key: &str| {
+        value[key]
+            .as_f64()
+            .ok_or_else(|| format!("skipped: the anchor printed no `{key}`"))
+    };
+    let v = &value["versions"];
+    let version = |key: &str| v[key].as_str().unwrap_or("?").to_string();
+    Ok(Anchor {
+        versions: format!(
+            "audiomentations {}, pedalboard {}, librosa {}",
+            version("audiomentations"),
+            version("pedalboard"),
+            version("librosa")
+        ),
+        views_per_s: number("views_per_s")?,
+        cpu_views_per_s: number("cpu_views_per_s")?,
+        ms: [
+            number("ms_pitch_stretch")?,
+            number("ms_other_augs")?,
+            number("ms_logmel")?,
+        ],
+    })
+}
