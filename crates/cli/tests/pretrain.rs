@@ -135,7 +135,10 @@ fn loev_psts_lowers_every_head_loss_over_200_steps_on_cached_audio() {
         // The first logged window (steps 1–5) against the last 20 steps.
         let first = loss(&lines[0]);
         let last: f64 = lines[lines.len() - 4..].iter().map(loss).sum::<f64>() / 4.0;
-        assert!(last < first - 0.1, "head {head}: loss {first:.4} over steps 1-5, {last:.4} over the last 20 steps");
+        assert!(
+            last < first - 0.1,
+            "head {head}: loss {first:.4} over steps 1-5, {last:.4} over the last 20 steps"
+        );
         assert!(lines[0]["heads"][head]["anchors_with_positives"].as_f64().unwrap() > 0.0);
     }
     std::fs::remove_dir_all(&root).unwrap();

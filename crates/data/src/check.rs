@@ -41,9 +41,7 @@ pub fn resolve_audio(listed: &Path) -> Option<PathBuf> {
     if listed.is_file() {
         return Some(listed.to_path_buf());
     }
-    let own = listed
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let own = listed.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     CONVERTED_EXTENSIONS
         .iter()
         .filter(|ext| own.as_deref() != Some(**ext))
@@ -117,10 +115,7 @@ fn sniff(head: &[u8]) -> Result<&'static str, String> {
         }
     }
     if head.len() >= 8 && &head[4..8] == b"ftyp" {
-        return Err(
-            "not audio: an MP4/M4A container, which loev cannot decode; convert it to flac or wav"
-                .into(),
-        );
+        return Err("not audio: an MP4/M4A container, which loev cannot decode; convert it to flac or wav".into());
     }
     Err("not audio: no wav, flac, mp3, ogg or matroska header in the first bytes".into())
 }
@@ -128,11 +123,7 @@ fn sniff(head: &[u8]) -> Result<&'static str, String> {
 /// Checks the audio of every task (each distinct file once, in parallel), removes tracks whose
 /// file is missing or corrupt, points tracks at converted copies, and records every problem in
 /// `report`. Duplicate ids within a task are excluded too (the first is kept).
-pub(crate) fn finalize(
-    mut tasks: Vec<TaskDataset>,
-    report: &mut LoadReport,
-    opts: &LoadOptions,
-) -> Vec<TaskDataset> {
+pub(crate) fn finalize(mut tasks: Vec<TaskDataset>, report: &mut LoadReport, opts: &LoadOptions) -> Vec<TaskDataset> {
     for task in &mut tasks {
         let mut seen = HashSet::new();
         let name = task.name.clone();
@@ -161,9 +152,7 @@ pub(crate) fn finalize(
 
     let bar = if opts.progress && !unique.is_empty() {
         let bar = ProgressBar::new(unique.len() as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} files, {per_sec}, ETA {eta}")
-        {
+        if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} files, {per_sec}, ETA {eta}") {
             bar.set_style(style);
         }
         bar.set_message(match opts.audio_check {
@@ -306,11 +295,7 @@ impl fmt::Display for CheckReport {
 }
 
 /// Loads a benchmark dataset and reports on its completeness (what `loev data check` prints).
-pub fn check_dataset(
-    name: DatasetName,
-    root: &Path,
-    opts: &LoadOptions,
-) -> Result<CheckReport, DataError> {
+pub fn check_dataset(name: DatasetName, root: &Path, opts: &LoadOptions) -> Result<CheckReport, DataError> {
     let (tasks, report) = load_dataset(name, root, opts)?;
     Ok(CheckReport {
         source: format!("{name} at {}", root.display()),
@@ -344,11 +329,7 @@ mod tests {
         assert_eq!(sniff(&[0xFF, 0xFB, 0x90, 0x64]), Ok("mp3")); // MPEG-1 layer III, 128 kbit/s, 44.1 kHz
         assert!(sniff(&[0xFF, 0xF1, 0x50, 0x80]).is_err()); // ADTS AAC (layer bits 00)
         assert!(sniff(&[0xFF, 0xFB, 0xF0, 0x64]).is_err()); // bad bitrate index
-        assert!(
-            sniff(b"\x00\x00\x00\x20ftypM4A ")
-                .unwrap_err()
-                .contains("MP4")
-        );
+        assert!(sniff(b"\x00\x00\x00\x20ftypM4A ").unwrap_err().contains("MP4"));
         assert!(sniff(b"this is not audio").is_err());
         assert!(sniff(b"").unwrap_err().contains("zero-length"));
     }

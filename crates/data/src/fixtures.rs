@@ -100,8 +100,7 @@ impl Writer {
                     .map(|i| {
                         let t = i as f64 / SAMPLE_RATE as f64;
                         (0.3 * (std::f64::consts::TAU * f0 * t).sin()
-                            + 0.1 * (std::f64::consts::TAU * 2.0 * f0 * t).sin())
-                            as f32
+                            + 0.1 * (std::f64::consts::TAU * 2.0 * f0 * t).sin()) as f32
                     })
                     .collect();
                 write_wav(path, &samples, SAMPLE_RATE)
@@ -112,10 +111,7 @@ impl Writer {
             }
             Corrupt => {
                 self.corrupt.push(path.to_path_buf());
-                atomic_write(
-                    path,
-                    b"this is not audio: a corrupt download\x00\x01\x02\x03",
-                )
+                atomic_write(path, b"this is not audio: a corrupt download\x00\x01\x02\x03")
             }
         }
     }
@@ -148,11 +144,7 @@ pub fn write_fixture(name: DatasetName, dir: &Path) -> io::Result<Fixture> {
 /// * `nsynth`: 9 notes over the three split folders, 2 missing, 1 corrupt.
 /// * `gtzan-tempo`, `hainsworth`, `acm-mirum`, `giantsteps-tempo`: a few items each (a 321.6-BPM
 ///   track, an unlisted track, a no-beat file, 0 BPM); `alltempo` holds all four.
-pub fn write_fixture_with(
-    name: DatasetName,
-    dir: &Path,
-    opts: &FixtureOptions,
-) -> io::Result<Fixture> {
+pub fn write_fixture_with(name: DatasetName, dir: &Path, opts: &FixtureOptions) -> io::Result<Fixture> {
     let mut w = Writer::new(opts);
     match name {
         DatasetName::Mtt => write_mtt(&mut w, dir)?,
@@ -333,13 +325,7 @@ fn write_mtt(w: &mut Writer, root: &Path) -> io::Result<()> {
         .chain(tag_columns.iter().cloned())
         .chain(std::iter::once("mp3_path".into()))
         .collect();
-    text.push_str(
-        &header
-            .iter()
-            .map(|h| quote(h))
-            .collect::<Vec<_>>()
-            .join("\t"),
-    );
+    text.push_str(&header.iter().map(|h| quote(h)).collect::<Vec<_>>().join("\t"));
     text.push('\n');
     for (clip, path, tags, extra, _) in MTT_ROWS {
         let mut fields = vec![quote(clip)];
@@ -369,12 +355,7 @@ fn write_mtt(w: &mut Writer, root: &Path) -> io::Result<()> {
 
 /// Writes a 1-D numpy array of unicode strings (`<U`), as the Won et al. split files are.
 pub fn write_npy_strings(path: &Path, items: &[String]) -> io::Result<()> {
-    let width = items
-        .iter()
-        .map(|s| s.chars().count())
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let width = items.iter().map(|s| s.chars().count()).max().unwrap_or(1).max(1);
     let type_str: npyz::TypeStr = format!("<U{width}")
         .parse()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?;
@@ -426,10 +407,7 @@ fn write_mtg(w: &mut Writer, root: &Path) -> io::Result<()> {
             text.push_str(row);
             text.push_str("\r\n");
         }
-        w.text(
-            &split_dir.join(format!("autotagging_top50tags-{name}.tsv")),
-            &text,
-        )?;
+        w.text(&split_dir.join(format!("autotagging_top50tags-{name}.tsv")), &text)?;
     }
     let audio = root.join("audio");
     for (file, state) in [
@@ -457,10 +435,7 @@ fn write_giantsteps_key(w: &mut Writer, root: &Path) -> io::Result<()> {
         ("1004", "Bb major", Corrupt),
     ] {
         w.text(
-            &root
-                .join("annotations")
-                .join("key")
-                .join(format!("{id}.LOFI.key")),
+            &root.join("annotations").join("key").join(format!("{id}.LOFI.key")),
             key,
         )?;
         w.audio(&root.join("audio").join(format!("{id}.LOFI.mp3")), state)?;
@@ -571,10 +546,7 @@ fn write_gtzan(w: &mut Writer, root: &Path) -> io::Result<()> {
             bpm,
         )?;
         w.audio(
-            &root
-                .join("audio")
-                .join(genre)
-                .join(format!("{genre}.{number}.wav")),
+            &root.join("audio").join(genre).join(format!("{genre}.{number}.wav")),
             state,
         )?;
     }
@@ -583,15 +555,13 @@ fn write_gtzan(w: &mut Writer, root: &Path) -> io::Result<()> {
 
 fn write_hainsworth(w: &mut Writer, root: &Path) -> io::Result<()> {
     let items = [
-        ("001", "0.5\t1\n1.0\t2\n1.5\t3\n2.0\t4\n"), // 120 BPM
+        ("001", "0.5\t1\n1.0\t2\n1.5\t3\n2.0\t4\n"),                   // 120 BPM
         ("002", "0.000\t1\n0.625\t2\n1.250\t3\n1.875\t4\n2.500\t1\n"), // 96 BPM
-        ("003", "-1.0\t0\n"),                        // no beats
+        ("003", "-1.0\t0\n"),                                          // no beats
     ];
     for (name, beats) in items {
         w.text(
-            &root
-                .join("beat_and_downbeat_annotations")
-                .join(format!("{name}.beats")),
+            &root.join("beat_and_downbeat_annotations").join(format!("{name}.beats")),
             beats,
         )?;
         w.audio(&root.join("audio").join(format!("{name}.wav")), Good)?;
@@ -607,15 +577,10 @@ fn write_acm_mirum(w: &mut Writer, root: &Path) -> io::Result<()> {
     ];
     let mut text = String::new();
     for (id, bpm, _) in items {
-        text.push_str(&format!(
-            "MARSYAS_DATADIR/acm_mirum/wav/{id}.clip.wav\t{bpm}\n"
-        ));
+        text.push_str(&format!("MARSYAS_DATADIR/acm_mirum/wav/{id}.clip.wav\t{bpm}\n"));
     }
     w.text(
-        &root
-            .join("acm-mirum")
-            .join("Annotations")
-            .join("acm_mirum_tempos.mf"),
+        &root.join("acm-mirum").join("Annotations").join("acm_mirum_tempos.mf"),
         &text,
     )?;
     for (id, _, state) in items {
@@ -632,17 +597,11 @@ fn write_giantsteps_tempo(w: &mut Writer, root: &Path) -> io::Result<()> {
     ];
     for (id, v2, v1, state) in items {
         w.text(
-            &root
-                .join("annotations_v2")
-                .join("tempo")
-                .join(format!("{id}.LOFI.bpm")),
+            &root.join("annotations_v2").join("tempo").join(format!("{id}.LOFI.bpm")),
             v2,
         )?;
         w.text(
-            &root
-                .join("annotations")
-                .join("tempo")
-                .join(format!("{id}.LOFI.bpm")),
+            &root.join("annotations").join("tempo").join(format!("{id}.LOFI.bpm")),
             v1,
         )?;
         w.audio(&root.join("audio").join(format!("{id}.LOFI.mp3")), state)?;

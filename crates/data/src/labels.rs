@@ -14,9 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const KEY_CLASSES: usize = 24;
 
 /// Pitch-class names with flats, the spelling used for class names and file output.
-pub const PITCH_CLASS_NAMES: [&str; 12] = [
-    "C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B",
-];
+pub const PITCH_CLASS_NAMES: [&str; 12] = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"];
 
 /// Major or minor. `other` keys of mir_eval are not part of the 24-class task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -41,9 +39,7 @@ pub struct Key {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
     /// The text is not a key of the form `<tonic> <major|minor>`.
-    #[error(
-        "'{0}' is not a key: expected '<tonic> <major|minor>' such as 'Eb minor' or 'F# major'"
-    )]
+    #[error("'{0}' is not a key: expected '<tonic> <major|minor>' such as 'Eb minor' or 'F# major'")]
     NotAKey(String),
     /// A class index outside 0..24.
     #[error("key class {0} is out of range 0..24")]
@@ -75,10 +71,7 @@ impl Key {
 
     /// The key transposed by `semitones` (any sign).
     pub fn transposed(self, semitones: i32) -> Self {
-        Self::new(
-            (self.tonic as i32 + semitones).rem_euclid(12) as u8,
-            self.mode,
-        )
+        Self::new((self.tonic as i32 + semitones).rem_euclid(12) as u8, self.mode)
     }
 
     /// The relative key (C major ↔ A minor).
@@ -200,10 +193,7 @@ pub fn key_weighted_score(reference: KeyLabel, estimate: KeyLabel) -> f64 {
 /// Returns `None` for no pairs.
 pub fn mean_key_score(pairs: impl IntoIterator<Item = (Key, Key)>) -> Option<f64> {
     let (sum, n) = pairs.into_iter().fold((0.0, 0usize), |(s, n), (r, e)| {
-        (
-            s + key_weighted_score(KeyLabel::Key(r), KeyLabel::Key(e)),
-            n + 1,
-        )
+        (s + key_weighted_score(KeyLabel::Key(r), KeyLabel::Key(e)), n + 1)
     });
     (n > 0).then(|| sum / n as f64)
 }
@@ -244,10 +234,7 @@ pub fn tempo_acc2_loev(reference: f64, estimate: f64, tolerance: f64) -> bool {
 
 fn tempo_matches(reference: f64, estimate: f64, tolerance: f64, factor: f64) -> bool {
     let target = reference * factor;
-    reference.is_finite()
-        && reference > 0.0
-        && estimate.is_finite()
-        && (target - estimate).abs() <= target * tolerance
+    reference.is_finite() && reference > 0.0 && estimate.is_finite() && (target - estimate).abs() <= target * tolerance
 }
 
 /// How a BPM value becomes an integer class.
@@ -317,26 +304,14 @@ mod tests {
         }
         assert_eq!("c# Minor".parse::<Key>().unwrap(), Key::new(1, Mode::Minor));
         assert_eq!("Bb:maj".parse::<Key>().unwrap(), Key::new(10, Mode::Major));
-        assert_eq!(
-            "Cb major".parse::<Key>().unwrap(),
-            Key::new(11, Mode::Major)
-        );
+        assert_eq!("Cb major".parse::<Key>().unwrap(), Key::new(11, Mode::Major));
         assert!("H major".parse::<Key>().is_err());
         assert!("C".parse::<Key>().is_err());
         assert!("C major extra".parse::<Key>().is_err());
         assert!(Key::from_class_index(24).is_err());
-        assert_eq!(
-            Key::new(0, Mode::Major).relative(),
-            Key::new(9, Mode::Minor)
-        );
-        assert_eq!(
-            Key::new(9, Mode::Minor).relative(),
-            Key::new(0, Mode::Major)
-        );
-        assert_eq!(
-            Key::new(2, Mode::Major).transposed(-3),
-            Key::new(11, Mode::Major)
-        );
+        assert_eq!(Key::new(0, Mode::Major).relative(), Key::new(9, Mode::Minor));
+        assert_eq!(Key::new(9, Mode::Minor).relative(), Key::new(0, Mode::Major));
+        assert_eq!(Key::new(2, Mode::Major).transposed(-3), Key::new(11, Mode::Major));
     }
 
     #[test]

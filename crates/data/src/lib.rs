@@ -34,6 +34,4 @@ pub use manifest_tasks::load_manifest_tasks;
 pub use options::{AudioCheck, GiantstepsTempoVersion, LoadOptions, MtgAudio, MttSplit, ZeroTempo};
 pub use report::{Excluded, FileProblem, LoadReport};
 pub use split::Split;
-pub use task::{
-    DatasetSummary, SplitCounts, Target, TaskDataset, TaskKind, TaskTrack, TrackLabels,
-};
+pub use task::{DatasetSummary, SplitCounts, Target, TaskDataset, TaskKind, TaskTrack, TrackLabels};

@@ -58,10 +58,7 @@ pub fn parse_tags(cell: &str) -> Vec<String> {
 }
 
 /// Loads the tasks of a labelled manifest (see the module doc).
-pub fn load_manifest_tasks(
-    manifest: &Path,
-    opts: &LoadOptions,
-) -> Result<(Vec<TaskDataset>, LoadReport), DataError> {
+pub fn load_manifest_tasks(manifest: &Path, opts: &LoadOptions) -> Result<(Vec<TaskDataset>, LoadReport), DataError> {
     opts.validate()?;
     let parsed = Manifest::read(manifest)?;
     let base = match manifest.parent() {
@@ -95,10 +92,7 @@ pub fn load_manifest_tasks(
             }
         };
         let key = field(row, "key")
-            .map(|t| {
-                t.parse::<Key>()
-                    .map_err(|e| bad(number, &id, "key", e.to_string()))
-            })
+            .map(|t| t.parse::<Key>().map_err(|e| bad(number, &id, "key", e.to_string())))
             .transpose()?;
         let tempo = field(row, "tempo")
             .map(|t| match t.parse::<f64>() {
@@ -139,12 +133,7 @@ pub fn load_manifest_tasks(
     }
     if !unsplit.is_empty() {
         unsplit.sort_by(|&a, &b| tracks[a].id.cmp(&tracks[b].id));
-        let splits = split_three_ways(
-            unsplit.len(),
-            opts.manifest_split_fractions,
-            opts.seed,
-            "manifest",
-        );
+        let splits = split_three_ways(unsplit.len(), opts.manifest_split_fractions, opts.seed, "manifest");
         for (&i, split) in unsplit.iter().zip(splits) {
             tracks[i].split = split;
         }
@@ -238,12 +227,7 @@ pub fn load_manifest_tasks(
         .collect();
     let task_count = tasks.len();
     if !others.is_empty() {
-        tasks.push(TaskDataset::new(
-            UNLABELLED,
-            TaskKind::Tagging,
-            Vec::new(),
-            others,
-        ));
+        tasks.push(TaskDataset::new(UNLABELLED, TaskKind::Tagging, Vec::new(), others));
     }
     let mut tasks = finalize(tasks, &mut report, opts);
     tasks.truncate(task_count);
@@ -315,10 +299,7 @@ mod tests {
 
     #[test]
     fn default_ids_are_relative_paths_without_extension() {
-        assert_eq!(
-            default_id(Path::new("/d/tracks/a.wav"), Path::new("/d")),
-            "tracks/a"
-        );
+        assert_eq!(default_id(Path::new("/d/tracks/a.wav"), Path::new("/d")), "tracks/a");
         assert_eq!(default_id(Path::new("/e/b.mp3"), Path::new("/d")), "/e/b");
     }
 }

@@ -53,13 +53,7 @@ pub struct LoadReport {
 
 impl LoadReport {
     /// Records an excluded item.
-    pub fn exclude(
-        &mut self,
-        dataset: &str,
-        id: impl Into<String>,
-        kind: &str,
-        detail: impl Into<String>,
-    ) {
+    pub fn exclude(&mut self, dataset: &str, id: impl Into<String>, kind: &str, detail: impl Into<String>) {
         self.excluded.push(Excluded {
             dataset: dataset.to_string(),
             id: id.into(),
@@ -87,9 +81,7 @@ impl LoadReport {
     pub fn excluded_counts(&self) -> BTreeMap<(String, String), usize> {
         let mut counts = BTreeMap::new();
         for e in &self.excluded {
-            *counts
-                .entry((e.dataset.clone(), e.kind.clone()))
-                .or_insert(0) += 1;
+            *counts.entry((e.dataset.clone(), e.kind.clone())).or_insert(0) += 1;
         }
         counts
     }
@@ -127,13 +119,7 @@ impl fmt::Display for LoadReport {
                 writeln!(f, "  {task}: {counts}")?;
             }
             for p in problems.iter() {
-                writeln!(
-                    f,
-                    "  {title}: {} (id {}): {}",
-                    p.path.display(),
-                    p.id,
-                    p.reason
-                )?;
+                writeln!(f, "  {title}: {} (id {}): {}", p.path.display(), p.id, p.reason)?;
             }
         }
         let counts = self.excluded_counts();

@@ -107,12 +107,7 @@ pub struct TaskDataset {
 impl TaskDataset {
     /// A task with the default tempo binning (truncation, as LOEV); see
     /// [`TaskDataset::key_classes`] and [`TaskDataset::tempo_classes`] for the fixed vocabularies.
-    pub fn new(
-        name: impl Into<String>,
-        kind: TaskKind,
-        classes: Vec<String>,
-        tracks: Vec<TaskTrack>,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, kind: TaskKind, classes: Vec<String>, tracks: Vec<TaskTrack>) -> Self {
         Self {
             name: name.into(),
             kind,
@@ -158,19 +153,11 @@ impl TaskDataset {
                 Some(key) => Target::Class(key.class_index()),
                 None => Target::None,
             },
-            TaskKind::Pitch => match track
-                .labels
-                .pitch
-                .and_then(|p| self.class_index(&p.to_string()))
-            {
+            TaskKind::Pitch => match track.labels.pitch.and_then(|p| self.class_index(&p.to_string())) {
                 Some(i) => Target::Class(i),
                 None => Target::None,
             },
-            TaskKind::Tempo => match track
-                .labels
-                .tempo
-                .and_then(|bpm| tempo_class(bpm, self.tempo_binning))
-            {
+            TaskKind::Tempo => match track.labels.tempo.and_then(|bpm| tempo_class(bpm, self.tempo_binning)) {
                 Some(i) => Target::Class(i),
                 None => Target::None,
             },
@@ -259,11 +246,7 @@ impl SplitCounts {
 
 impl fmt::Display for SplitCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "train {}, valid {}, test {}",
-            self.train, self.valid, self.test
-        )
+        write!(f, "train {}, valid {}, test {}", self.train, self.valid, self.test)
     }
 }
 
@@ -303,11 +286,7 @@ impl fmt::Display for DatasetSummary {
         for (group, counts) in &self.groups {
             writeln!(f, "  group {group}: {counts}")?;
         }
-        let present: Vec<&(String, SplitCounts)> = self
-            .class_counts
-            .iter()
-            .filter(|(_, c)| c.total() > 0)
-            .collect();
+        let present: Vec<&(String, SplitCounts)> = self.class_counts.iter().filter(|(_, c)| c.total() > 0).collect();
         let absent = self.class_counts.len() - present.len();
         writeln!(
             f,
@@ -318,11 +297,7 @@ impl fmt::Display for DatasetSummary {
                 String::new()
             }
         )?;
-        let width = present
-            .iter()
-            .map(|(name, _)| name.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = present.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
         for (name, c) in present {
             writeln!(f, "    {name:<width$}  {}/{}/{}", c.train, c.valid, c.test)?;
         }
@@ -384,8 +359,7 @@ mod tests {
             Target::None
         );
 
-        let mut tempo =
-            TaskDataset::new("b", TaskKind::Tempo, TaskDataset::tempo_classes(), vec![]);
+        let mut tempo = TaskDataset::new("b", TaskKind::Tempo, TaskDataset::tempo_classes(), vec![]);
         let fast = track(
             "f",
             Split::Train,
@@ -469,12 +443,7 @@ mod tests {
             ),
         ];
         tracks[2].group = Some("gtzan".into());
-        let task = TaskDataset::new(
-            "tempo",
-            TaskKind::Tempo,
-            TaskDataset::tempo_classes(),
-            tracks,
-        );
+        let task = TaskDataset::new("tempo", TaskKind::Tempo, TaskDataset::tempo_classes(), tracks);
         let s = task.summary();
         assert_eq!(
             s.tracks,
@@ -518,9 +487,6 @@ mod tests {
             text.contains("tempo (tempo, 300 classes): 4 tracks: train 2, valid 1, test 1"),
             "{text}"
         );
-        assert!(
-            text.contains("298 classes with no track not shown"),
-            "{text}"
-        );
+        assert!(text.contains("298 classes with no track not shown"), "{text}");
     }
 }

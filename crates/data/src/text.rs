@@ -52,9 +52,7 @@ pub(crate) fn name_without(path: &Path, suffix: &str) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    name.strip_suffix(suffix)
-        .map(str::to_string)
-        .unwrap_or(name)
+    name.strip_suffix(suffix).map(str::to_string).unwrap_or(name)
 }
 
 /// FNV-1a of a string: a stable stream index for [`loev_audio::rng::derive_seed`].
@@ -67,29 +65,14 @@ pub(crate) fn stream_of(name: &str) -> u64 {
 /// Splits `count` items (in the caller's deterministic order) into train and valid as
 /// `torch.utils.data.random_split` does in LOEV/synesis: a seeded permutation, the first
 /// `floor(count · (1 − valid_fraction))` are train, the rest valid.
-pub(crate) fn split_train_valid(
-    count: usize,
-    valid_fraction: f64,
-    seed: u64,
-    stream: &str,
-) -> Vec<Split> {
+pub(crate) fn split_train_valid(count: usize, valid_fraction: f64, seed: u64, stream: &str) -> Vec<Split> {
     let train_len = ((count as f64) * (1.0 - valid_fraction)).floor() as usize;
-    assign_by_permutation(
-        count,
-        &[train_len, count - train_len.min(count), 0],
-        seed,
-        stream,
-    )
+    assign_by_permutation(count, &[train_len, count - train_len.min(count), 0], seed, stream)
 }
 
 /// Splits `count` items into train / valid / test with the given fractions (normalised):
 /// `floor` for train and valid, the rest test.
-pub(crate) fn split_three_ways(
-    count: usize,
-    fractions: [f64; 3],
-    seed: u64,
-    stream: &str,
-) -> Vec<Split> {
+pub(crate) fn split_three_ways(count: usize, fractions: [f64; 3], seed: u64, stream: &str) -> Vec<Split> {
     let sum: f64 = fractions.iter().sum();
     let train = (((count as f64) * fractions[0] / sum).floor() as usize).min(count);
     let valid = (((count as f64) * fractions[1] / sum).floor() as usize).min(count - train);

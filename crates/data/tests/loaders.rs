@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use loev_data::fixtures::{Fixture, FixtureOptions, write_fixture_with, write_manifest_fixture};
 use loev_data::labels::{Key, Mode, TempoBinning};
 use loev_data::{
-    AudioCheck, DataError, DatasetName, GiantstepsTempoVersion, LoadOptions, LoadReport, MttSplit,
-    Split, Target, TaskDataset, TaskKind, ZeroTempo, check_dataset, load_manifest_tasks,
+    AudioCheck, DataError, DatasetName, GiantstepsTempoVersion, LoadOptions, LoadReport, MttSplit, Split, Target,
+    TaskDataset, TaskKind, ZeroTempo, check_dataset, load_manifest_tasks,
 };
 
 /// A fresh temporary folder, removed on drop.
@@ -98,8 +98,7 @@ fn mtt_pons_split_keeps_untagged_clips_and_excludes_broken_ones() {
         report
             .missing
             .iter()
-            .all(|p| p.path.starts_with(&fx.root)
-                && p.uses == vec![("mtt".to_string(), Split::Test)])
+            .all(|p| p.path.starts_with(&fx.root) && p.uses == vec![("mtt".to_string(), Split::Test)])
     );
     assert_eq!(
         excluded(&report, "known broken clip"),
@@ -174,22 +173,11 @@ fn mtg_jamendo_reads_crlf_variable_tags_low_quality_and_converted_audio() {
     assert_eq!(mtg.classes.len(), 50);
     assert_eq!(
         ids(mtg, Split::Train),
-        set(&[
-            "track_0000241",
-            "track_0000382",
-            "track_0000948",
-            "track_0001000"
-        ])
+        set(&["track_0000241", "track_0000382", "track_0000948", "track_0001000"])
     );
     assert_eq!(ids(mtg, Split::Valid), set(&["track_0000500"]));
-    assert_eq!(
-        ids(mtg, Split::Test),
-        set(&["track_0000702", "track_0000904"])
-    );
-    assert_eq!(
-        missing_ids(&report),
-        set(&["track_0000601", "track_0000803"])
-    );
+    assert_eq!(ids(mtg, Split::Test), set(&["track_0000702", "track_0000904"]));
+    assert_eq!(missing_ids(&report), set(&["track_0000601", "track_0000803"]));
     assert!(
         report
             .missing
@@ -205,20 +193,9 @@ fn mtg_jamendo_reads_crlf_variable_tags_low_quality_and_converted_audio() {
             "mood/theme---energetic"
         ]
     );
-    assert_eq!(
-        track(mtg, "track_0000948").labels.tags,
-        vec!["genre---ambient"]
-    ); // genre---polka is not top-50
-    assert!(
-        track(mtg, "track_0000241")
-            .path
-            .ends_with("audio/41/241.low.mp3")
-    );
-    assert!(
-        track(mtg, "track_0001000")
-            .path
-            .ends_with("audio/00/1000.low.wav")
-    );
+    assert_eq!(track(mtg, "track_0000948").labels.tags, vec!["genre---ambient"]); // genre---polka is not top-50
+    assert!(track(mtg, "track_0000241").path.ends_with("audio/41/241.low.mp3"));
+    assert!(track(mtg, "track_0001000").path.ends_with("audio/00/1000.low.wav"));
     assert!(
         report
             .notes
@@ -248,9 +225,7 @@ fn mtg_jamendo_reads_crlf_variable_tags_low_quality_and_converted_audio() {
     assert_eq!(corrupt_ids(&report), set(&["track_0000904"]));
 }
 
-const MTG_KEY_KEPT: [&str; 8] = [
-    "2000", "2001", "2006", "2007", "2008", "2009", "2010", "2011",
-];
+const MTG_KEY_KEPT: [&str; 8] = ["2000", "2001", "2006", "2007", "2008", "2009", "2010", "2011"];
 
 #[test]
 fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
@@ -259,18 +234,12 @@ fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
     let key = &tasks[0];
     assert_eq!((key.name.as_str(), key.kind), ("gs-key", TaskKind::Key));
     assert_eq!(key.classes, TaskDataset::key_classes());
-    assert_eq!(
-        ids(key, Split::Test),
-        set(&["1000", "1001", "1002", "1004"])
-    );
+    assert_eq!(ids(key, Split::Test), set(&["1000", "1001", "1002", "1004"]));
     assert_eq!(missing_ids(&report), set(&["1003", "2007"]));
 
     // 8 MTG-key rows pass the filter; floor(8 · 0.9) = 7 go to train, 1 to valid, before the
     // missing 2007 is removed.
-    let trained: BTreeSet<String> = ids(key, Split::Train)
-        .union(&ids(key, Split::Valid))
-        .cloned()
-        .collect();
+    let trained: BTreeSet<String> = ids(key, Split::Train).union(&ids(key, Split::Valid)).cloned().collect();
     let expected: BTreeSet<String> = MTG_KEY_KEPT
         .iter()
         .filter(|id| **id != "2007")
@@ -278,8 +247,7 @@ fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
         .collect();
     assert_eq!(trained, expected);
     let missing_2007 = report.missing.iter().find(|p| p.id == "2007").unwrap();
-    let valid_before =
-        ids(key, Split::Valid).len() + usize::from(missing_2007.uses[0].1 == Split::Valid);
+    let valid_before = ids(key, Split::Valid).len() + usize::from(missing_2007.uses[0].1 == Split::Valid);
     assert_eq!(valid_before, 1);
 
     assert_eq!(excluded(&report, "multi-key"), set(&["2002"]));
@@ -289,10 +257,7 @@ fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
     assert_eq!(report.excluded.len(), 5);
 
     // Sharps become flats, trailing spaces and lower case are tolerated.
-    assert_eq!(
-        track(key, "2000").labels.key,
-        Some(Key::new(3, Mode::Minor))
-    );
+    assert_eq!(track(key, "2000").labels.key, Some(Key::new(3, Mode::Minor)));
     assert_eq!(key.target(track(key, "2000")), Target::Class(15)); // Eb minor
     assert_eq!(key.target(track(key, "2001")), Target::Class(1)); // Db major
     assert_eq!(key.target(track(key, "2011")), Target::Class(12)); // C minor
@@ -315,15 +280,9 @@ fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
 #[test]
 fn data_check_reports_exactly_the_two_missing_files() {
     let (_dir, fx) = fixture(DatasetName::GsKey);
-    let check =
-        check_dataset(DatasetName::GsKey, &fx.root, &with_check(AudioCheck::Probe)).unwrap();
+    let check = check_dataset(DatasetName::GsKey, &fx.root, &with_check(AudioCheck::Probe)).unwrap();
     assert!(!check.is_complete());
-    let missing: BTreeSet<PathBuf> = check
-        .report
-        .missing
-        .iter()
-        .map(|p| p.path.clone())
-        .collect();
+    let missing: BTreeSet<PathBuf> = check.report.missing.iter().map(|p| p.path.clone()).collect();
     let expected: BTreeSet<PathBuf> = fx.missing.iter().cloned().collect();
     assert_eq!(expected.len(), 2);
     assert_eq!(missing, expected);
@@ -341,10 +300,7 @@ fn data_check_reports_exactly_the_two_missing_files() {
 fn giantsteps_key_parts_load_on_their_own() {
     let (_dir, fx) = fixture(DatasetName::GiantstepsKey);
     let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    assert_eq!(
-        ids(&tasks[0], Split::Test),
-        set(&["1000", "1001", "1002", "1004"])
-    );
+    assert_eq!(ids(&tasks[0], Split::Test), set(&["1000", "1001", "1002", "1004"]));
     assert_eq!(tasks[0].tracks.len(), 4);
     assert_eq!(missing_ids(&report), set(&["1003"]));
 
@@ -371,10 +327,7 @@ fn nsynth_streams_examples_and_builds_pitch_classes() {
     let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
     let p = &tasks[0];
     assert_eq!((p.name.as_str(), p.kind), ("nsynth-pitch", TaskKind::Pitch));
-    assert_eq!(
-        p.classes,
-        vec!["36", "48", "55", "60", "64", "67", "72", "84"]
-    ); // from every annotated note
+    assert_eq!(p.classes, vec!["36", "48", "55", "60", "64", "67", "72", "84"]); // from every annotated note
     assert_eq!(
         ids(p, Split::Train),
         set(&[
@@ -385,10 +338,7 @@ fn nsynth_streams_examples_and_builds_pitch_classes() {
     );
     assert_eq!(
         ids(p, Split::Valid),
-        set(&[
-            "organ_electronic_001-048-025",
-            "string_acoustic_012-060-050"
-        ])
+        set(&["organ_electronic_001-048-025", "string_acoustic_012-060-050"])
     );
     assert_eq!(
         ids(p, Split::Test),
@@ -404,10 +354,7 @@ fn nsynth_streams_examples_and_builds_pitch_classes() {
         (Some(36), Some("bass"))
     );
     assert_eq!(p.target(bass), Target::Class(0));
-    assert_eq!(
-        p.target(track(p, "mallet_acoustic_047-084-075")),
-        Target::Class(7)
-    );
+    assert_eq!(p.target(track(p, "mallet_acoustic_047-084-075")), Target::Class(7));
 
     let ranged = LoadOptions {
         nsynth_pitch_range: Some([40, 80]),
@@ -446,10 +393,7 @@ fn gtzan_tempo_uses_the_filtered_split_and_drops_tempi_above_299() {
     assert_eq!(ids(t, Split::Valid), set(&["gtzan_blues.00000"]));
     assert_eq!(ids(t, Split::Test), set(&["gtzan_blues.00012"]));
     assert_eq!(missing_ids(&report), set(&["gtzan_rock.00010"]));
-    assert_eq!(
-        excluded(&report, "tempo out of range"),
-        set(&["gtzan_jazz.00031"])
-    );
+    assert_eq!(excluded(&report, "tempo out of range"), set(&["gtzan_jazz.00031"]));
     assert_eq!(
         excluded(&report, "not in the fault-filtered split"),
         set(&["gtzan_pop.00030"])
@@ -488,10 +432,7 @@ fn hainsworth_and_acm_mirum_tempo() {
     let (_dir, fx) = fixture(DatasetName::Hainsworth);
     let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
     let t = &tasks[0];
-    assert_eq!(
-        ids(t, Split::Test),
-        set(&["hainsworth_001", "hainsworth_002"])
-    );
+    assert_eq!(ids(t, Split::Test), set(&["hainsworth_001", "hainsworth_002"]));
     assert_eq!(track(t, "hainsworth_001").labels.tempo, Some(120.0));
     assert_eq!(track(t, "hainsworth_002").labels.tempo, Some(96.0));
     assert_eq!(excluded(&report, "no beats"), set(&["hainsworth_003"]));
@@ -502,20 +443,12 @@ fn hainsworth_and_acm_mirum_tempo() {
     let t = &tasks[0];
     assert_eq!(
         ids(t, Split::Test),
-        set(&[
-            "acm-mirum_10118334",
-            "acm-mirum_20000001",
-            "acm-mirum_20000002"
-        ])
+        set(&["acm-mirum_10118334", "acm-mirum_20000001", "acm-mirum_20000002"])
     );
     assert_eq!(track(t, "acm-mirum_10118334").labels.tempo, Some(91.0));
     assert_eq!(track(t, "acm-mirum_20000001").labels.tempo, Some(94.0));
     assert_eq!(t.target(track(t, "acm-mirum_20000002")), Target::Class(137));
-    assert!(
-        track(t, "acm-mirum_10118334")
-            .path
-            .ends_with("Audio/10118334.clip.mp3")
-    );
+    assert!(track(t, "acm-mirum_10118334").path.ends_with("Audio/10118334.clip.mp3"));
     assert!(report.audio_complete());
     let (tasks, report) = fx.load(&with_check(AudioCheck::Probe)).unwrap();
     assert_eq!(tasks[0].tracks.len(), 2);
@@ -527,10 +460,7 @@ fn giantsteps_tempo_keeps_or_drops_zero_bpm_deliberately() {
     let (_dir, fx) = fixture(DatasetName::GiantstepsTempo);
     let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
     let t = &tasks[0];
-    assert_eq!(
-        ids(t, Split::Test),
-        set(&["giantsteps_3041381", "giantsteps_1030011"])
-    );
+    assert_eq!(ids(t, Split::Test), set(&["giantsteps_3041381", "giantsteps_1030011"]));
     assert_eq!(track(t, "giantsteps_1030011").labels.tempo, Some(127.0));
     assert_eq!(t.target(track(t, "giantsteps_3041381")), Target::Class(0));
     assert!(
@@ -547,24 +477,15 @@ fn giantsteps_tempo_keeps_or_drops_zero_bpm_deliberately() {
     };
     let (tasks, report) = fx.load(&drop).unwrap();
     assert_eq!(ids(&tasks[0], Split::Test), set(&["giantsteps_1030011"]));
-    assert_eq!(
-        excluded(&report, "zero tempo"),
-        set(&["giantsteps_3041381"])
-    );
+    assert_eq!(excluded(&report, "zero tempo"), set(&["giantsteps_3041381"]));
 
     let v1 = LoadOptions {
         giantsteps_tempo: GiantstepsTempoVersion::V1,
         ..LoadOptions::default()
     };
     let (tasks, _) = fx.load(&v1).unwrap();
-    assert_eq!(
-        track(&tasks[0], "giantsteps_3041381").labels.tempo,
-        Some(128.0)
-    );
-    assert_eq!(
-        track(&tasks[0], "giantsteps_1030011").labels.tempo,
-        Some(126.0)
-    );
+    assert_eq!(track(&tasks[0], "giantsteps_3041381").labels.tempo, Some(128.0));
+    assert_eq!(track(&tasks[0], "giantsteps_1030011").labels.tempo, Some(126.0));
 }
 
 #[test]
@@ -592,10 +513,7 @@ fn alltempo_builds_one_leave_one_out_task_per_dataset() {
     ];
     for (task, (held_out, test, pool, pool_before)) in tasks.iter().zip(expected) {
         assert_eq!(task.split(Split::Test).count(), test, "{}", task.name);
-        assert!(
-            task.split(Split::Test)
-                .all(|t| t.group.as_deref() == Some(held_out))
-        );
+        assert!(task.split(Split::Test).all(|t| t.group.as_deref() == Some(held_out)));
         assert!(
             task.split(Split::Train)
                 .chain(task.split(Split::Valid))
@@ -617,22 +535,13 @@ fn alltempo_builds_one_leave_one_out_task_per_dataset() {
             task.name
         );
     }
-    assert_eq!(
-        missing_ids(&report),
-        set(&["gtzan_rock.00010", "giantsteps_2000000"])
-    );
+    assert_eq!(missing_ids(&report), set(&["gtzan_rock.00010", "giantsteps_2000000"]));
     assert!(report.missing.iter().all(|p| p.uses.len() == 4));
     let per_task = report.missing_per_task();
     assert_eq!(per_task["alltempo-gtzan"].test, 1);
-    assert_eq!(
-        per_task["alltempo-gtzan"].train + per_task["alltempo-gtzan"].valid,
-        1
-    );
+    assert_eq!(per_task["alltempo-gtzan"].train + per_task["alltempo-gtzan"].valid, 1);
     assert_eq!(excluded(&report, "no beats"), set(&["hainsworth_003"]));
-    assert_eq!(
-        excluded(&report, "tempo out of range"),
-        set(&["gtzan_jazz.00031"])
-    );
+    assert_eq!(excluded(&report, "tempo out of range"), set(&["gtzan_jazz.00031"]));
 
     let one = LoadOptions {
         alltempo_holdout: Some("hainsworth".into()),
@@ -696,12 +605,7 @@ fn labelled_manifest_gives_one_task_per_label_column() {
     assert_eq!(ids(tagging, Split::Test), set(&["t3", "t5"])); // t5 has no split: 1 row → test; t4 missing
     assert_eq!(track(tagging, "t5").labels.tags, vec!["piano", "strings"]);
     assert!(track(tagging, "t5").path.ends_with("tracks/t 5.wav"));
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("1 rows have no split"))
-    );
+    assert!(report.notes.iter().any(|n| n.contains("1 rows have no split")));
 
     assert_eq!(key.tracks.len(), 5);
     assert_eq!(track(key, "t3").labels.key, Some(Key::new(6, Mode::Major))); // F# major = Gb major
@@ -714,10 +618,7 @@ fn labelled_manifest_gives_one_task_per_label_column() {
     assert_eq!(pitch.classes, vec!["45", "60", "72"]);
     assert_eq!(ids(pitch, Split::Train), set(&["n0"]));
     assert_eq!(ids(pitch, Split::Test), set(&["n2"]));
-    assert_eq!(
-        track(pitch, "n0").labels.instrument.as_deref(),
-        Some("piano")
-    );
+    assert_eq!(track(pitch, "n0").labels.instrument.as_deref(), Some("piano"));
     assert_eq!(missing_ids(&report), set(&["t4", "n1"]));
     assert!(report.corrupt.is_empty());
 
@@ -730,18 +631,11 @@ fn labelled_manifest_gives_one_task_per_label_column() {
 fn manifest_errors_name_row_and_column_and_plain_manifests_are_still_checked() {
     let dir = TempDir::new("manifest-bad");
     let path = dir.0.join("m.tsv");
-    std::fs::write(
-        &path,
-        "path\tkey\tsplit\na.wav\tC major\ttrain\nb.wav\tH minor\ttest\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "path\tkey\tsplit\na.wav\tC major\ttrain\nb.wav\tH minor\ttest\n").unwrap();
     let err = load_manifest_tasks(&path, &LoadOptions::default()).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, DataError::BadLabel { row: 2, .. }), "{text}");
-    assert!(
-        text.contains("column `key`") && text.contains("'b'"),
-        "{text}"
-    );
+    assert!(text.contains("column `key`") && text.contains("'b'"), "{text}");
 
     std::fs::write(&path, "path\tsplit\na.wav\ttrain\nb.wav\tholdout\n").unwrap();
     let err = load_manifest_tasks(&path, &LoadOptions::default())
@@ -764,11 +658,7 @@ fn a_task_written_as_a_manifest_reads_back_with_the_same_labels() {
     let (back, report) = load_manifest_tasks(&out, &LoadOptions::default()).unwrap();
     assert!(report.audio_complete());
     let tagging = back.iter().find(|t| t.kind == TaskKind::Tagging).unwrap();
-    let labelled: Vec<&loev_data::TaskTrack> = tasks[0]
-        .tracks
-        .iter()
-        .filter(|t| !t.labels.tags.is_empty())
-        .collect();
+    let labelled: Vec<&loev_data::TaskTrack> = tasks[0].tracks.iter().filter(|t| !t.labels.tags.is_empty()).collect();
     assert_eq!(tagging.tracks.len(), labelled.len()); // clip 10 has no tag, so it is in no task
     for original in labelled {
         let copy = track(tagging, &original.id);
@@ -784,10 +674,7 @@ fn a_task_written_as_a_manifest_reads_back_with_the_same_labels() {
     tasks[0].to_manifest().unwrap().write(&out).unwrap();
     let (back, _) = load_manifest_tasks(&out, &LoadOptions::default()).unwrap();
     assert_eq!(back[0].kind, TaskKind::Tempo);
-    assert_eq!(
-        track(&back[0], "giantsteps_1030011").labels.tempo,
-        Some(127.0)
-    );
+    assert_eq!(track(&back[0], "giantsteps_1030011").labels.tempo, Some(127.0));
     assert_eq!(
         track(&back[0], "giantsteps_1030011").group.as_deref(),
         Some("giantsteps")

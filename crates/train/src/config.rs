@@ -616,7 +616,7 @@ mod tests {
             }
         }
         assert!(preset("loev-ps").unwrap().train.steps == 200_000);
-        assert_eq!(preset("mule-mixup:tiny").unwrap().data.mixup, true);
+        assert!(preset("mule-mixup:tiny").unwrap().data.mixup);
         assert!(matches!(preset("simclr"), Err(ConfigError::UnknownPreset(_))));
         assert!(preset("loev-ps:huge").is_err());
     }

@@ -32,10 +32,7 @@ fn giantsteps_key_tracks(
     task: &str,
     report: &mut LoadReport,
 ) -> Result<Vec<TaskTrack>, DataError> {
-    let dir = require(
-        DatasetName::GiantstepsKey,
-        root.join("annotations").join("key"),
-    )?;
+    let dir = require(DatasetName::GiantstepsKey, root.join("annotations").join("key"))?;
     let mut tracks = Vec::new();
     for file in files_with_suffix(&dir, ".key")? {
         let name = name_without(&file, ".key"); // <ID>.LOFI
@@ -91,10 +88,7 @@ pub(crate) fn parse_mtg_key_annotations(
             return Err(DataError::parse(
                 origin,
                 i + 1,
-                format!(
-                    "{} fields; expected ID, MANUAL KEY, C (tab-separated)",
-                    fields.len()
-                ),
+                format!("{} fields; expected ID, MANUAL KEY, C (tab-separated)", fields.len()),
             ));
         }
         let (id, label, confidence) = (fields[0], fields[1], fields[2]);
@@ -163,12 +157,7 @@ fn giantsteps_mtg_key_tracks(
         !leak
     });
     rows.sort_by(|a, b| a.id.cmp(&b.id));
-    let splits = split_train_valid(
-        rows.len(),
-        opts.valid_fraction,
-        opts.seed,
-        "giantsteps-mtg-key",
-    );
+    let splits = split_train_valid(rows.len(), opts.valid_fraction, opts.seed, "giantsteps-mtg-key");
     Ok(rows
         .into_iter()
         .zip(splits)
@@ -220,19 +209,14 @@ pub(crate) fn load_giantsteps_mtg_key(
 }
 
 /// The LOEV key task: MTG-key train/valid, GiantSteps key test.
-pub(crate) fn load_gs_key(
-    root: &Path,
-    opts: &LoadOptions,
-    report: &mut LoadReport,
-) -> Result<TaskDataset, DataError> {
+pub(crate) fn load_gs_key(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
     let (gs, mtg) = (
         root.join("giantsteps-key-dataset"),
         root.join("giantsteps-mtg-key-dataset"),
     );
     let test = giantsteps_key_tracks(&gs, &gs.join("audio"), TASK, report)?;
     let test_ids: HashSet<String> = test.iter().map(|t| t.id.clone()).collect();
-    let mut tracks =
-        giantsteps_mtg_key_tracks(&mtg, &mtg.join("audio"), TASK, opts, &test_ids, report)?;
+    let mut tracks = giantsteps_mtg_key_tracks(&mtg, &mtg.join("audio"), TASK, opts, &test_ids, report)?;
     tracks.extend(test);
     Ok(TaskDataset::new(
         TASK,
@@ -258,8 +242,7 @@ mod tests {
                     15\tA minor\t1\n\
                     16\tF\t2\n";
         let mut report = LoadReport::default();
-        let rows = parse_mtg_key_annotations(text, Path::new("annotations.txt"), "t", &mut report)
-            .unwrap();
+        let rows = parse_mtg_key_annotations(text, Path::new("annotations.txt"), "t", &mut report).unwrap();
         assert_eq!(
             rows,
             vec![

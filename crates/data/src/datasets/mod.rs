@@ -176,12 +176,7 @@ pub fn load_dataset(
             hint: format!("expected a folder: {}", name.layout()),
         });
     }
-    if opts.audio_dir.is_some()
-        && matches!(
-            name,
-            DatasetName::GsKey | DatasetName::Nsynth | DatasetName::Alltempo
-        )
-    {
+    if opts.audio_dir.is_some() && matches!(name, DatasetName::GsKey | DatasetName::Nsynth | DatasetName::Alltempo) {
         return Err(DataError::Options(format!(
             "audio_dir applies to datasets with one audio folder; {name} has several (load its parts separately, or link the audio into its layout: {})",
             name.layout()
@@ -197,12 +192,7 @@ pub fn load_dataset(
             vec![key::load_giantsteps_mtg_key(root, opts, &mut report)?]
         }
         DatasetName::Nsynth => vec![nsynth::load(root, opts, &mut report)?],
-        DatasetName::GtzanTempo => vec![tempo::load_single(
-            tempo::TempoSource::Gtzan,
-            root,
-            opts,
-            &mut report,
-        )?],
+        DatasetName::GtzanTempo => vec![tempo::load_single(tempo::TempoSource::Gtzan, root, opts, &mut report)?],
         DatasetName::AcmMirum => vec![tempo::load_single(
             tempo::TempoSource::AcmMirum,
             root,
@@ -241,10 +231,7 @@ pub(crate) fn require(dataset: DatasetName, path: PathBuf) -> Result<PathBuf, Da
 }
 
 /// The first of `candidates` that exists, else a [`DataError::NotFound`] on the first.
-pub(crate) fn require_any(
-    dataset: DatasetName,
-    candidates: &[PathBuf],
-) -> Result<PathBuf, DataError> {
+pub(crate) fn require_any(dataset: DatasetName, candidates: &[PathBuf]) -> Result<PathBuf, DataError> {
     match candidates.iter().find(|p| p.exists()) {
         Some(p) => Ok(p.clone()),
         None => require(dataset, candidates[0].clone()),
@@ -261,14 +248,8 @@ mod tests {
             assert_eq!(d.as_str().parse::<DatasetName>().unwrap(), d);
             assert!(!d.layout().is_empty());
         }
-        assert_eq!(
-            "MTG_Jamendo".parse::<DatasetName>().unwrap(),
-            DatasetName::MtgJamendo
-        );
-        let e = "magnatagatune"
-            .parse::<DatasetName>()
-            .unwrap_err()
-            .to_string();
+        assert_eq!("MTG_Jamendo".parse::<DatasetName>().unwrap(), DatasetName::MtgJamendo);
+        let e = "magnatagatune".parse::<DatasetName>().unwrap_err().to_string();
         assert!(e.contains("mtt, mtg-jamendo"), "{e}");
     }
 }

@@ -79,19 +79,13 @@ pub(crate) fn parse_split_file(text: &str, origin: &Path) -> Result<Vec<MtgRow>,
 /// The audio file of a listed `PATH` for the chosen quality.
 fn audio_path(audio_root: &Path, listed: &str, quality: MtgAudio) -> PathBuf {
     match (quality, listed.strip_suffix(".mp3")) {
-        (MtgAudio::Low, Some(stem)) if !stem.ends_with(".low") => {
-            audio_root.join(format!("{stem}.low.mp3"))
-        }
+        (MtgAudio::Low, Some(stem)) if !stem.ends_with(".low") => audio_root.join(format!("{stem}.low.mp3")),
         _ => audio_root.join(listed),
     }
 }
 
 /// Loads the MTG-Jamendo top-50 task.
-pub(crate) fn load(
-    root: &Path,
-    opts: &LoadOptions,
-    report: &mut LoadReport,
-) -> Result<TaskDataset, DataError> {
+pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
     let split_dir = root
         .join("data")
         .join("splits")
@@ -130,12 +124,7 @@ pub(crate) fn load(
             "{TASK}: {unknown_tags} tag occurrences outside the top-50 vocabulary were ignored"
         ));
     }
-    Ok(TaskDataset::new(
-        TASK,
-        TaskKind::Tagging,
-        vocabulary,
-        tracks,
-    ))
+    Ok(TaskDataset::new(TASK, TaskKind::Tagging, vocabulary, tracks))
 }
 
 #[cfg(test)]

@@ -61,11 +61,7 @@ fn clean(field: &str) -> &str {
 }
 
 /// Parses `annotations_final.csv`, keeping the tags in `vocabulary`.
-pub(crate) fn parse_annotations(
-    text: &str,
-    origin: &Path,
-    vocabulary: &[String],
-) -> Result<Vec<MttRow>, DataError> {
+pub(crate) fn parse_annotations(text: &str, origin: &Path, vocabulary: &[String]) -> Result<Vec<MttRow>, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b'\t')
         .has_headers(false)
@@ -136,10 +132,7 @@ pub(crate) fn parse_annotations(
             return Err(DataError::parse(
                 origin,
                 line,
-                format!(
-                    "{} fields, but the header has {width} columns",
-                    record.len()
-                ),
+                format!("{} fields, but the header has {width} columns", record.len()),
             ));
         }
         let mut tags = Vec::new();
@@ -193,15 +186,11 @@ pub(crate) fn read_won_split(dir: &Path) -> Result<HashMap<String, Split>, DataE
     ] {
         let path = require(DatasetName::Mtt, dir.join(file))?;
         let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
-        let npy = npyz::NpyFile::new(&bytes[..])
-            .map_err(|e| DataError::parse(&path, 0, format!("not a .npy file: {e}")))?;
-        let entries: Vec<String> = npy.into_vec::<String>().map_err(|e| {
-            DataError::parse(
-                &path,
-                0,
-                format!("expected a numpy array of strings (<U): {e}"),
-            )
-        })?;
+        let npy =
+            npyz::NpyFile::new(&bytes[..]).map_err(|e| DataError::parse(&path, 0, format!("not a .npy file: {e}")))?;
+        let entries: Vec<String> = npy
+            .into_vec::<String>()
+            .map_err(|e| DataError::parse(&path, 0, format!("expected a numpy array of strings (<U): {e}")))?;
         for entry in entries {
             let mp3_path = entry
                 .split_once('\t')
@@ -216,11 +205,7 @@ pub(crate) fn read_won_split(dir: &Path) -> Result<HashMap<String, Split>, DataE
 }
 
 /// Loads the MTT top-50 task.
-pub(crate) fn load(
-    root: &Path,
-    opts: &LoadOptions,
-    report: &mut LoadReport,
-) -> Result<TaskDataset, DataError> {
+pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
     let annotations = require(DatasetName::Mtt, root.join("annotations_final.csv"))?;
     let vocabulary = top50_tags();
     let rows = parse_annotations(&read_text(&annotations)?, &annotations, &vocabulary)?;
@@ -243,10 +228,7 @@ pub(crate) fn load(
                 TASK,
                 &row.clip_id,
                 "known broken clip",
-                format!(
-                    "{} is missing or unreadable in the MTT distribution",
-                    row.mp3_path
-                ),
+                format!("{} is missing or unreadable in the MTT distribution", row.mp3_path),
             );
             continue;
         }
@@ -269,12 +251,7 @@ pub(crate) fn load(
                     *s
                 }
                 None => {
-                    report.exclude(
-                        TASK,
-                        &row.clip_id,
-                        "not in the Won split",
-                        row.mp3_path.clone(),
-                    );
+                    report.exclude(TASK, &row.clip_id, "not in the Won split", row.mp3_path.clone());
                     continue;
                 }
             },
@@ -302,14 +279,11 @@ pub(crate) fn load(
         ));
     }
     if untagged > 0 {
-        report.notes.push(format!("mtt: {untagged} clips have none of the top-50 tags and are kept (as in the Pons split and LOEV)"));
+        report.notes.push(format!(
+            "mtt: {untagged} clips have none of the top-50 tags and are kept (as in the Pons split and LOEV)"
+        ));
     }
-    Ok(TaskDataset::new(
-        TASK,
-        TaskKind::Tagging,
-        vocabulary,
-        tracks,
-    ))
+    Ok(TaskDataset::new(TASK, TaskKind::Tagging, vocabulary, tracks))
 }
 
 #[cfg(test)]

@@ -53,27 +53,16 @@ impl<'de, F: FnMut(String, NsynthNote)> Visitor<'de> for EachEntry<'_, F> {
 }
 
 /// Streams the entries of an `examples.json` to `each`, in file order.
-pub fn stream_examples(
-    path: &Path,
-    mut each: impl FnMut(String, NsynthNote),
-) -> Result<(), DataError> {
+pub fn stream_examples(path: &Path, mut each: impl FnMut(String, NsynthNote)) -> Result<(), DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
-    let parse = |e: serde_json::Error| {
-        DataError::parse(path, e.line(), format!("not NSynth examples.json: {e}"))
-    };
-    (&mut de)
-        .deserialize_map(EachEntry(&mut each))
-        .map_err(parse)?;
+    let parse = |e: serde_json::Error| DataError::parse(path, e.line(), format!("not NSynth examples.json: {e}"));
+    (&mut de).deserialize_map(EachEntry(&mut each)).map_err(parse)?;
     de.end().map_err(parse)
 }
 
 /// Loads the NSynth pitch task.
-pub(crate) fn load(
-    root: &Path,
-    opts: &LoadOptions,
-    report: &mut LoadReport,
-) -> Result<TaskDataset, DataError> {
+pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
     let mut tracks = Vec::new();
     let mut found_any = false;
     for (folder, split) in [
@@ -101,11 +90,7 @@ pub(crate) fn load(
             let pitch = match u8::try_from(note.pitch) {
                 Ok(p) if p <= 127 => p,
                 _ => {
-                    problems.push((
-                        name,
-                        "pitch out of MIDI range",
-                        format!("pitch {}", note.pitch),
-                    ));
+                    problems.push((name, "pitch out of MIDI range", format!("pitch {}", note.pitch)));
                     return;
                 }
             };

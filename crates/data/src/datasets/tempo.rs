@@ -98,18 +98,9 @@ struct TempoItem {
 }
 
 const GTZAN_LISTS: [(&str, Split); 3] = [
-    (
-        include_str!("../../assets/gtzan/train_filtered.txt"),
-        Split::Train,
-    ),
-    (
-        include_str!("../../assets/gtzan/valid_filtered.txt"),
-        Split::Valid,
-    ),
-    (
-        include_str!("../../assets/gtzan/test_filtered.txt"),
-        Split::Test,
-    ),
+    (include_str!("../../assets/gtzan/train_filtered.txt"), Split::Train),
+    (include_str!("../../assets/gtzan/valid_filtered.txt"), Split::Valid),
+    (include_str!("../../assets/gtzan/test_filtered.txt"), Split::Test),
 ];
 
 /// The fault-filtered GTZAN tracks (`<genre>.<NNNNN>`) with their split, in list order.
@@ -125,24 +116,14 @@ pub fn gtzan_filtered_tracks() -> Vec<(String, Split)> {
         .collect()
 }
 
-fn load_gtzan(
-    root: &Path,
-    audio: &Path,
-    report: &mut LoadReport,
-) -> Result<Vec<TempoItem>, DataError> {
+fn load_gtzan(root: &Path, audio: &Path, report: &mut LoadReport) -> Result<Vec<TempoItem>, DataError> {
     let source = TempoSource::Gtzan;
-    let dir = require(
-        source.dataset(),
-        root.join("gtzan_tempo_beat").join("tempo"),
-    )?;
+    let dir = require(source.dataset(), root.join("gtzan_tempo_beat").join("tempo"))?;
     let listed = gtzan_filtered_tracks();
     let listed_names: HashSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
     for file in files_with_suffix(&dir, ".bpm")? {
         let stem = name_without(&file, ".bpm");
-        let name = stem
-            .strip_prefix("gtzan_")
-            .unwrap_or(&stem)
-            .replacen('_', ".", 1);
+        let name = stem.strip_prefix("gtzan_").unwrap_or(&stem).replacen('_', ".", 1);
         if !listed_names.contains(name.as_str()) {
             report.exclude(
                 source.name(),
@@ -197,10 +178,7 @@ pub(crate) fn tempo_from_beats(text: &str) -> Result<f64, String> {
         return Err("no beats annotated (first time is negative)".into());
     }
     if times.len() < 2 {
-        return Err(format!(
-            "{} beat(s); at least 2 are needed for a tempo",
-            times.len()
-        ));
+        return Err(format!("{} beat(s); at least 2 are needed for a tempo", times.len()));
     }
     let intervals: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let mean = intervals.iter().sum::<f64>() / intervals.len() as f64;
@@ -210,11 +188,7 @@ pub(crate) fn tempo_from_beats(text: &str) -> Result<f64, String> {
     Ok(60.0 / mean)
 }
 
-fn load_hainsworth(
-    root: &Path,
-    audio: &Path,
-    report: &mut LoadReport,
-) -> Result<Vec<TempoItem>, DataError> {
+fn load_hainsworth(root: &Path, audio: &Path, report: &mut LoadReport) -> Result<Vec<TempoItem>, DataError> {
     let source = TempoSource::Hainsworth;
     let dir = require_any(
         source.dataset(),
@@ -240,18 +214,12 @@ fn load_hainsworth(
     Ok(items)
 }
 
-fn load_acm_mirum(
-    root: &Path,
-    audio: &Path,
-    report: &mut LoadReport,
-) -> Result<Vec<TempoItem>, DataError> {
+fn load_acm_mirum(root: &Path, audio: &Path, report: &mut LoadReport) -> Result<Vec<TempoItem>, DataError> {
     let source = TempoSource::AcmMirum;
     let file = require_any(
         source.dataset(),
         &[
-            root.join("acm-mirum")
-                .join("Annotations")
-                .join("acm_mirum_tempos.mf"),
+            root.join("acm-mirum").join("Annotations").join("acm_mirum_tempos.mf"),
             root.join("acm_mirum_tempos.mf"),
         ],
     )?;
@@ -280,11 +248,7 @@ fn load_acm_mirum(
                 source.name(),
                 id,
                 "unreadable tempo",
-                format!(
-                    "{}, line {}: no tempo after the path",
-                    file.display(),
-                    i + 1
-                ),
+                format!("{}, line {}: no tempo after the path", file.display(), i + 1),
             ),
         }
     }
@@ -343,12 +307,7 @@ fn load_source(
     let mut kept = Vec::with_capacity(items.len());
     for item in items {
         if item.tempo < 0.0 {
-            report.exclude(
-                source.name(),
-                item.id,
-                "invalid tempo",
-                format!("{} BPM", item.tempo),
-            );
+            report.exclude(source.name(), item.id, "invalid tempo", format!("{} BPM", item.tempo));
         } else if item.tempo == 0.0 && opts.zero_tempo == ZeroTempo::Drop {
             report.exclude(
                 source.name(),
@@ -406,10 +365,7 @@ pub(crate) fn load_single(
     opts: &LoadOptions,
     report: &mut LoadReport,
 ) -> Result<TaskDataset, DataError> {
-    let audio = opts
-        .audio_dir
-        .clone()
-        .unwrap_or_else(|| source.default_audio_dir(root));
+    let audio = opts.audio_dir.clone().unwrap_or_else(|| source.default_audio_dir(root));
     let items = load_source(source, root, &audio, opts, report)?;
     let tracks = items
         .into_iter()
@@ -437,7 +393,10 @@ pub(crate) fn load_alltempo(
                 id: source.name().to_string(),
                 path: dir,
                 uses: Vec::new(),
-                reason: format!("AllTempo sub-dataset folder absent ({}); the leave-one-out tasks use the others", source.dataset().layout()),
+                reason: format!(
+                    "AllTempo sub-dataset folder absent ({}); the leave-one-out tasks use the others",
+                    source.dataset().layout()
+                ),
             });
             continue;
         }
@@ -457,18 +416,11 @@ pub(crate) fn load_alltempo(
     let holdouts: Vec<TempoSource> = match &opts.alltempo_holdout {
         None => loaded.iter().map(|(s, _)| *s).collect(),
         Some(wanted) => {
-            let found = loaded
-                .iter()
-                .map(|(s, _)| *s)
-                .find(|s| s.name() == wanted.trim());
+            let found = loaded.iter().map(|(s, _)| *s).find(|s| s.name() == wanted.trim());
             vec![found.ok_or_else(|| {
                 DataError::Options(format!(
                     "alltempo_holdout '{wanted}' is not one of the datasets present: {}",
-                    loaded
-                        .iter()
-                        .map(|(s, _)| s.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    loaded.iter().map(|(s, _)| s.name()).collect::<Vec<_>>().join(", ")
                 ))
             })?]
         }
@@ -488,11 +440,7 @@ pub(crate) fn load_alltempo(
             .map(|((s, item), split)| to_track(item.clone(), split, s))
             .collect();
         if let Some((_, items)) = loaded.iter().find(|(s, _)| *s == holdout) {
-            tracks.extend(
-                items
-                    .iter()
-                    .map(|item| to_track(item.clone(), Split::Test, holdout)),
-            );
+            tracks.extend(items.iter().map(|item| to_track(item.clone(), Split::Test, holdout)));
         }
         tasks.push(tempo_task(&name, tracks, opts));
     }
@@ -520,16 +468,9 @@ mod tests {
 
     #[test]
     fn beats_give_loev_tempo() {
-        assert_eq!(
-            tempo_from_beats("0.5\t1\n1.0\t2\n1.5\t3\n2.0\t4\n"),
-            Ok(120.0)
-        );
+        assert_eq!(tempo_from_beats("0.5\t1\n1.0\t2\n1.5\t3\n2.0\t4\n"), Ok(120.0));
         assert_eq!(tempo_from_beats("0.0 1\n0.75 2\n1.5 3\n"), Ok(80.0));
-        assert!(
-            tempo_from_beats("-1.0\t0\n")
-                .unwrap_err()
-                .contains("no beats")
-        );
+        assert!(tempo_from_beats("-1.0\t0\n").unwrap_err().contains("no beats"));
         assert!(tempo_from_beats("0.3\t1\n").is_err());
         assert!(tempo_from_beats("1.0\n1.0\n").is_err());
     }

@@ -1,0 +1,320 @@
+//! `loev bench model`: one training step (forward + backward + Adam) of (a) the full SF-NFNet-F0
+//! encoder + one head at batch 8 and (b) the tiny demo model at batch 64, against the same
+//! architecture in PyTorch (`bench/torch/sfnfnet_step.py`) run in the same invocation when a
+//! Python with torch is available (`--python`, else `$LOEV_PYTHON`, else `python3`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use loev_model::bench::{StepBenchConfig, StepTimings, peak_rss_bytes, time_training_steps};
+use loev_model::{DeviceChoice, EncoderConfig, LoevModelConfig, select_device, set_custom_kernels};
+
+/// Which model sizes to time.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Case {
+    /// Full SF-NFNet-F0 (62.3 M-parameter encoder).
+    Full,
+    /// `EncoderConfig::tiny()`, the demo model.
+    Tiny,
+    /// Both.
+    Both,
+}
+
+/// Arguments of `loev bench model`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model sizes to time.
+    #[arg(long, value_enum, default_value = "both")]
+    pub case: Case,
+    /// Batch of the full-size case.
+    #[arg(long, default_value_t = 8)]
+    pub full_batch: usize,
+    /// Batch of the tiny case (demo: 16 anchors × 4 views).
+    #[arg(long, default_value_t = 64)]
+    pub tiny_batch: usize,
+    /// Projection heads (1 = MULE; 3 = LOEV with pitch and tempo heads).
+    #[arg(long, default_value_t = 1)]
+    pub heads: usize,
+    /// LOEV++ branches (needs --heads ≥ 1).
+    #[arg(long)]
+    pub plusplus: bool,
+    /// Input mel bands.
+    #[arg(long, default_value_t = 96)]
+    pub mels: usize,
+    /// Input frames.
+    #[arg(long, default_value_t = 300)]
+    pub frames: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Threads for both frameworks (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also time burn-flex's own GELU / conv2d kernels (the figure before the custom kernels).
+    #[arg(long)]
+    pub burn_kernels: bool,
+    /// Skip the PyTorch reference.
+    #[arg(long)]
+    pub no_torch: bool,
+    /// Python interpreter with torch (default: $LOEV_PYTHON, else python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// One timed configuration (the PyTorch script rebuilds it from the width multiplier and depths).
+struct CaseSpec {
+    name: &'static str,
+    width_multiplier: f64,
+    depths: [usize; 4],
+    model: LoevModelConfig,
+    batch: usize,
+}
+
+/// Runs the benchmark.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("cannot set the thread count")?;
+    }
+    let choice: DeviceChoice = args.device.parse()?;
+    let device = select_device(choice, true)?;
+    let threads = rayon::current_num_threads();
+    if args.heads == 0 {
+        anyhow::bail!("--heads must be at least 1");
+    }
+    let heads: Vec<String> = (0..args.heads)
+        .map(|k| {
+            if k == 0 {
+                "invariant".into()
+            } else {
+                format!("variant_{k}")
+            }
+        })
+        .collect();
+
+    let mut cases = Vec::new();
+    if matches!(args.case, Case::Full | Case::Both) {
+        let full = EncoderConfig::full();
+        cases.push(CaseSpec {
+            name: "full SF-NFNet-F0",
+            width_multiplier: 1.0,
+            depths: full.depths,
+            model: LoevModelConfig::new(full, heads.clone()).with_plusplus(args.plusplus),
+            batch: args.full_batch,
+        });
+    }
+    if matches!(args.case, Case::Tiny | Case::Both) {
+        cases.push(CaseSpec {
+            name: "tiny (demo)",
+            width_multiplier: EncoderConfig::TINY_WIDTH_MULTIPLIER,
+            depths: EncoderConfig::TINY_DEPTHS,
+            model: LoevModelConfig::demo(heads.clone(), args.plusplus),
+            batch: args.tiny_batch,
+        });
+    }
+
+    println!(
+        "loev bench model: one training step (forward + backward + Adam), input {}×{}, device {choice}, {threads} thread(s), {} timed + {} warm-up steps, median",
+        args.mels,
+        args.frames,
+        args.steps.max(1),
+        args.warmup
+    );
+    let python = args
+        .python
+        .clone()
+        .or_else(|| std::env::var_os("LOEV_PYTHON").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("python3"));
+
+    for case in &cases {
+        let bench = StepBenchConfig {
+            model: case.model.clone(),
+            batch: case.batch,
+            mels: args.mels,
+            frames: args.frames,
+            steps: args.steps.max(1),
+            warmup: args.warmup,
+            seed: 1,
+        };
+        println!();
+        println!(
+            "{} — batch {}, {} head(s){}, projection {:?}",
+            case.name,
+            case.batch,
+            args.heads,
+            if args.plusplus { ", LOEV++" } else { "" },
+            case.model.projection_dims
+        );
+        set_custom_kernels(true);
+        let ours = time_training_steps(&bench, &device)?;
+        println!("  params: {}", ours.params);
+        report("burn (loev kernels)", &ours, None);
+        if args.burn_kernels {
+            set_custom_kernels(false);
+            let before = time_training_steps(&bench, &device)?;
+            set_custom_kernels(true);
+            report("burn (burn-flex kernels)", &before, Some(ours.median_ms()));
+        }
+        if args.no_torch {
+            continue;
+        }
+        match run_torch(&python, case, &args, threads) {
+            Ok(torch) => {
+                if torch.params != ours.params {
+                    println!(
+                        "  warning: PyTorch model has {} parameters, burn {}",
+                        torch.params, ours.params
+                    );
+                }
+                let torch_ms = torch.timings.median_ms();
+                report(
+                    &format!("PyTorch {} (same architecture)", torch.version),
+                    &torch.timings,
+                    None,
+                );
+                println!(
+                    "  ratio: burn {:.0} ms vs PyTorch {:.0} ms per step → burn at {:.2}× PyTorch's speed ({})",
+                    ours.median_ms(),
+                    torch_ms,
+                    torch_ms / ours.median_ms(),
+                    if ours.median_ms() <= torch_ms {
+                        "burn faster"
+                    } else {
+                        "PyTorch faster"
+                    }
+                );
+            }
+            Err(why) => println!("  PyTorch reference: {why}"),
+        }
+    }
+    if let Some(bytes) = peak_rss_bytes() {
+        println!();
+        println!(
+            "peak resident memory of the burn runs: {:.0} MiB",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+    Ok(())
+}
+
+fn report(label: &str, t: &StepTimings, reference_ms: Option<f64>) {
+    let min = t.wall_ms.iter().copied().fold(f64::INFINITY, f64::min);
+    let cpu = t
+        .median_cpu_ms()
+        .map(|c| format!(", {c:.0} CPU-ms"))
+        .unwrap_or_default();
+    let versus = reference_ms
+        .map(|r| format!(" ({:.2}× the loev-kernel time)", t.median_ms() / r))
+        .unwrap_or_default();
+    println!(
+        "  {label:<34} {:>8.0} ms/step (min {min:.0}{cpu}), loss {:.3e}{versus}",
+        t.median_ms(),
+        t.last_loss
+    );
+}
+
+/// Figures from the PyTorch script.
+struct TorchRun {
+    timings: StepTimings,
+    params: usize,
+    version: String,
+}
+
+fn torch_script() -> Option<PathBuf> {
+    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/torch/sfnfnet_step.py");
+    [in_repo, PathBuf::from("bench/torch/sfnfnet_step.py")]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize) -> Result<TorchRun, String> {
+    let script = torch_script().ok_or("skipped: bench/torch/sfnfnet_step.py not found (run from the repository)")?;
+    let depths = case.depths.map(|d| d.to_string()).join(",");
+    let dims = case
+        .model
+        .projection_dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let device = if args.device.starts_with("cuda") {
+        args.device.clone()
+    } else {
+        "cpu".into()
+    };
+    let mut cmd = Command::new(python);
+    cmd.arg(&script)
+        .args([
+            "--width-multiplier",
+            &case.width_multiplier.to_string(),
+            "--depths",
+            &depths,
+        ])
+        .args([
+            "--batch",
+            &case.batch.to_string(),
+            "--heads",
+            &args.heads.to_string(),
+            "--projection-dims",
+            &dims,
+        ])
+        .args(["--mels", &args.mels.to_string(), "--frames", &args.frames.to_string()])
+        .args([
+            "--steps",
+            &args.steps.max(1).to_string(),
+            "--warmup",
+            &args.warmup.to_string(),
+        ])
+        .args(["--threads", &threads.to_string(), "--device", &device]);
+    if args.plusplus {
+        cmd.arg("--plusplus");
+    }
+    println!("  running PyTorch: {} {} …", python.display(), script.display());
+    let output = cmd.output().map_err(|e| {
+        format!("skipped: cannot run `{}` ({e}); pass --python or set LOEV_PYTHON to a Python with torch (pip install -r bench/torch/requirements.txt)", python.display())
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("");
+        return Err(format!(
+            "skipped: the script failed ({last}); a Python with torch is needed (pip install -r bench/torch/requirements.txt)"
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or("no JSON line in the script's output")?;
+    let json: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("bad JSON from the script: {e}"))?;
+    let floats = |key: &str| -> Vec<f64> {
+        json.get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let wall_ms = floats("ms_per_step");
+    if wall_ms.is_empty() {
+        return Err("the script reported no step times".into());
+    }
+    let timings = StepTimings {
+        cpu_ms: floats("cpu_ms_per_step"),
+        params: json.get("params").and_then(|v| v.as_u64()).unwrap_or(0) as usize,
+        last_loss: json.get("loss").and_then(|v| v.as_f64()).unwrap_or(f64::NAN) as f32,
+        wall_ms,
+    };
+    Ok(TorchRun {
+        params: timings.params,
+        version: json.get("torch").and_then(|v| v.as_str()).unwrap_or("?").to_string(),
+        timings,
+    })
+}

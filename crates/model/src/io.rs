@@ -1,0 +1,232 @@
+//! Saving and loading weights as safetensors, with the model configuration in the header.
+//!
+//! Tensor names are the module paths (`encoder.slow_stages.2.blocks.0.conv1.weight`); values are
+//! little-endian f32. The header metadata holds `loev.format` and `loev.config` (the
+//! [`LoevModelConfig`] as JSON), so a file is self-describing.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::config::LoevModelConfig;
+use crate::error::ModelError;
+use crate::model::LoevModel;
+
+/// Value of the `loev.format` header entry.
+const FORMAT: &str = "loev-model/1";
+const FORMAT_KEY: &str = "loev.format";
+const CONFIG_KEY: &str = "loev.config";
+
+impl LoevModel {
+    /// Writes the weights and `config` to `path` (safetensors, atomic write).
+    pub fn save(&self, config: &LoevModelConfig, path: &Path) -> Result<(), ModelError> {
+        let mut collector = Collector::default();
+        self.visit(&mut collector);
+        if let Some(reason) = collector.error {
+            return Err(ModelError::Format {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+        let views: Vec<(String, TensorView<'_>)> = collector
+            .tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| ModelError::Format {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+                Ok((name.clone(), view))
+            })
+            .collect::<Result<_, ModelError>>()?;
+        let config_json = serde_json::to_string(config).map_err(|e| ModelError::Format {
+            path: path.to_path_buf(),
+            reason: format!("config: {e}"),
+        })?;
+        let metadata = HashMap::from([
+            (FORMAT_KEY.to_string(), FORMAT.to_string()),
+            (CONFIG_KEY.to_string(), config_json),
+        ]);
+        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Format {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        loev_audio::io::atomic_write(path, &bytes).map_err(|source| ModelError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads a model and its configuration from a file written by [`LoevModel::save`].
+    pub fn load(path: &Path, device: &Device) -> Result<(Self, LoevModelConfig), ModelError> {
+        let bytes = read(path)?;
+        let config = config_of(path, &bytes)?;
+        let model = Self::load_bytes(path, &bytes, &config, device)?;
+        Ok((model, config))
+    }
+
+    /// Reads the weights of `path` into a model built from `config`; a tensor that is missing,
+    /// extra, or of another shape is an error naming it and both shapes.
+    pub fn load_into(path: &Path, config: &LoevModelConfig, device: &Device) -> Result<Self, ModelError> {
+        let bytes = read(path)?;
+        Self::load_bytes(path, &bytes, config, device)
+    }
+
+    fn load_bytes(path: &Path, bytes: &[u8], config: &LoevModelConfig, device: &Device) -> Result<Self, ModelError> {
+        let file = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let model = Self::placeholder(config, device)?;
+        let mut loader = Loader {
+            file: &file,
+            device: device.clone(),
+            path: Vec::new(),
+            used: HashSet::new(),
+            error: None,
+        };
+        let model = model.map(&mut loader);
+        let mismatch = |reason: String| ModelError::Mismatch {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Some(reason) = loader.error {
+            return Err(mismatch(reason));
+        }
+        let mut extra: Vec<&str> = file.names().into_iter().filter(|n| !loader.used.contains(*n)).collect();
+        extra.sort_unstable();
+        if let Some(name) = extra.first() {
+            return Err(mismatch(format!(
+                "the file has {} tensor(s) the configuration does not, first `{name}` (e.g. heads, plusplus or depths differ)",
+                extra.len()
+            )));
+        }
+        Ok(model)
+    }
+}
+
+/// The configuration stored in a model file, without loading the weights.
+pub fn read_config(path: &Path) -> Result<LoevModelConfig, ModelError> {
+    let bytes = read(path)?;
+    config_of(path, &bytes)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
+    std::fs::read(path).map_err(|source| ModelError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn config_of(path: &Path, bytes: &[u8]) -> Result<LoevModelConfig, ModelError> {
+    let format_error = |reason: String| ModelError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| format_error(e.to_string()))?;
+    let entries = metadata
+        .metadata()
+        .as_ref()
+        .ok_or_else(|| format_error("no header metadata".into()))?;
+    match entries.get(FORMAT_KEY) {
+        Some(format) if format == FORMAT => {}
+        Some(other) => return Err(format_error(format!("format `{other}`, expected `{FORMAT}`"))),
+        None => return Err(format_error(format!("no `{FORMAT_KEY}` entry in the header"))),
+    }
+    let json = entries
+        .get(CONFIG_KEY)
+        .ok_or_else(|| format_error(format!("no `{CONFIG_KEY}` entry in the header")))?;
+    serde_json::from_str(json).map_err(|e| format_error(format!("stored configuration: {e}")))
+}
+
+/// Collects `(name, shape, little-endian f32 bytes)` of every parameter.
+#[derive(Default)]
+struct Collector {
+    path: Vec<String>,
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    error: Option<String>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let tensor = param.val();
+        let shape = tensor.dims().to_vec();
+        let name = self.path.join(".");
+        match tensor.into_data().try_into_vec_as::<f32>() {
+            Ok(values) => {
+                let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                self.tensors.push((name, shape, bytes));
+            }
+            Err(e) => {
+                self.error.get_or_insert(format!("cannot read tensor `{name}`: {e:?}"));
+            }
+        }
+    }
+}
+
+/// Replaces every parameter by the file's tensor of the same path.
+struct Loader<'a> {
+    file: &'a SafeTensors<'a>,
+    device: Device,
+    path: Vec<String>,
+    used: HashSet<String>,
+    error: Option<String>,
+}
+
+impl ModuleMapper for Loader<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if self.error.is_some() {
+            return param;
+        }
+        let name = self.path.join(".");
+        let expected = param.dims().to_vec();
+        let view = match self.file.tensor(&name) {
+            Ok(view) => view,
+            Err(_) => {
+                self.error = Some(format!("tensor `{name}` (shape {expected:?}) is missing from the file"));
+                return param;
+            }
+        };
+        self.used.insert(name.clone());
+        if view.dtype() != Dtype::F32 {
+            self.error = Some(format!("tensor `{name}` is {:?}, expected F32", view.dtype()));
+            return param;
+        }
+        if view.shape() != expected.as_slice() {
+            self.error = Some(format!(
+                "tensor `{name}` has shape {:?} in the file but the configuration expects {expected:?}",
+                view.shape()
+            ));
+            return param;
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let tensor = Tensor::<D>::from_data(TensorData::new(values, expected), &self.device);
+        let id: ParamId = param.id;
+        param.transform_for_load(tensor, id)
+    }
+}
