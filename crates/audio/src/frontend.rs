@@ -293,21 +293,8 @@ impl FrontEnd {
         let n_mels = mel.n_mels;
         let n = mel.n_frames;
         let back = frames / 2;
-        let forward = frames - back;
-        let mut starts = Vec::new();
-        if n >= frames {
-            let mut t = hop_frames;
-            while t < n {
-                let c = t.max(back).min(n - forward);
-                starts.push(c - back);
-                t += hop_frames;
-            }
-        }
-        if starts.is_empty() {
-            starts.push(0);
-        }
         let silence = self.compressed_silence();
-        starts
+        slice_starts(n, frames, hop_frames)
             .into_iter()
             .map(|start| {
                 let mut slice = vec![silence; n_mels * frames];
@@ -455,6 +442,29 @@ fn spectrum_power(spectrum: &[Complex<f32>], power: f64, out: &mut [f32]) {
             *o = (c.re * c.re + c.im * c.im).powf(half);
         }
     }
+}
+
+/// Start frames of MULE's slices for a spectrogram of `n_frames` frames: one slice of
+/// `frames` frames centred on every multiple of `hop_frames` after 0, each centre clamped so the
+/// slice lies inside the spectrogram; a single slice from frame 0 when none fits. This is the
+/// rule of [`FrontEnd::slices`], usable without cutting the slices (streaming extraction).
+pub fn slice_starts(n_frames: usize, frames: usize, hop_frames: usize) -> Vec<usize> {
+    let hop_frames = hop_frames.max(1);
+    let back = frames / 2;
+    let forward = frames - back;
+    let mut starts = Vec::new();
+    if n_frames >= frames {
+        let mut t = hop_frames;
+        while t < n_frames {
+            let c = t.max(back).min(n_frames - forward);
+            starts.push(c - back);
+            t += hop_frames;
+        }
+    }
+    if starts.is_empty() {
+        starts.push(0);
+    }
+    starts
 }
 
 /// Subtracts the mean and divides by the population std (non-finite → 1, floored).

@@ -448,6 +448,21 @@ impl ChainConfig {
         })
     }
 
+    /// Sets the probability of every transform of the base chain T_B (gain, polarity, noise,
+    /// the four filters, reverb, distortion), leaving the variant chain as it is: 0 turns the
+    /// base chain off (MULE-mixup), 1 applies all of it to every view (benchmarks).
+    pub fn set_base_probability(&mut self, p: f64) {
+        self.gain.p = p;
+        self.polarity_inversion.p = p;
+        self.colored_noise.p = p;
+        self.filter.low_pass.p = p;
+        self.filter.high_pass.p = p;
+        self.filter.band_pass.p = p;
+        self.filter.band_stop.p = p;
+        self.reverb.p = p;
+        self.distortion.p = p;
+    }
+
     /// Whether transform `name` can be applied at all (p > 0). A variant transform that is
     /// not enabled keeps its tracking column at 0 (the training crate builds no head for it).
     pub fn is_enabled(&self, name: &str) -> bool {

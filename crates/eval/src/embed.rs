@@ -27,7 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use loev_audio::SAMPLE_RATE;
 use loev_audio::cache::is_audio_file;
 use loev_audio::decode::load_mono;
-use loev_audio::frontend::{FrontEnd, FrontEndConfig, LogMel, standardize};
+use loev_audio::frontend::{FrontEnd, FrontEndConfig, LogMel, slice_starts, standardize};
 use loev_audio::manifest::Manifest;
 use loev_audio::rng::derived_rng;
 use loev_augment::time_stretch;
@@ -160,27 +160,6 @@ pub struct EmbedStats {
     pub batches: usize,
     /// The largest number of slice inputs alive at once.
     pub max_slices_in_flight: usize,
-}
-
-/// Start frames of MULE's slices for a spectrogram of `n_frames` frames (the rule of
-/// [`FrontEnd::slices`], computed without cutting the slices).
-pub fn slice_starts(n_frames: usize, frames: usize, hop_frames: usize) -> Vec<usize> {
-    let hop_frames = hop_frames.max(1);
-    let back = frames / 2;
-    let forward = frames - back;
-    let mut starts = Vec::new();
-    if n_frames >= frames {
-        let mut t = hop_frames;
-        while t < n_frames {
-            let c = t.max(back).min(n_frames - forward);
-            starts.push(c - back);
-            t += hop_frames;
-        }
-    }
-    if starts.is_empty() {
-        starts.push(0);
-    }
-    starts
 }
 
 /// A model ready to embed audio: weights, front end, device and batch settings.

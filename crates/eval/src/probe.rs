@@ -589,8 +589,18 @@ pub fn run_probe(data: &ProbeData, space: &str, config: &ProbeConfig) -> Result<
     let n_train = data.train.targets.len(data.classes);
     let n_test = data.test.targets.len(data.classes);
     if n_train == 0 || n_test == 0 || data.classes == 0 {
+        // Test-only benchmarks (GiantSteps, Hainsworth, ACM-Mirum) are probed through the
+        // combined exports that add a training split, which the hint names.
+        let hint = if n_train == 0 {
+            "; a test-only dataset is probed through a combined export with a training split \
+             (`loev data export gs-key` or `alltempo`)"
+        } else if n_test == 0 {
+            "; give some tracks split `test` in the manifest"
+        } else {
+            ""
+        };
         return Err(EvalError::Empty(format!(
-            "task {}: {n_train} training slices, {n_test} test tracks and {} classes: a probe needs all three",
+            "task {}: {n_train} training slices, {n_test} test tracks and {} classes: a probe needs all three{hint}",
             data.task, data.classes
         )));
     }

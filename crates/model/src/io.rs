@@ -50,10 +50,11 @@ impl LoevModel {
             (FORMAT_KEY.to_string(), FORMAT.to_string()),
             (CONFIG_KEY.to_string(), config_json),
         ]);
-        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Format {
+        let mut bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Format {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        canonicalise_header(&mut bytes);
         loev_audio::io::atomic_write(path, &bytes).map_err(|source| ModelError::Io {
             action: "write",
             path: path.to_path_buf(),
@@ -228,5 +229,26 @@ impl ModuleMapper for Loader<'_> {
         let tensor = Tensor::<D>::from_data(TensorData::new(values, expected), &self.device);
         let id: ParamId = param.id;
         param.transform_for_load(tensor, id)
+    }
+}
+
+/// Rewrites a serialised safetensors header with its JSON keys sorted (the metadata map is a
+/// `HashMap`, whose order changes from run to run), so that the same weights and config always
+/// give the same file bytes. The header keeps its length: the sorted JSON is as long as the
+/// original and the padding spaces are kept.
+fn canonicalise_header(bytes: &mut [u8]) {
+    let Some(len_bytes) = bytes.get(..8) else { return };
+    let header_len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8])) as usize;
+    let Some(header) = bytes.get(8..8 + header_len) else {
+        return;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return;
+    };
+    let Ok(sorted) = serde_json::to_vec(&value) else { return };
+    if sorted.len() <= header_len {
+        let region = &mut bytes[8..8 + header_len];
+        region[..sorted.len()].copy_from_slice(&sorted);
+        region[sorted.len()..].fill(b' ');
     }
 }

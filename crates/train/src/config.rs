@@ -521,7 +521,7 @@ pub fn preset(spec: &str) -> Result<TrainConfig, ConfigError> {
     let mixup = name == "mule-mixup";
     if mixup {
         // MULE's original recipe: views differ by their crop and by mixup only.
-        disable_base_chain(&mut augment);
+        augment.set_base_probability(0.0);
     }
     let kind = if name.starts_with("loev") {
         ObjectiveKind::Loev
@@ -571,19 +571,6 @@ pub fn preset(spec: &str) -> Result<TrainConfig, ConfigError> {
     }
     config.validate()?;
     Ok(config)
-}
-
-/// Sets the probability of every base transform (T_B) to zero.
-fn disable_base_chain(chain: &mut ChainConfig) {
-    chain.gain.p = 0.0;
-    chain.polarity_inversion.p = 0.0;
-    chain.colored_noise.p = 0.0;
-    chain.filter.low_pass.p = 0.0;
-    chain.filter.high_pass.p = 0.0;
-    chain.filter.band_pass.p = 0.0;
-    chain.filter.band_stop.p = 0.0;
-    chain.reverb.p = 0.0;
-    chain.distortion.p = 0.0;
 }
 
 #[cfg(test)]

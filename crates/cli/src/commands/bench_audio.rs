@@ -2,11 +2,13 @@
 //! both on one core, with the librosa anchor measured in the same run when Python with librosa
 //! is available (`LOEV_PYTHON` names the interpreter; default `python3`).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
+
+use super::python_anchor;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 
 /// Arguments of `loev bench audio`.
@@ -234,53 +236,26 @@ struct Anchor {
     slices_per_s: f64,
 }
 
-fn anchor_script() -> Option<PathBuf> {
-    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/anchors/frontend_librosa.py");
-    let candidates = [in_repo, PathBuf::from("bench/anchors/frontend_librosa.py")];
-    candidates.into_iter().find(|p| p.is_file())
-}
-
 fn run_anchor(files: &[TestFile], slices: usize, repeats: usize) -> Result<Anchor, String> {
-    let python = std::env::var("LOEV_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script =
-        anchor_script().ok_or("skipped: bench/anchors/frontend_librosa.py not found (run from the repository)")?;
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script)
-        .arg("--slices")
-        .arg(slices.to_string())
-        .arg("--repeats")
-        .arg(repeats.to_string());
+    let python = python_anchor::interpreter(None);
+    let script = python_anchor::script("bench/anchors/frontend_librosa.py")?;
+    let mut args: Vec<OsString> = vec![
+        "--slices".into(),
+        slices.to_string().into(),
+        "--repeats".into(),
+        repeats.to_string().into(),
+    ];
     for f in files {
-        cmd.arg("--wav").arg(&f.path);
+        args.push("--wav".into());
+        args.push(f.path.clone().into());
     }
-    for var in [
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-        "VECLIB_MAXIMUM_THREADS",
-    ] {
-        cmd.env(var, "1");
-    }
-    println!("running the librosa anchor ({python} {}) …", script.display());
-    let output = cmd
-        .output()
-        .map_err(|e| format!("skipped: cannot run `{python}` ({e}); set LOEV_PYTHON to a Python with librosa"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout.lines().last().unwrap_or("");
-    let value: serde_json::Value = serde_json::from_str(last).map_err(|_| {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        format!(
-            "skipped: the anchor script failed ({}): {}",
-            output.status,
-            stderr.lines().last().unwrap_or("")
-        )
-    })?;
-    if let Some(err) = value.get("error").and_then(|e| e.as_str()) {
-        return Err(format!(
-            "skipped: `{python}` {err}; set LOEV_PYTHON to a Python with librosa (pip install -r scripts/golden/requirements.txt)"
-        ));
-    }
+    let value = python_anchor::run_json(
+        &python,
+        &script,
+        &args,
+        Some(1),
+        "librosa (pip install -r scripts/golden/requirements.txt)",
+    )?;
     let decode_x_realtime = value["decode"]
         .as_array()
         .map(|a| a.iter().filter_map(|d| d["x_realtime"].as_f64()).collect())

@@ -3,12 +3,14 @@
 //! (audiomentations + pedalboard + librosa, `bench/anchors/augment_anchor.py`) measured in
 //! the same run; then loev's two-core scaling. Nothing here is asserted.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+
+use super::python_anchor;
 use loev_audio::cache::AudioCache;
 use loev_audio::chunks::{Crop, read_crop};
 use loev_audio::frontend::FrontEnd;
@@ -81,15 +83,7 @@ fn chain_config(path: Option<&Path>, every_transform: bool) -> anyhow::Result<Ch
         None => ChainConfig::default(),
     };
     if every_transform {
-        chain.gain.p = 1.0;
-        chain.polarity_inversion.p = 1.0;
-        chain.colored_noise.p = 1.0;
-        chain.filter.low_pass.p = 1.0;
-        chain.filter.high_pass.p = 1.0;
-        chain.filter.band_pass.p = 1.0;
-        chain.filter.band_stop.p = 1.0;
-        chain.reverb.p = 1.0;
-        chain.distortion.p = 1.0;
+        chain.set_base_probability(1.0);
         chain.pitch_shift.p = 1.0;
         chain.time_stretch.p = 1.0;
     }
@@ -294,56 +288,26 @@ struct Anchor {
     ms: [f64; 3],
 }
 
-fn anchor_script() -> Option<PathBuf> {
-    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/anchors/augment_anchor.py");
-    [in_repo, PathBuf::from("bench/anchors/augment_anchor.py")]
-        .into_iter()
-        .find(|p| p.is_file())
-}
-
 fn run_anchor(wav: &Path, args: &Args) -> Result<Anchor, String> {
-    let python = std::env::var("LOEV_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script =
-        anchor_script().ok_or("skipped: bench/anchors/augment_anchor.py not found (run from the repository)")?;
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script)
-        .arg(wav)
-        .arg("--views")
-        .arg(args.views.to_string())
-        .arg("--seed")
-        .arg(args.seed.to_string());
+    let python = python_anchor::interpreter(None);
+    let script = python_anchor::script("bench/anchors/augment_anchor.py")?;
+    let mut script_args: Vec<OsString> = vec![
+        wav.into(),
+        "--views".into(),
+        args.views.to_string().into(),
+        "--seed".into(),
+        args.seed.to_string().into(),
+    ];
     if args.every_transform {
-        cmd.arg("--every-transform");
+        script_args.push("--every-transform".into());
     }
-    for var in [
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMBA_NUM_THREADS",
-        "VECLIB_MAXIMUM_THREADS",
-    ] {
-        cmd.env(var, "1");
-    }
-    println!("running the Python anchor ({python} {}) …", script.display());
-    let output = cmd
-        .output()
-        .map_err(|e| format!("skipped: cannot run `{python}` ({e}); set LOEV_PYTHON"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout.lines().last().unwrap_or("");
-    let value: serde_json::Value = serde_json::from_str(last).map_err(|_| {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        format!(
-            "skipped: the anchor script failed ({}): {}",
-            output.status,
-            stderr.lines().last().unwrap_or("")
-        )
-    })?;
-    if let Some(err) = value.get("error").and_then(|e| e.as_str()) {
-        return Err(format!(
-            "skipped: `{python}` {err}; set LOEV_PYTHON to a Python with audiomentations + pedalboard + librosa \
-             (pip install -r bench/anchors/requirements-augment.txt)"
-        ));
-    }
+    let value = python_anchor::run_json(
+        &python,
+        &script,
+        &script_args,
+        Some(1),
+        "audiomentations + pedalboard + librosa (pip install -r bench/anchors/requirements-augment.txt)",
+    )?;
     let number = |key: &str| {
         value[key]
             .as_f64()

@@ -3,10 +3,12 @@
 //! architecture in PyTorch (`bench/torch/sfnfnet_step.py`) run in the same invocation when a
 //! Python with torch is available (`--python`, else `$LOEV_PYTHON`, else `python3`).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::Context;
+
+use super::python_anchor;
 use loev_model::bench::{StepBenchConfig, StepTimings, peak_rss_bytes, time_training_steps};
 use loev_model::{DeviceChoice, EncoderConfig, LoevModelConfig, select_device, set_custom_kernels};
 
@@ -129,11 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.steps.max(1),
         args.warmup
     );
-    let python = args
-        .python
-        .clone()
-        .or_else(|| std::env::var_os("LOEV_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("python3"));
+    let python = python_anchor::interpreter(args.python.as_deref());
 
     for case in &cases {
         let bench = StepBenchConfig {
@@ -229,15 +227,8 @@ struct TorchRun {
     version: String,
 }
 
-fn torch_script() -> Option<PathBuf> {
-    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/torch/sfnfnet_step.py");
-    [in_repo, PathBuf::from("bench/torch/sfnfnet_step.py")]
-        .into_iter()
-        .find(|p| p.is_file())
-}
-
 fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize) -> Result<TorchRun, String> {
-    let script = torch_script().ok_or("skipped: bench/torch/sfnfnet_step.py not found (run from the repository)")?;
+    let script = python_anchor::script("bench/torch/sfnfnet_step.py")?;
     let depths = case.depths.map(|d| d.to_string()).join(",");
     let dims = case
         .model
@@ -251,51 +242,43 @@ fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize) -> Res
     } else {
         "cpu".into()
     };
-    let mut cmd = Command::new(python);
-    cmd.arg(&script)
-        .args([
-            "--width-multiplier",
-            &case.width_multiplier.to_string(),
-            "--depths",
-            &depths,
-        ])
-        .args([
-            "--batch",
-            &case.batch.to_string(),
-            "--heads",
-            &args.heads.to_string(),
-            "--projection-dims",
-            &dims,
-        ])
-        .args(["--mels", &args.mels.to_string(), "--frames", &args.frames.to_string()])
-        .args([
-            "--steps",
-            &args.steps.max(1).to_string(),
-            "--warmup",
-            &args.warmup.to_string(),
-        ])
-        .args(["--threads", &threads.to_string(), "--device", &device]);
+    let mut script_args: Vec<OsString> = [
+        "--width-multiplier".to_string(),
+        case.width_multiplier.to_string(),
+        "--depths".into(),
+        depths,
+        "--batch".into(),
+        case.batch.to_string(),
+        "--heads".into(),
+        args.heads.to_string(),
+        "--projection-dims".into(),
+        dims,
+        "--mels".into(),
+        args.mels.to_string(),
+        "--frames".into(),
+        args.frames.to_string(),
+        "--steps".into(),
+        args.steps.max(1).to_string(),
+        "--warmup".into(),
+        args.warmup.to_string(),
+        "--threads".into(),
+        threads.to_string(),
+        "--device".into(),
+        device,
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
     if args.plusplus {
-        cmd.arg("--plusplus");
+        script_args.push("--plusplus".into());
     }
-    println!("  running PyTorch: {} {} …", python.display(), script.display());
-    let output = cmd.output().map_err(|e| {
-        format!("skipped: cannot run `{}` ({e}); pass --python or set LOEV_PYTHON to a Python with torch (pip install -r bench/torch/requirements.txt)", python.display())
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().last().unwrap_or("");
-        return Err(format!(
-            "skipped: the script failed ({last}); a Python with torch is needed (pip install -r bench/torch/requirements.txt)"
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .ok_or("no JSON line in the script's output")?;
-    let json: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("bad JSON from the script: {e}"))?;
+    let json = python_anchor::run_json(
+        python,
+        &script,
+        &script_args,
+        None,
+        "torch (pip install -r bench/torch/requirements.txt)",
+    )?;
     let floats = |key: &str| -> Vec<f64> {
         json.get(key)
             .and_then(|v| v.as_array())

@@ -15,4 +15,5 @@ pub mod embed;
 pub mod features;
 pub mod pretrain;
 pub mod probe;
+pub mod python_anchor;
 pub mod retrieve;
