@@ -30,7 +30,7 @@ impl Default for InvarianceConfig {
     fn default() -> Self {
         Self {
             semitones: (-12..=12).map(f64::from).collect(),
-            rates: (0..=10).map(|i| 0.5 + 0.1 * i as f64).collect(),
+            rates: (5..=15).map(|tenths| f64::from(tenths) / 10.0).collect(),
             clip_seconds: None,
         }
     }
@@ -113,7 +113,8 @@ pub fn analyze(
         for (i, audio) in transformed.iter().enumerate() {
             let (moved, _) = embedder.embed_audio(audio)?;
             for (s, (a, b)) in clean.spaces.iter().zip(&moved.spaces).enumerate() {
-                distances[i][s].push(1.0 - cosine_similarity(&a.mean, &b.mean));
+                // Rounding can put the cosine of identical vectors a hair above 1.
+                distances[i][s].push((1.0 - cosine_similarity(&a.mean, &b.mean)).max(0.0));
             }
         }
     }
