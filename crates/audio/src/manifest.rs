@@ -92,14 +92,19 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        let text = String::from_utf8(bytes).map_err(|_| ManifestError::NotText {
-            path: path.to_path_buf(),
-        })?;
         let base_dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        Self::parse(&text, &base_dir, path)
+        Self::from_bytes(&bytes, &base_dir, path)
+    }
+
+    /// Parses a manifest's raw file bytes: text that is not UTF-8 is an error naming `origin`.
+    pub fn from_bytes(bytes: &[u8], base_dir: &Path, origin: &Path) -> Result<Self, ManifestError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| ManifestError::NotText {
+            path: origin.to_path_buf(),
+        })?;
+        Self::parse(text, base_dir, origin)
     }
 
     /// Parses manifest text; relative paths resolve against `base_dir`; `origin` names the
