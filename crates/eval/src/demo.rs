@@ -102,8 +102,8 @@ impl DemoConfig {
             },
             invariance: InvarianceConfig {
                 semitones: (-6..=6).map(|s| f64::from(2 * s)).collect(),
-                rates: (0..=10).map(|i| 0.5 + 0.1 * i as f64).collect(),
                 clip_seconds: Some(9.0),
+                ..InvarianceConfig::default()
             },
             invariance_clips: 6,
             progress: true,
