@@ -251,6 +251,9 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
+                   help="bf16: autocast the forward pass to bfloat16 (weights and Adam stay f32)")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for model and input")
     a = p.parse_args()
     a.steps = max(a.steps, 1)
     if a.threads > 0:
@@ -263,17 +266,41 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-8)
     x = torch.randn(a.batch, 1, a.mels, a.frames, device=device)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast_dtype = torch.bfloat16 if a.dtype == "bf16" else None
+
+    def step_once():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            zs = model(x)
+            loss = torch.stack([(z.float() * z.float()).mean() for z in zs]).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    # FLOPs of one step as PyTorch counts them (convolutions and matrix products, forward and
+    # backward), to compare with loev's own count.
+    flops = None
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step_once()
+        flops = counter.get_total_flops()
+    except Exception:  # older torch or an op the counter cannot trace: report none
+        flops = None
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
     times, cpu_times = [], []
     for step in range(a.warmup + a.steps):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         c0 = time.process_time()
-        opt.zero_grad(set_to_none=True)
-        zs = model(x)
-        loss = torch.stack([(z * z).mean() for z in zs]).mean()
-        loss.backward()
-        opt.step()
+        loss = step_once()
         loss_value = loss.item()
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -289,6 +316,10 @@ def main():
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "loss": loss_value,
+        "dtype": a.dtype,
+        "channels_last": a.channels_last,
+        "flops_per_step": flops,
+        "peak_gpu_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
     }))
 
 

@@ -46,7 +46,19 @@ enum Command {
     Bench(commands::bench::BenchCommand),
 }
 
+/// loev always names its devices, but burn puts restored optimizer state on its *default*
+/// device, which in a GPU build is the GPU (CUDA first) and fails on machines without one. The
+/// state moves to each parameter's device at the next step anyway, so the CPU is the right
+/// place to load it: `BURN_DEVICE=flex` unless the user set the variable.
+fn keep_burns_default_device_on_the_cpu() {
+    if std::env::var_os(loev_train::BURN_DEFAULT_DEVICE_VARIABLE).is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var(loev_train::BURN_DEFAULT_DEVICE_VARIABLE, "flex") };
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    keep_burns_default_device_on_the_cpu();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,

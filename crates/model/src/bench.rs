@@ -103,6 +103,11 @@ pub fn time_training_steps(config: &StepBenchConfig, device: &Device) -> Result<
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-4, model, grads);
         last_loss = loss.into_scalar::<f32>();
+        // The optimizer's kernels may still be queued on a GPU: wait for them so that each
+        // step's time is its own.
+        device
+            .sync()
+            .map_err(|e| ModelError::InvalidConfig(format!("device failed during the step: {e:?}")))?;
         let wall = start.elapsed().as_secs_f64() * 1e3;
         if step >= config.warmup {
             wall_ms.push(wall);
@@ -117,6 +122,22 @@ pub fn time_training_steps(config: &StepBenchConfig, device: &Device) -> Result<
         params,
         last_loss,
     })
+}
+
+/// FLOPs of one training step of `config` at `batch` examples of `mels × frames`: three times the
+/// convolution and dense FLOPs of a forward pass (see [`crate::flops`]), counted on the CPU on
+/// one example and scaled (every layer's work is linear in the batch).
+pub fn training_flops_per_step(
+    config: &LoevModelConfig,
+    batch: usize,
+    mels: usize,
+    frames: usize,
+) -> Result<f64, ModelError> {
+    let device = Device::flex();
+    let model = LoevModel::try_init(config, &device, 0)?;
+    let input = Tensor::<4>::zeros([1, 1, mels, frames], &device); // [1, 1, mels, frames]
+    let (_, forward) = crate::flops::count_flops(|| model.forward(input, ForwardMode::Eval));
+    Ok(3.0 * forward * batch as f64)
 }
 
 /// A fixed pseudo-random input batch (host RNG, so every backend sees the same values).

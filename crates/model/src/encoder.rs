@@ -9,7 +9,7 @@ use crate::config::{EncoderConfig, NUM_STAGES, Path};
 use crate::error::ModelError;
 use crate::init::ParamFactory;
 use crate::kernels::gelu;
-use crate::layers::{GELU_GAIN, WsConv2d, scaled_gelu};
+use crate::layers::{GELU_GAIN, WsConv2d, scaled_gelu, spatial_mean};
 
 /// Kernels and strides [freq, time] of the slow stem (MULE: time stride 8 folded into conv 0).
 const SLOW_STEM: [([usize; 2], [usize; 2]); 4] =
@@ -31,6 +31,30 @@ pub enum ForwardMode {
         /// Seed of this forward pass's stochastic-depth masks.
         seed: u64,
     },
+    /// Training on the examples `[first, first + batch)` of a batch of `total` examples split
+    /// across devices: each block's keep mask is drawn for the whole batch and sliced, so the
+    /// shards of a data-parallel step compute exactly what one device computes on the whole
+    /// batch. `Train { seed }` is the shard `first = 0, total = batch`.
+    TrainShard {
+        /// Seed of the whole batch's stochastic-depth masks.
+        seed: u64,
+        /// Index of this shard's first example in the whole batch.
+        first: usize,
+        /// Examples in the whole batch.
+        total: usize,
+    },
+}
+
+impl ForwardMode {
+    /// The seed and shard position `(seed, first, total)` of a training pass over `batch`
+    /// examples; `None` in evaluation.
+    fn shard(self, batch: usize) -> Option<(u64, usize, usize)> {
+        match self {
+            ForwardMode::Eval => None,
+            ForwardMode::Train { seed } => Some((seed, 0, batch)),
+            ForwardMode::TrainShard { seed, first, total } => Some((seed, first, total)),
+        }
+    }
 }
 
 /// Four convolutions, scaled GELU after all but the last.
@@ -105,17 +129,19 @@ impl Stage {
         let mut h = x;
         for (offset, block) in self.blocks.iter().enumerate() {
             let index = self.first_index + offset;
-            let keep = match mode {
-                ForwardMode::Eval => None,
-                ForwardMode::Train { seed } => {
-                    let p = block.drop_probability;
-                    (p > 0.0).then(|| {
-                        let batch = h.dims()[0];
-                        let keep = stochastic_depth_keep(seed, &block_stream(stream, index), batch, p);
-                        keep_tensor(&keep, &h.device())
-                    })
-                }
-            };
+            let batch = h.dims()[0];
+            let p = block.drop_probability;
+            let keep = mode.shard(batch).filter(|_| p > 0.0).map(|(seed, first, total)| {
+                assert!(
+                    first + batch <= total,
+                    "shard [{first}, {}) outside a batch of {total}",
+                    first + batch
+                );
+                // The first draws of a stream do not depend on its length, so a whole batch's
+                // mask sliced equals the shard's own.
+                let keep = stochastic_depth_keep(seed, &block_stream(stream, index), total, p);
+                keep_tensor(&keep[first..first + batch], &h.device())
+            });
             h = block.forward(h, keep);
         }
         h
@@ -361,9 +387,7 @@ impl SfNfNet {
 
 /// GAP(slow) ‖ GAP(fast) → scaled GELU.
 fn pool(slow: Tensor<4>, fast: Tensor<4>) -> Tensor<2> {
-    let [batch, slow_channels, _, _] = slow.dims();
-    let fast_channels = fast.dims()[1];
-    let slow = slow.mean_dims(&[2, 3]).reshape([batch, slow_channels]);
-    let fast = fast.mean_dims(&[2, 3]).reshape([batch, fast_channels]);
-    scaled_gelu(Tensor::cat(vec![slow, fast], 1))
+    let slow = spatial_mean(slow); // [batch, C_slow]
+    let fast = spatial_mean(fast); // [batch, C_fast]
+    scaled_gelu(Tensor::cat(vec![slow, fast], 1)) // [batch, C_slow + C_fast]
 }

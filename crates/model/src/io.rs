@@ -31,8 +31,12 @@ impl LoevModel {
                 reason,
             });
         }
-        let views: Vec<(String, TensorView<'_>)> = collector
+        let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = collector
             .tensors
+            .into_iter()
+            .map(|(name, shape, values)| (name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+            .collect();
+        let views: Vec<(String, TensorView<'_>)> = encoded
             .iter()
             .map(|(name, shape, bytes)| {
                 let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| ModelError::Format {
@@ -60,6 +64,21 @@ impl LoevModel {
             path: path.to_path_buf(),
             source,
         })
+    }
+
+    /// Every parameter as `(module path, f32 values)` in visit order, read back to the host (the
+    /// names are those of the safetensors file; for comparing models across devices).
+    pub fn named_weights(&self) -> Result<Vec<(String, Vec<f32>)>, ModelError> {
+        let mut collector = Collector::default();
+        self.visit(&mut collector);
+        match collector.error {
+            Some(reason) => Err(ModelError::InvalidConfig(reason)),
+            None => Ok(collector
+                .tensors
+                .into_iter()
+                .map(|(name, _, values)| (name, values))
+                .collect()),
+        }
     }
 
     /// Reads a model and its configuration from a file written by [`LoevModel::save`].
@@ -145,11 +164,11 @@ fn config_of(path: &Path, bytes: &[u8]) -> Result<LoevModelConfig, ModelError> {
     serde_json::from_str(json).map_err(|e| format_error(format!("stored configuration: {e}")))
 }
 
-/// Collects `(name, shape, little-endian f32 bytes)` of every parameter.
+/// Collects `(name, shape, f32 values)` of every parameter.
 #[derive(Default)]
 struct Collector {
     path: Vec<String>,
-    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
     error: Option<String>,
 }
 
@@ -167,10 +186,7 @@ impl ModuleVisitor for Collector {
         let shape = tensor.dims().to_vec();
         let name = self.path.join(".");
         match tensor.into_data().try_into_vec_as::<f32>() {
-            Ok(values) => {
-                let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                self.tensors.push((name, shape, bytes));
-            }
+            Ok(values) => self.tensors.push((name, shape, values)),
             Err(e) => {
                 self.error.get_or_insert(format!("cannot read tensor `{name}`: {e:?}"));
             }

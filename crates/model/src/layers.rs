@@ -137,7 +137,10 @@ impl Dense {
 
     /// Applies the layer to `[batch, in]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = x.matmul(self.weight.val());
+        let [rows, inputs] = x.dims();
+        let outputs = self.weight.dims()[1];
+        crate::flops::add(2.0 * (rows * inputs * outputs) as f64);
+        let y = x.matmul(self.weight.val()); // [rows, out]
         match &self.bias {
             Some(bias) => y + bias.val().unsqueeze_dim(0),
             None => y,
@@ -155,6 +158,19 @@ pub struct SqueezeExcite {
     pub excite: Dense,
 }
 
+/// Global average pooling: the mean over frequency and time, `[batch, C, F, T]` → `[batch, C]`.
+///
+/// Written as one reduction over a flattened axis rather than `mean_dims(&[2, 3])`: on burn
+/// 0.22.1's GPU backends the two-axis reduction returned wrong values (the same mean repeated
+/// across channels) for the LOEV++ branch outputs on Mesa's llvmpipe, while single-axis
+/// reductions were exact (`crates/train/tests/software_gpu.rs` compares the embeddings).
+pub fn spatial_mean(x: Tensor<4>) -> Tensor<2> {
+    let [batch, channels, freq, time] = x.dims();
+    x.reshape([batch, channels, freq * time]) // [batch, C, F·T]
+        .mean_dim(2) // [batch, C, 1]
+        .reshape([batch, channels]) // [batch, C]
+}
+
 impl SqueezeExcite {
     pub(crate) fn new(factory: &mut ParamFactory, channels: usize, hidden: usize) -> Self {
         Self {
@@ -166,8 +182,7 @@ impl SqueezeExcite {
     /// The sigmoid gate `[batch, C]` of `x` `[batch, C, F, T]` (before MULE's × 2, which callers
     /// fold into their own scale).
     pub fn gate(&self, x: &Tensor<4>) -> Tensor<2> {
-        let [batch, channels, _, _] = x.dims();
-        let pooled = x.clone().mean_dims(&[2, 3]).reshape([batch, channels]);
+        let pooled = spatial_mean(x.clone()); // [batch, C]
         sigmoid(self.excite.forward(relu(self.squeeze.forward(pooled))))
     }
 }

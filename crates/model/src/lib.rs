@@ -28,7 +28,8 @@
 //!   same seeds give the same numbers on every thread count.
 //! * **Files**: [`LoevModel::save`] writes safetensors with the configuration in the header;
 //!   [`LoevModel::load`] / [`LoevModel::load_into`] read them back (mismatches name the tensor).
-//! * **Devices**: [`select_device`] (`cpu` = burn-flex, `cuda:N` with the `cuda` feature). The model
+//! * **Devices**: [`select_device`] (`cpu` = burn-flex, `cuda:N` with the `cuda` feature, `vulkan:N` /
+//!   `opengl` with the `vulkan` feature; see the `device` module). The model
 //!   code is the same everywhere; on burn-flex, GELU and convolution run custom kernels with
 //!   hand-written backward passes (module `kernels`), 2–3× faster per training step than
 //!   burn-flex's own (`loev bench model --burn-kernels` measures both).
@@ -38,6 +39,7 @@ mod config;
 mod device;
 mod encoder;
 mod error;
+pub mod flops;
 mod init;
 mod io;
 mod kernels;
@@ -48,7 +50,7 @@ mod numerics_tests;
 
 pub use block::{NfBlock, stochastic_depth_keep};
 pub use config::{EncoderConfig, LoevModelConfig, MIN_SCALED_WIDTH, NUM_STAGES, Path};
-pub use device::{DeviceChoice, select_device};
+pub use device::{DeviceChoice, GpuAdapter, check_device, open_device, parse_device_list, select_device};
 pub use encoder::{FeatureShapes, ForwardMode, Fusion, KeepMask, SfNfNet, Stage, Stem, training_keep_masks};
 pub use error::ModelError;
 pub use io::read_config;

@@ -1,30 +1,25 @@
-//! Which devices a run uses: `cpu`, `cuda`, `cuda:1`, or several GPUs `cuda:0,1,2`.
+//! Which devices a run uses: `cpu`, `cuda:1`, `vulkan:0`, or several GPUs `cuda:0,1,2` (data
+//! parallel with global negatives; see [`crate::step`]). The names are `loev_model`'s.
 
-use loev_model::DeviceChoice;
+use burn::tensor::Device;
+use loev_model::{DeviceChoice, check_device, parse_device_list, select_device};
 
-/// Parses a device list. Several entries mean data-parallel training with global negatives;
-/// the first device holds the master weights and computes the loss.
+/// Parses a device list (see [`loev_model::parse_device_list`]).
 pub fn parse_devices(text: &str) -> Result<Vec<DeviceChoice>, String> {
-    let text = text.trim();
-    let choices: Vec<DeviceChoice> = match text.strip_prefix("cuda:") {
-        Some(list) if list.contains(',') => list
-            .split(',')
-            .map(|index| {
-                format!("cuda:{}", index.trim())
-                    .parse::<DeviceChoice>()
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<_, _>>()?,
-        _ => vec![text.parse::<DeviceChoice>().map_err(|e| format!("device: {e}"))?],
-    };
-    let mut seen = Vec::new();
-    for choice in &choices {
-        if seen.contains(choice) {
-            return Err(format!("device: `{choice}` is listed twice in `{text}`"));
-        }
-        seen.push(*choice);
-    }
-    Ok(choices)
+    parse_device_list(text).map_err(|e| format!("device: {e}"))
+}
+
+/// Opens every device of a list with autodiff (training), checking that each one computes; the
+/// first is the main device (master weights, loss, optimizer).
+pub fn open_training_devices(text: &str) -> Result<Vec<Device>, String> {
+    parse_devices(text)?
+        .into_iter()
+        .map(|choice| {
+            let device = select_device(choice, true).map_err(|e| e.to_string())?;
+            check_device(choice, &device).map_err(|e| e.to_string())?;
+            Ok(device)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -40,6 +35,7 @@ mod tests {
             vec![DeviceChoice::Cuda(0), DeviceChoice::Cuda(1), DeviceChoice::Cuda(3)]
         );
         assert!(parse_devices("cuda:0,0").is_err());
-        assert!(parse_devices("tpu").is_err());
+        assert!(parse_devices("tpu").unwrap_err().starts_with("device: "));
+        assert_eq!(open_training_devices("cpu").unwrap().len(), 1);
     }
 }

@@ -13,20 +13,21 @@ use std::time::Instant;
 
 use burn::Tensor;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
-use burn::tensor::{Bytes, Device, TensorData};
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::tensor::{Bytes, Device};
 use indicatif::{ProgressBar, ProgressStyle};
 use loev_audio::cache::AudioCache;
 use loev_audio::io::atomic_write;
 use loev_audio::rng::derive_seed;
 use loev_augment::{Batch, BatchLoader, LoaderConfig};
-use loev_model::{ForwardMode, LoevModel};
+use loev_model::LoevModel;
 use serde_json::json;
 
 use crate::config::TrainConfig;
-use crate::device::parse_devices;
-use crate::loss::{HeadObjective, ViewLabels, contrastive_loss_sharded};
+use crate::device::open_training_devices;
+use crate::loss::{HeadObjective, ViewLabels};
 use crate::rundir::{MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError};
+use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients};
 
 /// Errors that end a training run.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,9 @@ pub struct TrainOptions {
     pub verbose: bool,
     /// Stop after this many steps in total even if the config asks for more (tests).
     pub stop_after: Option<u64>,
+    /// Train on these devices instead of the configuration's (`loev pretrain --resume RUN
+    /// --device …`: a run may continue on another device; its `config.toml` is left as it is).
+    pub device: Option<String>,
 }
 
 impl TrainOptions {
@@ -81,6 +85,7 @@ impl TrainOptions {
             progress: true,
             verbose: true,
             stop_after: None,
+            device: None,
         }
     }
 }
@@ -120,7 +125,11 @@ pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSum
 /// stored there.
 pub fn resume(options: &TrainOptions) -> Result<TrainSummary, TrainError> {
     let run = RunDir::open(&options.run_dir)?;
-    let config = TrainConfig::from_file(&run.config_path())?;
+    let mut config = TrainConfig::from_file(&run.config_path())?;
+    if let Some(device) = &options.device {
+        config.device = device.clone();
+        config.validate()?;
+    }
     run_training(config, run, options)
 }
 
@@ -238,6 +247,7 @@ fn initial_state(
         .map_err(|e| TrainError::Model(e.to_string()))?;
     let model = assign_param_ids(model, &checkpoint.state.param_ids)?;
     let optimizer_path = checkpoint.path.join(OPTIMIZER_FILE);
+    check_default_device_for_optimizer_state()?;
     let bytes = std::fs::read(&optimizer_path).map_err(|source| RunDirError::Io {
         action: "cannot read",
         path: optimizer_path.clone(),
@@ -257,6 +267,26 @@ fn initial_state(
     }
     let step = checkpoint.state.step;
     Ok((TrainState { model, optimizer, step }, Some(step)))
+}
+
+/// The environment variable that sets burn's default device.
+pub const BURN_DEFAULT_DEVICE_VARIABLE: &str = "BURN_DEVICE";
+
+/// burn restores optimizer state on its default device (it moves to the parameters' device at
+/// the next step). In a build with a GPU backend that default is the GPU, which panics where
+/// there is none; the `loev` binary therefore sets `BURN_DEVICE=flex`. A library caller that
+/// did not gets this error instead of a panic.
+fn check_default_device_for_optimizer_state() -> Result<(), TrainError> {
+    let gpu_build = cfg!(any(feature = "cuda", feature = "vulkan"));
+    let value = std::env::var(BURN_DEFAULT_DEVICE_VARIABLE).unwrap_or_default();
+    if gpu_build && value.is_empty() {
+        return Err(TrainError::Model(format!(
+            "resuming restores Adam's state on burn's default device, which in this GPU build is a GPU; \
+             set {BURN_DEFAULT_DEVICE_VARIABLE}=flex (the loev binary does) so that it loads on the CPU \
+             and moves to the training device at the next step"
+        )));
+    }
+    Ok(())
 }
 
 fn write_checkpoint(config: &TrainConfig, run: &RunDir, state: &TrainState) -> Result<PathBuf, TrainError> {
@@ -294,16 +324,8 @@ fn write_checkpoint(config: &TrainConfig, run: &RunDir, state: &TrainState) -> R
     }
 }
 
-/// Loss values of one step, read back to the host.
-struct StepLosses {
-    total: f64,
-    heads: Vec<f64>,
-    anchors_with_positives: Vec<usize>,
-}
-
-/// One optimisation step on one or several devices (data parallel: the batch's views are
-/// split into contiguous shards, one per device; every shard's anchors see every shard's
-/// embeddings as negatives, and the replicas' gradients are summed onto the main device).
+/// One optimisation step on one or several devices (see [`crate::step`]): the batch's loss and
+/// gradients, then Adam on the main device's master weights.
 fn train_step(
     state: &mut TrainState,
     batch: &Batch,
@@ -312,83 +334,33 @@ fn train_step(
     config: &TrainConfig,
     learning_rate: f64,
 ) -> Result<StepLosses, TrainError> {
-    let main = &devices[0];
-    let views = batch.n_anchors * batch.n_views;
-    let view_size = batch.n_mels * batch.n_frames;
     let labels = ViewLabels {
         clip_ids: batch.clip_ids.clone(),
         tracking: batch.tracking.clone(),
         n_variants: batch.variant_names.len(),
     };
-    let step_seed = derive_seed(config.seed, &[state.step]);
-
-    let replicas: Vec<LoevModel> = if devices.len() == 1 {
-        vec![state.model.clone()]
-    } else {
-        devices.iter().map(|d| state.model.clone().fork(d)).collect()
+    let step_batch = StepBatch {
+        inputs: &batch.inputs,
+        n_mels: batch.n_mels,
+        n_frames: batch.n_frames,
+        labels: &labels,
     };
-    let shard_size = views.div_ceil(devices.len());
-    let mut projections: Vec<Vec<Tensor<2>>> = vec![Vec::new(); objectives.len()];
-    for (index, (replica, device)) in replicas.iter().zip(devices).enumerate() {
-        let start = index * shard_size;
-        let end = ((index + 1) * shard_size).min(views);
-        if start >= end {
-            continue;
-        }
-        let data = batch.inputs[start * view_size..end * view_size].to_vec();
-        let input = Tensor::<4>::from_data(
-            TensorData::new(data, [end - start, 1, batch.n_mels, batch.n_frames]),
-            device,
-        ); // [views, 1, mels, frames]
-        let seed = if devices.len() == 1 {
-            step_seed
-        } else {
-            derive_seed(step_seed, &[index as u64])
-        };
-        let output = replica.forward(input, ForwardMode::Train { seed });
-        for (head, z) in output.projections.into_iter().enumerate() {
-            projections[head].push(z.to_device(main)); // [shard views, d]
-        }
-    }
-    let loss = contrastive_loss_sharded(&projections, objectives, &labels, config.objective.temperature)
-        .map_err(|e| TrainError::Model(e.to_string()))?;
-    let readout = Tensor::cat(
-        std::iter::once(loss.total.clone())
-            .chain(loss.heads.iter().map(|h| h.loss.clone()))
-            .collect(),
-        0,
+    let seed = derive_seed(config.seed, &[state.step]);
+    let StepGradients { losses, gradients } = step_gradients(
+        &state.model,
+        step_batch,
+        devices,
+        objectives,
+        config.objective.temperature,
+        seed,
     )
-    .detach(); // [1 + heads]
-    let values: Vec<f64> = readout
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| TrainError::Model(format!("{e:?}")))?
-        .into_iter()
-        .map(f64::from)
-        .collect();
-    let losses = StepLosses {
-        total: values[0],
-        heads: values[1..].to_vec(),
-        anchors_with_positives: loss.heads.iter().map(|h| h.anchors_with_positives).collect(),
-    };
-    if !values.iter().all(|v| v.is_finite()) {
-        return Ok(losses);
+    .map_err(|e| TrainError::Model(e.to_string()))?;
+    if let Some(gradients) = gradients {
+        state.model = state
+            .optimizer
+            .step_multi(learning_rate, state.model.clone(), gradients);
+        state.step += 1;
     }
-    let mut grads = loss.total.backward();
-    let model = std::mem::replace(&mut state.model, replicas[0].clone());
-    state.model = if devices.len() == 1 {
-        let grads = GradientsParams::from_grads(grads, &replicas[0]);
-        state.optimizer.step(learning_rate, model, grads)
-    } else {
-        let multi = MultiGradientsParams {
-            grads: replicas
-                .iter()
-                .map(|replica| (GradientsParams::from_module(&mut grads, replica), main.clone()))
-                .collect(),
-        };
-        state.optimizer.step_multi(learning_rate, replicas[0].clone(), multi)
-    };
-    state.step += 1;
     Ok(losses)
 }
 
@@ -427,11 +399,7 @@ impl Window {
 }
 
 fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Result<TrainSummary, TrainError> {
-    let devices: Vec<Device> = parse_devices(&config.device)
-        .map_err(TrainError::Data)?
-        .into_iter()
-        .map(|choice| loev_model::select_device(choice, true).map_err(|e| TrainError::Model(e.to_string())))
-        .collect::<Result<_, _>>()?;
+    let devices: Vec<Device> = open_training_devices(&config.device).map_err(TrainError::Model)?;
     let (head_names, objectives) = config.heads();
     let cache = open_data(&config, &run, options.verbose)?;
     let (mut state, resumed_from) = initial_state(&config, &run, &devices[0], options.verbose)?;
@@ -507,7 +475,7 @@ fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Res
         }
         let learning_rate = config.optimizer.learning_rate_at(state.step, config.train.steps);
         let losses = train_step(&mut state, &batch, &devices, &objectives, &config, learning_rate)?;
-        if !(losses.total.is_finite() && losses.heads.iter().all(|v| v.is_finite())) {
+        if !losses.is_finite() {
             bar.abandon();
             let detail = head_names
                 .iter()

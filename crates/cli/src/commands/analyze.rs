@@ -6,7 +6,7 @@ use anyhow::Context;
 use loev_eval::embed::{EmbedOptions, Embedder, list_inputs};
 use loev_eval::invariance::{InvarianceConfig, analyze, write_csv};
 use loev_eval::plot_invariance;
-use loev_model::{DeviceChoice, select_device};
+use loev_model::open_device;
 
 /// Arguments of `loev analyze`.
 #[derive(clap::Args)]
@@ -38,7 +38,8 @@ pub struct Args {
     /// Spaces drawn in the plot (repeatable; default `v`); the CSV has every space.
     #[arg(long = "plot-space", default_values_t = vec!["v".to_string()])]
     pub plot_spaces: Vec<String>,
-    /// `cpu`, `cuda` or `cuda:N`.
+    /// `cpu`, `cuda:N`, `vulkan:N`, `vulkan:cpu` or `opengl:cpu` (GPU backends need a build with
+    /// `--features vulkan` or `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -49,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         !args.runs.is_empty() || !args.checkpoints.is_empty(),
         "give at least one --run DIR or --checkpoint FILE"
     );
-    let device = select_device(args.device.parse::<DeviceChoice>()?, false)?;
+    let (_, device) = open_device(&args.device, false)?;
     let mut config = InvarianceConfig::default();
     if let Some(s) = &args.semitones {
         config.semitones = s.clone();

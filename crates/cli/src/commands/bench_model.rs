@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::python_anchor;
+use loev_model::bench::training_flops_per_step;
 use loev_model::bench::{StepBenchConfig, StepTimings, peak_rss_bytes, time_training_steps};
-use loev_model::{DeviceChoice, EncoderConfig, LoevModelConfig, select_device, set_custom_kernels};
+use loev_model::{EncoderConfig, LoevModelConfig, open_device, set_custom_kernels};
 
 /// Which model sizes to time.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,9 +30,9 @@ pub struct Args {
     /// Model sizes to time.
     #[arg(long, value_enum, default_value = "both")]
     pub case: Case,
-    /// Batch of the full-size case.
-    #[arg(long, default_value_t = 8)]
-    pub full_batch: usize,
+    /// Batches of the full-size case, comma-separated (each is timed; on an H200: 64,256).
+    #[arg(long, value_delimiter = ',', default_value = "8")]
+    pub full_batch: Vec<usize>,
     /// Batch of the tiny case (demo: 16 anchors × 4 views).
     #[arg(long, default_value_t = 64)]
     pub tiny_batch: usize,
@@ -65,9 +66,17 @@ pub struct Args {
     /// Python interpreter with torch (default: $LOEV_PYTHON, else python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
-    /// Device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    /// Device: cpu, cuda:N, vulkan:N, vulkan:cpu or opengl:cpu (GPU backends need a build with
+    /// `--features vulkan` or `--features cuda`). On a GPU the PyTorch reference runs on CUDA.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The device's peak in TFLOP/s, to report the model FLOP utilisation (MFU = counted
+    /// FLOPs per second / peak). E.g. 989 for an H200's dense bf16 tensor cores.
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
+    /// Also time PyTorch with bf16 autocast and channels-last memory (GPU only).
+    #[arg(long)]
+    pub torch_bf16: bool,
 }
 
 /// One timed configuration (the PyTorch script rebuilds it from the width multiplier and depths).
@@ -87,8 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .build_global()
             .context("cannot set the thread count")?;
     }
-    let choice: DeviceChoice = args.device.parse()?;
-    let device = select_device(choice, true)?;
+    let (choice, device) = open_device(&args.device, true)?;
     let threads = rayon::current_num_threads();
     if args.heads == 0 {
         anyhow::bail!("--heads must be at least 1");
@@ -105,14 +113,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut cases = Vec::new();
     if matches!(args.case, Case::Full | Case::Both) {
-        let full = EncoderConfig::full();
-        cases.push(CaseSpec {
-            name: "full SF-NFNet-F0",
-            width_multiplier: 1.0,
-            depths: full.depths,
-            model: LoevModelConfig::new(full, heads.clone()).with_plusplus(args.plusplus),
-            batch: args.full_batch,
-        });
+        for &batch in &args.full_batch {
+            let full = EncoderConfig::full();
+            cases.push(CaseSpec {
+                name: "full SF-NFNet-F0",
+                width_multiplier: 1.0,
+                depths: full.depths,
+                model: LoevModelConfig::new(full, heads.clone()).with_plusplus(args.plusplus),
+                batch,
+            });
+        }
     }
     if matches!(args.case, Case::Tiny | Case::Both) {
         cases.push(CaseSpec {
@@ -153,9 +163,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             case.model.projection_dims
         );
         set_custom_kernels(true);
+        let flops = training_flops_per_step(&case.model, case.batch, args.mels, args.frames)?;
         let ours = time_training_steps(&bench, &device)?;
-        println!("  params: {}", ours.params);
+        println!(
+            "  params: {}; {:.2} GFLOP per step (3 × forward conv + dense)",
+            ours.params,
+            flops / 1e9
+        );
         report("burn (loev kernels)", &ours, None);
+        rates("burn", &ours, case.batch, flops, args.peak_tflops);
         if args.burn_kernels {
             set_custom_kernels(false);
             let before = time_training_steps(&bench, &device)?;
@@ -165,33 +181,49 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.no_torch {
             continue;
         }
-        match run_torch(&python, case, &args, threads) {
-            Ok(torch) => {
-                if torch.params != ours.params {
+        let mut modes = vec![TorchMode::F32];
+        if args.torch_bf16 {
+            modes.push(TorchMode::Bf16ChannelsLast);
+        }
+        for mode in modes {
+            match run_torch(&python, case, &args, threads, mode) {
+                Ok(torch) => {
+                    if torch.params != ours.params {
+                        println!(
+                            "  warning: PyTorch model has {} parameters, burn {}",
+                            torch.params, ours.params
+                        );
+                    }
+                    let torch_ms = torch.timings.median_ms();
+                    report(
+                        &format!("PyTorch {} {}", torch.version, mode.label()),
+                        &torch.timings,
+                        None,
+                    );
+                    rates("PyTorch", &torch.timings, case.batch, flops, args.peak_tflops);
+                    if let Some(bytes) = torch.peak_gpu_bytes {
+                        println!(
+                            "    PyTorch peak GPU memory allocated: {:.0} MiB",
+                            bytes as f64 / 1048576.0
+                        );
+                    }
+                    if let Some(torch_flops) = torch.flops {
+                        println!(
+                            "    PyTorch's own FLOP count: {:.3} TFLOP per step (loev's count: {:.3})",
+                            torch_flops / 1e12,
+                            flops / 1e12
+                        );
+                    }
                     println!(
-                        "  warning: PyTorch model has {} parameters, burn {}",
-                        torch.params, ours.params
+                        "  ratio to PyTorch {}: burn {:.1} ms vs {:.1} ms per step → burn at {:.2}× PyTorch's speed",
+                        mode.label(),
+                        ours.median_ms(),
+                        torch_ms,
+                        torch_ms / ours.median_ms(),
                     );
                 }
-                let torch_ms = torch.timings.median_ms();
-                report(
-                    &format!("PyTorch {} (same architecture)", torch.version),
-                    &torch.timings,
-                    None,
-                );
-                println!(
-                    "  ratio: burn {:.0} ms vs PyTorch {:.0} ms per step → burn at {:.2}× PyTorch's speed ({})",
-                    ours.median_ms(),
-                    torch_ms,
-                    torch_ms / ours.median_ms(),
-                    if ours.median_ms() <= torch_ms {
-                        "burn faster"
-                    } else {
-                        "PyTorch faster"
-                    }
-                );
+                Err(why) => println!("  PyTorch reference ({}): {why}", mode.label()),
             }
-            Err(why) => println!("  PyTorch reference: {why}"),
         }
     }
     if let Some(bytes) = peak_rss_bytes() {
@@ -220,14 +252,47 @@ fn report(label: &str, t: &StepTimings, reference_ms: Option<f64>) {
     );
 }
 
+/// Views per second, counted TFLOP/s and, with a peak, the model FLOP utilisation.
+fn rates(label: &str, t: &StepTimings, batch: usize, flops: f64, peak_tflops: Option<f64>) {
+    let seconds = t.median_ms() / 1e3;
+    let tflops = flops / seconds / 1e12;
+    let mfu = peak_tflops
+        .map(|peak| format!(", MFU {:.1} % of {peak} TFLOP/s", 100.0 * tflops / peak))
+        .unwrap_or_default();
+    println!(
+        "    {label}: {:.1} views/s, {tflops:.3} TFLOP/s{mfu}",
+        batch as f64 / seconds
+    );
+}
+
+/// How the PyTorch reference runs.
+#[derive(Clone, Copy)]
+enum TorchMode {
+    /// f32 weights and activations (PyTorch's defaults: cuDNN may use TF32 for convolutions).
+    F32,
+    /// bf16 autocast with channels-last tensors (PyTorch's fast path on tensor cores).
+    Bf16ChannelsLast,
+}
+
+impl TorchMode {
+    fn label(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16ChannelsLast => "bf16 autocast, channels-last",
+        }
+    }
+}
+
 /// Figures from the PyTorch script.
 struct TorchRun {
     timings: StepTimings,
     params: usize,
     version: String,
+    peak_gpu_bytes: Option<u64>,
+    flops: Option<f64>,
 }
 
-fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize) -> Result<TorchRun, String> {
+fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize, mode: TorchMode) -> Result<TorchRun, String> {
     let script = python_anchor::script("bench/torch/sfnfnet_step.py")?;
     let depths = case.depths.map(|d| d.to_string()).join(",");
     let dims = case
@@ -237,10 +302,11 @@ fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize) -> Res
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let device = if args.device.starts_with("cuda") {
-        args.device.clone()
-    } else {
-        "cpu".into()
+    // The same GPU through CUDA whatever loev's backend is; "cuda:N" keeps its index.
+    let device = match args.device.split_once(':') {
+        _ if args.device == "cpu" || args.device.ends_with(":cpu") => "cpu".to_string(),
+        Some(("cuda", index)) => format!("cuda:{index}"),
+        _ => "cuda".to_string(),
     };
     let mut script_args: Vec<OsString> = [
         "--width-multiplier".to_string(),
@@ -272,6 +338,9 @@ fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize) -> Res
     if args.plusplus {
         script_args.push("--plusplus".into());
     }
+    if let TorchMode::Bf16ChannelsLast = mode {
+        script_args.extend(["--dtype", "bf16", "--channels-last"].map(OsString::from));
+    }
     let json = python_anchor::run_json(
         python,
         &script,
@@ -298,6 +367,8 @@ fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize) -> Res
     Ok(TorchRun {
         params: timings.params,
         version: json.get("torch").and_then(|v| v.as_str()).unwrap_or("?").to_string(),
+        peak_gpu_bytes: json.get("peak_gpu_bytes").and_then(|v| v.as_u64()),
+        flops: json.get("flops_per_step").and_then(|v| v.as_f64()),
         timings,
     })
 }

@@ -23,9 +23,12 @@ pub struct Args {
     /// Tracks of the built-in corpus used as training data.
     #[arg(long, default_value_t = 24)]
     tracks: usize,
-    /// Device (cpu, cuda:N).
+    /// Device (cpu, cuda:N, vulkan:N, vulkan:cpu, or a list such as cuda:0,1).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Augmentation workers (default: the preset's).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 /// Runs `loev bench train`.
@@ -35,10 +38,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "{:<22} {:>8} {:>10} {:>12} {:>10} {:>12}",
         "preset", "views", "params", "views/s", "s/step", "data wait"
     );
+    println!(
+        "(device {}; data workers: {})",
+        args.device,
+        args.workers.map_or("the preset's".to_string(), |w| w.to_string())
+    );
     for name in &args.presets {
         let mut config = preset(name)?;
         config.device = args.device.clone();
         config.data.corpus_tracks = args.tracks;
+        if let Some(workers) = args.workers {
+            config.data.workers = workers;
+        }
         if config.model.size == loev_train::config::ModelSize::Full {
             config.data.anchors = args.full_anchors;
         }

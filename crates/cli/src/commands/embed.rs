@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
 use loev_eval::store::EmbeddingFormat;
-use loev_model::{DeviceChoice, select_device};
+use loev_model::open_device;
 
 /// Arguments of `loev embed`.
 #[derive(clap::Args)]
@@ -41,7 +41,8 @@ pub struct Args {
     /// Seed of the stretch rates.
     #[arg(long, default_value_t = 123)]
     pub stretch_seed: u64,
-    /// `cpu`, `cuda` or `cuda:N`.
+    /// `cpu`, `cuda:N`, `vulkan:N`, `vulkan:cpu` or `opengl:cpu` (GPU backends need a build with
+    /// `--features vulkan` or `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// No progress bar.
@@ -51,8 +52,7 @@ pub struct Args {
 
 /// Runs `loev embed`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let choice: DeviceChoice = args.device.parse()?;
-    let device = select_device(choice, false)?;
+    let (_, device) = open_device(&args.device, false)?;
     let options = EmbedOptions {
         batch_size: args.batch,
         hop_seconds: args.hop,

@@ -34,7 +34,8 @@ pub struct Args {
     /// Override the seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Override the device: cpu, cuda, cuda:N or cuda:0,1 (data parallel).
+    /// Override the device: cpu, cuda:N, vulkan:N, vulkan:cpu, opengl:cpu, or a list such as
+    /// cuda:0,1 (data parallel). With --resume, the run continues on this device.
     #[arg(long)]
     device: Option<String>,
     /// Print the resolved configuration as TOML and exit.
@@ -64,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut options = TrainOptions::new(run_dir);
         options.progress = progress;
         options.stop_after = args.stop_after;
+        options.device = args.device.clone();
         let summary = loev_train::resume(&options).with_context(|| format!("resuming {}", run_dir.display()))?;
         return report(&summary);
     }

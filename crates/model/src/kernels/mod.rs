@@ -115,6 +115,15 @@ pub fn conv2d(
     padding: [(usize, usize); 2],
     groups: usize,
 ) -> Tensor<4> {
+    let [batch, _, height, width] = x.dims();
+    let [c_out, c_in_per_group, kh, kw] = weight.dims();
+    let out_h = (height + padding[0].0 + padding[0].1 - kh) / stride[0] + 1;
+    let out_w = (width + padding[1].0 + padding[1].1 - kw) / stride[1] + 1;
+    crate::flops::add(crate::flops::conv2d(
+        [batch, c_out, out_h, out_w],
+        c_in_per_group,
+        [kh, kw],
+    ));
     if use_custom_kernels(&x.device()) {
         let pad = [padding[0].0, padding[0].1, padding[1].0, padding[1].1];
         Tensor::from_dispatch(Dispatch::loev_conv2d(

@@ -1,0 +1,411 @@
+//! One training step's gradients on one or several devices (data parallel, global negatives).
+//!
+//! The batch's views are split into contiguous shards, one per device, and each device runs its
+//! shard's forward and backward pass on a thread of its own, concurrently with the others:
+//!
+//! 1. every device forwards its shard (a replica of the model forked onto it, with the
+//!    stochastic-depth masks of the whole batch sliced to the shard, [`ForwardMode::TrainShard`]);
+//! 2. the projections of all devices are gathered on the main device (through the host) and the
+//!    contrastive loss of the whole batch is computed there, so every anchor sees every device's
+//!    embeddings as negatives — the gathered projections are leaves, and their gradient
+//!    ∂L/∂Z is the exact gradient of the global loss;
+//! 3. each device receives the rows of ∂L/∂Z that belong to its shard and back-propagates them
+//!    through its replica (the backward of Σ z ⊙ g);
+//! 4. the replicas' parameter gradients are summed on the main device (an all-reduce through
+//!    the host: burn 0.22 has a collective transport only for CUDA, and these tensors are moved
+//!    with `to_device`, which works between any two backends).
+//!
+//! The result equals one device computing the whole batch, up to the order of floating-point
+//! sums (test: `crates/train/tests/data_parallel.rs`). The loss itself is a few matrix products
+//! of [views × views]; the encoder's forward and backward, which are the cost, run in parallel.
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, MultiGradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use loev_model::{ForwardMode, LoevModel};
+
+use crate::loss::{HeadObjective, ViewLabels, contrastive_loss};
+
+/// A batch as the step sees it: model inputs and the labels the positives come from.
+#[derive(Clone, Copy, Debug)]
+pub struct StepBatch<'a> {
+    /// Model inputs `[views, 1, n_mels, n_frames]`, row-major.
+    pub inputs: &'a [f32],
+    /// Mel bands per view.
+    pub n_mels: usize,
+    /// Frames per view.
+    pub n_frames: usize,
+    /// Clip ids and tracking matrix of the views.
+    pub labels: &'a ViewLabels,
+}
+
+impl StepBatch<'_> {
+    fn views(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// Loss values of one step, read back to the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepLosses {
+    /// The loss that is back-propagated (mean over heads).
+    pub total: f64,
+    /// Each head's loss.
+    pub heads: Vec<f64>,
+    /// Anchors with at least one positive, per head.
+    pub anchors_with_positives: Vec<usize>,
+}
+
+impl StepLosses {
+    /// True when every value is finite.
+    pub fn is_finite(&self) -> bool {
+        self.total.is_finite() && self.heads.iter().all(|v| v.is_finite())
+    }
+}
+
+/// The outcome of [`step_gradients`].
+pub struct StepGradients {
+    /// The losses of the whole batch.
+    pub losses: StepLosses,
+    /// Every device's parameter gradients, to be summed on the main device by the optimizer
+    /// (`ModuleOptimizer::step_multi`). `None` when the loss was not finite (nothing was
+    /// back-propagated).
+    pub gradients: Option<MultiGradientsParams>,
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The inputs do not fit together.
+    #[error("training step: {0}")]
+    Shape(String),
+    /// A device's worker failed (a driver or kernel error, reported by burn as a panic).
+    #[error("training step on {device}: {reason}")]
+    Device {
+        /// The device, as burn prints it.
+        device: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// What the main thread sends a device worker after the loss: the rows of ∂L/∂Z of its shard
+/// (one matrix per head), or nothing when the loss was not finite.
+type GradientRows = Option<Vec<TensorData>>;
+
+/// The contiguous view ranges of `devices` shards of `views` views (empty ranges dropped).
+pub fn shard_ranges(views: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
+    let size = views.div_ceil(devices.max(1));
+    (0..devices)
+        .map(|d| (d * size).min(views)..((d + 1) * size).min(views))
+        .filter(|range| !range.is_empty())
+        .collect()
+}
+
+/// Computes the loss of `batch` and every device's parameter gradients (see the module
+/// documentation). `devices[0]` is the main device, where the loss is computed and the
+/// gradients are summed; every device must have autodiff enabled.
+pub fn step_gradients(
+    model: &LoevModel,
+    batch: StepBatch<'_>,
+    devices: &[Device],
+    objectives: &[HeadObjective],
+    temperature: f64,
+    seed: u64,
+) -> Result<StepGradients, StepError> {
+    let views = batch.views();
+    let view_size = batch.n_mels * batch.n_frames;
+    if batch.inputs.len() != views * view_size {
+        return Err(StepError::Shape(format!(
+            "{} input values for {views} views of {} × {}",
+            batch.inputs.len(),
+            batch.n_mels,
+            batch.n_frames
+        )));
+    }
+    let main = devices
+        .first()
+        .ok_or_else(|| StepError::Shape("no device to train on".into()))?;
+    let ranges = shard_ranges(views, devices.len());
+
+    std::thread::scope(|scope| {
+        let mut workers = Vec::with_capacity(ranges.len());
+        for (range, device) in ranges.iter().zip(devices) {
+            let (to_main, from_worker) = channel::<WorkerMessage>();
+            let (to_worker, from_main) = channel::<GradientRows>();
+            let job = ShardJob {
+                replica: model.clone(),
+                device: device.clone(),
+                inputs: batch.inputs[range.start * view_size..range.end * view_size].to_vec(),
+                shape: [range.len(), 1, batch.n_mels, batch.n_frames],
+                mode: ForwardMode::TrainShard {
+                    seed,
+                    first: range.start,
+                    total: views,
+                },
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("loev-step-{}", workers.len()))
+                .spawn_scoped(scope, move || job.run(to_main, from_main))
+                .map_err(|e| StepError::Device {
+                    device: format!("{device:?}"),
+                    reason: format!("cannot start its thread: {e}"),
+                })?;
+            workers.push(Worker {
+                device: device.clone(),
+                from_worker,
+                to_worker,
+                handle,
+            });
+        }
+        let result = coordinate(main, &workers, &ranges, batch.labels, objectives, temperature);
+        // Unblock any worker still waiting, then join them all: a worker's panic (burn's way of
+        // reporting a driver or kernel failure) becomes this step's error.
+        let mut failure = None;
+        for Worker {
+            device,
+            from_worker,
+            to_worker,
+            handle,
+        } in workers
+        {
+            drop(to_worker);
+            drop(from_worker);
+            if let Err(panic) = handle.join() {
+                failure.get_or_insert(StepError::Device {
+                    device: format!("{device:?}"),
+                    reason: panic_message(panic.as_ref()),
+                });
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => result,
+        }
+    })
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the worker thread panicked".into())
+}
+
+/// A device's share of one step.
+struct ShardJob {
+    replica: LoevModel,
+    device: Device,
+    inputs: Vec<f32>,
+    shape: [usize; 4],
+    mode: ForwardMode,
+}
+
+enum WorkerMessage {
+    /// The shard's projections, one `[rows, d]` matrix per head (host copies, detached).
+    Projections(Vec<TensorData>),
+    /// The shard's parameter gradients, on the worker's device.
+    Gradients(GradientsParams),
+}
+
+struct Worker<'scope> {
+    device: Device,
+    from_worker: Receiver<WorkerMessage>,
+    to_worker: Sender<GradientRows>,
+    handle: std::thread::ScopedJoinHandle<'scope, ()>,
+}
+
+impl ShardJob {
+    /// Forward, hand the projections over, wait for their gradient rows, backward. Returns
+    /// early (dropping its channel) when the main thread sends nothing or goes away.
+    fn run(self, to_main: Sender<WorkerMessage>, from_main: Receiver<GradientRows>) {
+        // Its own copy of the parameters with its own autodiff graph, so that the devices'
+        // passes never share graph nodes (a plain clone on one device would).
+        let replica = self.replica.fork(&self.device);
+        let input = Tensor::<4>::from_data(TensorData::new(self.inputs, self.shape), &self.device); // [rows, 1, mels, frames]
+        let projections = replica.forward(input, self.mode).projections; // heads × [rows, d]
+        let host: Vec<TensorData> = projections.iter().map(|z| z.clone().detach().into_data()).collect();
+        if to_main.send(WorkerMessage::Projections(host)).is_err() {
+            return;
+        }
+        let Ok(Some(rows)) = from_main.recv() else {
+            return;
+        };
+        // Σ_k Σ z_k ⊙ g_k: its gradient with respect to z_k is g_k = ∂L/∂z_k.
+        let seed = projections
+            .into_iter()
+            .zip(rows)
+            .map(|(z, g)| (z * Tensor::<2>::from_data(g, &self.device)).sum()) // [1]
+            .reduce(|a, b| a + b);
+        let Some(seed) = seed else {
+            return;
+        };
+        let gradients = GradientsParams::from_grads(seed.backward(), &replica);
+        let _ = to_main.send(WorkerMessage::Gradients(gradients));
+    }
+}
+
+/// The main thread's part: gather, loss, scatter ∂L/∂Z, collect the gradients.
+fn coordinate(
+    main: &Device,
+    workers: &[Worker<'_>],
+    ranges: &[std::ops::Range<usize>],
+    labels: &ViewLabels,
+    objectives: &[HeadObjective],
+    temperature: f64,
+) -> Result<StepGradients, StepError> {
+    let mut shards: Vec<Vec<TensorData>> = Vec::with_capacity(workers.len());
+    for worker in workers {
+        match worker.from_worker.recv() {
+            Ok(WorkerMessage::Projections(projections)) => shards.push(projections),
+            _ => return Err(worker_failure(worker)),
+        }
+    }
+    let heads = objectives.len();
+    if shards.iter().any(|s| s.len() != heads) {
+        return Err(StepError::Shape(format!(
+            "the model has {} heads but {heads} objectives were given",
+            shards.first().map_or(0, Vec::len)
+        )));
+    }
+    // The gathered projections of each head, as leaves on the main device.
+    let gathered: Vec<Tensor<2>> = (0..heads)
+        .map(|k| gather_rows(shards.iter().map(|s| &s[k]), main).map(Tensor::require_grad)) // [views, d]
+        .collect::<Result<_, _>>()?;
+    let loss =
+        contrastive_loss(&gathered, objectives, labels, temperature).map_err(|e| StepError::Shape(e.to_string()))?;
+    let readout = Tensor::cat(
+        std::iter::once(loss.total.clone())
+            .chain(loss.heads.iter().map(|h| h.loss.clone()))
+            .collect(),
+        0,
+    )
+    .detach(); // [1 + heads]
+    let values: Vec<f64> = readout
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| StepError::Shape(format!("loss read-back: {e:?}")))?
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let losses = StepLosses {
+        total: values[0],
+        heads: values[1..].to_vec(),
+        anchors_with_positives: loss.heads.iter().map(|h| h.anchors_with_positives).collect(),
+    };
+    if !losses.is_finite() {
+        for worker in workers {
+            let _ = worker.to_worker.send(None);
+        }
+        return Ok(StepGradients {
+            losses,
+            gradients: None,
+        });
+    }
+    let grads = loss.total.backward();
+    let gradient_of_gathered: Vec<Vec<f32>> = gathered
+        .iter()
+        .map(|z| {
+            let gradient = z
+                .grad(&grads)
+                .ok_or_else(|| StepError::Shape("the loss does not depend on the projections (no gradient)".into()))?; // [views, d]
+            gradient
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| StepError::Shape(format!("gradient read-back: {e:?}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let dims: Vec<usize> = gathered.iter().map(|z| z.dims()[1]).collect();
+    for (worker, range) in workers.iter().zip(ranges) {
+        let rows: Vec<TensorData> = gradient_of_gathered
+            .iter()
+            .zip(&dims)
+            .map(|(values, &d)| {
+                TensorData::new(values[range.start * d..range.end * d].to_vec(), [range.len(), d]) // [rows, d]
+            })
+            .collect();
+        if worker.to_worker.send(Some(rows)).is_err() {
+            return Err(worker_failure(worker));
+        }
+    }
+    let mut gradients = MultiGradientsParams::default();
+    for worker in workers {
+        match worker.from_worker.recv() {
+            Ok(WorkerMessage::Gradients(g)) => gradients.grads.push((g, main.clone())),
+            _ => return Err(worker_failure(worker)),
+        }
+    }
+    Ok(StepGradients {
+        losses,
+        gradients: Some(gradients),
+    })
+}
+
+/// Concatenates row blocks (host copies) into one `[rows, d]` tensor on `device`.
+fn gather_rows<'a>(blocks: impl Iterator<Item = &'a TensorData>, device: &Device) -> Result<Tensor<2>, StepError> {
+    let mut values = Vec::new();
+    let mut rows = 0;
+    let mut width = None;
+    for block in blocks {
+        let shape: Vec<usize> = block.shape().to_vec();
+        let [r, d] = shape[..] else {
+            return Err(StepError::Shape(format!(
+                "a projection has shape {shape:?}, expected [rows, d]"
+            )));
+        };
+        if *width.get_or_insert(d) != d {
+            return Err(StepError::Shape(
+                "projections of different widths across devices".into(),
+            ));
+        }
+        values.extend(
+            block
+                .try_to_vec::<f32>()
+                .map_err(|e| StepError::Shape(format!("projection read-back: {e:?}")))?,
+        );
+        rows += r;
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(values, [rows, width.unwrap_or(0)]),
+        device,
+    )) // [views, d]
+}
+
+/// The error for a worker that stopped answering (replaced by its panic message once joined).
+fn worker_failure(worker: &Worker<'_>) -> StepError {
+    StepError::Device {
+        device: format!("{:?}", worker.device),
+        reason: "its thread stopped before finishing the step".into(),
+    }
+}
+
+/// Every parameter's gradient summed over the devices, read back to the host in the model's
+/// parameter order: `(parameter id, values)`. For tests and diagnostics (the optimizer takes
+/// the [`MultiGradientsParams`] directly); a parameter without a gradient is skipped.
+pub fn gradients_on_host(model: &LoevModel, gradients: MultiGradientsParams) -> Vec<(u64, Vec<f32>)> {
+    use burn::module::{ModuleVisitor, Param};
+
+    struct Collect {
+        gradients: MultiGradientsParams,
+        values: Vec<(u64, Vec<f32>)>,
+    }
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some((gradient, _)) = self.gradients.remove::<D>(param.id)
+                && let Ok(values) = gradient.into_data().try_to_vec::<f32>()
+            {
+                self.values.push((param.id.val(), values));
+            }
+        }
+    }
+    let mut collect = Collect {
+        gradients,
+        values: Vec::new(),
+    };
+    model.visit(&mut collect);
+    collect.values
+}

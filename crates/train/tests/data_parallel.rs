@@ -1,0 +1,157 @@
+//! Data-parallel training: N devices, each running its shard's forward and backward on its own
+//! thread, give the loss and the gradients of one device computing the whole batch — at the
+//! level of the real training step (`step_gradients`, then Adam). CI has no GPUs, so the N
+//! devices are N replicas on burn-flex; each has its own thread, autodiff graph and shard, which
+//! is the code path several GPUs take.
+
+mod common;
+
+use burn::optim::AdamConfig;
+use burn::tensor::Device;
+use common::{FRAMES, MELS, batch, loev_objectives, loev_plusplus_test_config, relative_deviation};
+use loev_model::{LoevModel, training_keep_masks};
+use loev_train::{StepBatch, gradients_on_host, shard_ranges, step_gradients};
+
+const TEMPERATURE: f64 = 0.1;
+
+/// A step seed whose stochastic-depth masks drop at least one residual of this batch, so that
+/// slicing the whole batch's masks per shard is exercised.
+fn seed_with_drops(views: usize) -> u64 {
+    let config = loev_plusplus_test_config();
+    (0..1000)
+        .find(|&seed| {
+            training_keep_masks(&config.encoder, config.heads.len(), views, seed)
+                .iter()
+                .any(|mask| mask.keep.iter().any(|keep| !keep))
+        })
+        .expect("some seed drops a block")
+}
+
+/// The largest |gradient| of any parameter.
+fn gradient_scale(gradients: &[(u64, Vec<f32>)]) -> f32 {
+    gradients
+        .iter()
+        .flat_map(|(_, g)| g.iter())
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+#[test]
+fn shards_cover_the_batch_in_order() {
+    assert_eq!(shard_ranges(10, 3), vec![0..4, 4..8, 8..10]);
+    assert_eq!(shard_ranges(8, 2), vec![0..4, 4..8]);
+    assert_eq!(shard_ranges(2, 4), vec![0..1, 1..2]);
+    assert_eq!(shard_ranges(5, 1), vec![0..5]);
+}
+
+#[test]
+fn several_devices_give_the_loss_and_gradients_of_one_device() {
+    let device = Device::flex().autodiff();
+    let config = loev_plusplus_test_config();
+    let objectives = loev_objectives();
+    // 3 clips × 4 views: 12 views, so 3 devices get 4 each and 5 devices get 3, 3, 3, 3 (the
+    // fifth none: shards are contiguous and never empty).
+    let (inputs, labels) = batch(3, 4, 5);
+    let views = labels.len();
+    let seed = seed_with_drops(views);
+    let step_batch = StepBatch {
+        inputs: &inputs,
+        n_mels: MELS,
+        n_frames: FRAMES,
+        labels: &labels,
+    };
+    let model = LoevModel::init(&config, &device, 17);
+
+    let run = |devices: usize| {
+        let step = step_gradients(
+            &model,
+            step_batch,
+            &vec![device.clone(); devices],
+            &objectives,
+            TEMPERATURE,
+            seed,
+        )
+        .expect("step");
+        let gradients = step.gradients.expect("finite loss");
+        (step.losses, gradients)
+    };
+    let (one_losses, one_gradients) = run(1);
+    assert!(one_losses.is_finite() && one_losses.total > 0.0, "{one_losses:?}");
+    let one = gradients_on_host(&model, one_gradients);
+    let parameters = model.named_weights().expect("weights").len();
+    assert_eq!(one.len(), parameters, "every parameter has a gradient");
+
+    // Deviations are measured against each parameter's own scale, but never below 1e-5 of the
+    // largest gradient in the model: some gradients are rounding noise by construction (a
+    // weight-standardised 1×1 convolution with one input channel standardises to zero).
+    let floor = 1e-5 * gradient_scale(&one);
+    for devices in [2, 3, 5] {
+        let (losses, gradients) = run(devices);
+        assert_eq!(losses.anchors_with_positives, one_losses.anchors_with_positives);
+        for (head, (a, b)) in losses.heads.iter().zip(&one_losses.heads).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "{devices} devices, head {head}: loss {a} vs {b}"
+            );
+        }
+        let several = gradients_on_host(&model, gradients);
+        assert_eq!(several.len(), one.len());
+        let mut worst = 0.0f32;
+        for ((id, g), (id_one, g_one)) in several.iter().zip(&one) {
+            assert_eq!(id, id_one);
+            let deviation = relative_deviation(g, g_one, floor);
+            assert!(
+                deviation <= 1e-3,
+                "{devices} devices: gradient of parameter {id} deviates by {deviation:e}"
+            );
+            worst = worst.max(deviation);
+        }
+        eprintln!("{devices} devices: largest relative gradient deviation {worst:e}");
+    }
+}
+
+#[test]
+fn an_adam_step_from_several_devices_moves_the_weights_like_one_device() {
+    let device = Device::flex().autodiff();
+    let config = loev_plusplus_test_config();
+    let objectives = loev_objectives();
+    let (inputs, labels) = batch(2, 4, 9);
+    let step_batch = StepBatch {
+        inputs: &inputs,
+        n_mels: MELS,
+        n_frames: FRAMES,
+        labels: &labels,
+    };
+    let seed = seed_with_drops(labels.len());
+    let stepped = |devices: usize| {
+        let model = LoevModel::init(&config, &device, 23);
+        let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let gradients = step_gradients(
+            &model,
+            step_batch,
+            &vec![device.clone(); devices],
+            &objectives,
+            TEMPERATURE,
+            seed,
+        )
+        .expect("step")
+        .gradients
+        .expect("finite");
+        let model = optimizer.step_multi(1e-3, model, gradients);
+        model.named_weights().expect("weights")
+    };
+    let one = stepped(1);
+    let two = stepped(2);
+    assert_eq!(one.len(), two.len());
+    // Adam's first step moves every weight by ≈ lr·sign(g): weights whose gradient is rounding
+    // noise (see above) may move either way, all others must land on the same value.
+    let total: usize = one.iter().map(|(_, w)| w.len()).sum();
+    let differing: usize = two
+        .iter()
+        .zip(&one)
+        .map(|((_, a), (_, b))| a.iter().zip(b).filter(|(x, y)| (*x - *y).abs() > 1e-6).count())
+        .sum();
+    assert!(
+        differing * 100 <= total,
+        "{differing} of {total} weights differ after one step"
+    );
+}
