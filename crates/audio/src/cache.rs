@@ -13,15 +13,21 @@
 //!   truncated, empty, unsupported, shorter than `min_seconds`, duplicate id).
 //! * `report.json`: the [`CacheBuildReport`] of the build.
 //!
-//! The cache is built in a temporary sibling folder and renamed into place at the end, so a
-//! cache folder is always complete. Rebuilding over an existing cache replaces it; any other
-//! non-empty folder is left alone (an error).
+//! The cache is built in a temporary sibling folder (`.<name>.building-PID`) and renamed into
+//! place at the end, so a cache folder is always complete. Rebuilding over an existing cache
+//! replaces it; any other non-empty folder is left alone (an error). A build fails cleanly: on
+//! any error (a full disk mid-way included) its temporary folder is removed, and the partial
+//! folders of builds that died before they could clean up (killed, power cut) are removed by
+//! the next build into the same place, which reports them. The whole build holds an exclusive
+//! lock on the output (the sibling lock file `.<name>.lock`, see [`crate::lock`]), so a second
+//! build into the same folder is refused with the first one's process id instead of both
+//! writing it.
 //!
 //! Every track is exactly [`crate::decode::load_mono`] of its source (the same code path), so a
 //! crop read from the cache equals, bit for bit, the same crop of a direct decode. Short tracks
 //! are kept (crops zero-pad, see [`crate::chunks`]) unless `min_seconds` asks to skip them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -42,8 +48,7 @@ const INDEX_FILE: &str = "index.json";
 const SKIPPED_FILE: &str = "skipped.csv";
 const REPORT_FILE: &str = "report.json";
 
-/// File extensions a folder scan picks up (case-insensitive); other files are ignored.
-pub const AUDIO_EXTENSIONS: [&str; 5] = ["wav", "flac", "mp3", "ogg", "oga"];
+pub use crate::walk::{AUDIO_EXTENSIONS, is_audio_file};
 
 /// Where the audio comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,19 +130,35 @@ pub struct CacheBuildReport {
     pub cache_dir: PathBuf,
     /// The list of skipped files (`skipped.csv`).
     pub skipped_report: PathBuf,
+    /// Partial builds that processes which died (killed, full disk, power cut) had left next to
+    /// the cache, removed by this build.
+    #[serde(default)]
+    pub removed_partials: Vec<PathBuf>,
+    /// The process id named in a lock file that a dead process had left (the lock was taken
+    /// over), if any.
+    #[serde(default)]
+    pub lock_taken_over_from: Option<String>,
 }
 
 /// Why a cache could not be built or opened. Every variant names the path concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     /// A file or folder could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error(
+        "cannot read or write {}: {cause}; check that it is readable, the output folder is writable \
+         and the disk has space",
+        path.display()
+    )]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
+        /// The I/O error. Shown in the message, so deliberately not a chained `source`: a
+        /// printer of the error chain would repeat it.
+        cause: io::Error,
     },
+    /// Another process is building the same cache.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
     /// The source folder or manifest is unusable.
     #[error("cannot use {} as a source: {reason}", path.display())]
     Source {
@@ -182,9 +203,9 @@ pub enum CacheError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io {
+    move |cause| CacheError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -234,6 +255,7 @@ impl AudioCache {
         opts: &CacheBuildOptions,
     ) -> Result<CacheBuildReport, CacheError> {
         let started = Instant::now();
+        let guard = BuildGuard::start(out_dir)?;
         check_output(out_dir)?;
         let (inputs, mut skipped) = list_inputs(source)?;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -250,7 +272,7 @@ impl AudioCache {
             indicatif::ProgressBar::hidden()
         };
 
-        let mut writer = CacheWriter::create(out_dir)?;
+        let mut writer = CacheWriter::create(out_dir, &guard)?;
         let min_samples = (opts.min_seconds.max(0.0) * SAMPLE_RATE as f64).ceil() as u64;
         for batch in inputs.chunks((threads * 8).max(8)) {
             let decoded: Vec<_> = pool.install(|| {
@@ -290,14 +312,13 @@ impl AudioCache {
         }
         progress.finish_and_clear();
         if writer.entries.is_empty() {
-            writer.abandon();
             return Err(CacheError::NoTracks {
                 input: source.path().to_path_buf(),
                 skipped: skipped.len(),
                 first_reason: skipped.first().map(|(p, r)| format!("{}: {r}", p.display())),
             });
         }
-        writer.finish(source.path(), skipped, started)
+        writer.finish(source.path(), skipped, started, guard)
     }
 
     /// Writes a cache of in-memory tracks `(id, 16 kHz mono samples, metadata)` (e.g. the
@@ -307,24 +328,23 @@ impl AudioCache {
         out_dir: &Path,
     ) -> Result<CacheBuildReport, CacheError> {
         let started = Instant::now();
+        let guard = BuildGuard::start(out_dir)?;
         check_output(out_dir)?;
-        let mut writer = CacheWriter::create(out_dir)?;
+        let mut writer = CacheWriter::create(out_dir, &guard)?;
         for (id, samples, metadata) in tracks {
             if writer.ids.contains_key(&id) {
-                writer.abandon();
                 return Err(CacheError::DuplicateId { id });
             }
             writer.push(id, PathBuf::new(), &samples, metadata)?;
         }
         if writer.entries.is_empty() {
-            writer.abandon();
             return Err(CacheError::NoTracks {
                 input: PathBuf::new(),
                 skipped: 0,
                 first_reason: None,
             });
         }
-        writer.finish(Path::new(""), Vec::new(), started)
+        writer.finish(Path::new(""), Vec::new(), started, guard)
     }
 
     /// Opens a cache folder, checking that the index and the samples agree.
@@ -506,10 +526,10 @@ fn list_inputs(source: &CacheSource) -> Result<(Vec<Input>, SkippedFiles), Cache
                     reason: "not a folder".into(),
                 });
             }
-            let mut files = Vec::new();
-            scan_folder(root, &mut files, &mut skipped, &mut HashSet::new());
-            files.sort();
-            let inputs = files
+            let walk = crate::walk::find_audio_files(root).map_err(io_err(root))?;
+            skipped.extend(walk.skipped);
+            let inputs = walk
+                .files
                 .into_iter()
                 .map(|path| {
                     let rel = path.strip_prefix(root).unwrap_or(&path);
@@ -528,6 +548,15 @@ fn list_inputs(source: &CacheSource) -> Result<(Vec<Input>, SkippedFiles), Cache
             Ok((inputs, skipped))
         }
         CacheSource::Manifest(manifest_path) => {
+            if manifest_path.is_file() && is_audio_file(manifest_path) {
+                return Err(CacheError::Source {
+                    path: manifest_path.clone(),
+                    reason: "this is a single audio file, but a cache is built from a folder of audio \
+                             files or a .csv/.tsv manifest that lists them; pass the folder that holds it \
+                             (or a manifest)"
+                        .into(),
+                });
+            }
             if !manifest_path.is_file() {
                 return Err(CacheError::Source {
                     path: manifest_path.clone(),
@@ -568,44 +597,6 @@ fn list_inputs(source: &CacheSource) -> Result<(Vec<Input>, SkippedFiles), Cache
     }
 }
 
-/// Collects the audio files under `dir`. Symlinks are followed; a folder reached twice (a
-/// link cycle) is scanned once.
-fn scan_folder(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut SkippedFiles, visited: &mut HashSet<PathBuf>) {
-    if let Ok(canonical) = fs::canonicalize(dir)
-        && !visited.insert(canonical)
-    {
-        return;
-    }
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            skipped.push((dir.to_path_buf(), format!("cannot list folder: {e}")));
-            return;
-        }
-    };
-    // Sorted, so which path of a linked folder is used does not depend on the file system.
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        // `metadata` follows symlinks; a broken link is ignored like any non-audio entry.
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            scan_folder(&path, files, skipped, visited);
-        } else if meta.is_file() && is_audio_file(&path) {
-            files.push(path);
-        }
-    }
-}
-
-/// True for the extensions in [`AUDIO_EXTENSIONS`].
-pub fn is_audio_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| AUDIO_EXTENSIONS.iter().any(|a| a.eq_ignore_ascii_case(e)))
-}
-
 /// Fails early when `out_dir` exists, is not empty and is not a cache.
 fn check_output(out_dir: &Path) -> Result<(), CacheError> {
     if !out_dir.exists() {
@@ -635,18 +626,20 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
     indicatif::ProgressBar::new(len).with_style(style)
 }
 
-/// Writes a cache into a temporary sibling folder, then renames it into place.
-struct CacheWriter {
-    out_dir: PathBuf,
-    tmp_dir: PathBuf,
-    samples: BufWriter<File>,
-    total: u64,
-    entries: Vec<TrackEntry>,
-    ids: HashMap<String, usize>,
+/// What a build holds from start to end: the lock on the output (a sibling lock file,
+/// `<parent>/.<name>.lock`, since the cache folder itself is replaced by a rename), and the
+/// names of its partial folders. Starting a build also removes the partial folders that dead
+/// processes left (a build killed or failed before it could clean up).
+struct BuildGuard {
+    _lock: crate::lock::FolderLock,
+    parent: PathBuf,
+    name: String,
+    removed_partials: Vec<PathBuf>,
+    taken_over_from: Option<String>,
 }
 
-impl CacheWriter {
-    fn create(out_dir: &Path) -> Result<Self, CacheError> {
+impl BuildGuard {
+    fn start(out_dir: &Path) -> Result<Self, CacheError> {
         let parent = match out_dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -656,21 +649,77 @@ impl CacheWriter {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "cache".into());
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let tmp_dir = parent.join(format!(".{name}.building-{}", std::process::id()));
+        let lock = crate::lock::FolderLock::acquire(&parent.join(format!(".{name}.lock")), out_dir)?;
+        let taken_over_from = lock.taken_over_from().map(str::to_string);
+        let mut removed_partials = Vec::new();
+        for prefix in [format!(".{name}.building-"), format!(".{name}.old-")] {
+            removed_partials.extend(crate::lock::remove_stale_partials(&parent, &prefix).map_err(io_err(&parent))?);
+        }
+        Ok(Self {
+            _lock: lock,
+            parent,
+            name,
+            removed_partials,
+            taken_over_from,
+        })
+    }
+
+    /// This process's partial folder (`.<name>.building-PID`).
+    fn building_dir(&self) -> PathBuf {
+        self.parent
+            .join(format!(".{}.building-{}", self.name, std::process::id()))
+    }
+
+    /// Where an existing cache is moved while the new one takes its place (`.<name>.old-PID`).
+    fn old_dir(&self) -> PathBuf {
+        self.parent.join(format!(".{}.old-{}", self.name, std::process::id()))
+    }
+}
+
+/// Writes a cache into a temporary sibling folder, then renames it into place. Dropped before
+/// [`Self::finish`] succeeded (any error, at any point), it removes the temporary folder, so a
+/// failed build leaves nothing behind.
+struct CacheWriter {
+    out_dir: PathBuf,
+    tmp_dir: PathBuf,
+    old_dir: PathBuf,
+    samples: Option<BufWriter<File>>,
+    total: u64,
+    entries: Vec<TrackEntry>,
+    ids: HashMap<String, usize>,
+    committed: bool,
+}
+
+impl Drop for CacheWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            drop(self.samples.take());
+            let _ = fs::remove_dir_all(&self.tmp_dir);
+        }
+    }
+}
+
+impl CacheWriter {
+    fn create(out_dir: &Path, guard: &BuildGuard) -> Result<Self, CacheError> {
+        let tmp_dir = guard.building_dir();
         if tmp_dir.exists() {
             fs::remove_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
         }
         fs::create_dir(&tmp_dir).map_err(io_err(&tmp_dir))?;
-        let samples_path = tmp_dir.join(SAMPLES_FILE);
-        let file = File::create(&samples_path).map_err(io_err(&samples_path))?;
-        Ok(Self {
+        let mut writer = Self {
             out_dir: out_dir.to_path_buf(),
             tmp_dir,
-            samples: BufWriter::with_capacity(1 << 20, file),
+            old_dir: guard.old_dir(),
+            samples: None,
             total: 0,
             entries: Vec::new(),
             ids: HashMap::new(),
-        })
+            committed: false,
+        };
+        let samples_path = writer.tmp_dir.join(SAMPLES_FILE);
+        let file = File::create(&samples_path).map_err(io_err(&samples_path))?;
+        writer.samples = Some(BufWriter::with_capacity(1 << 20, file));
+        Ok(writer)
     }
 
     fn push(
@@ -681,9 +730,13 @@ impl CacheWriter {
         metadata: BTreeMap<String, String>,
     ) -> Result<(), CacheError> {
         let path = self.tmp_dir.join(SAMPLES_FILE);
+        let writer = self
+            .samples
+            .as_mut()
+            .ok_or_else(|| io_err(&path)(io::Error::other("the samples file is already closed")))?;
         for chunk in samples.chunks(16_384) {
             let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
-            self.samples.write_all(&bytes).map_err(io_err(&path))?;
+            writer.write_all(&bytes).map_err(io_err(&path))?;
         }
         self.ids.insert(id.clone(), self.entries.len());
         self.entries.push(TrackEntry {
@@ -697,67 +750,37 @@ impl CacheWriter {
         Ok(())
     }
 
-    fn abandon(self) {
-        drop(self.samples);
-        let _ = fs::remove_dir_all(&self.tmp_dir);
-    }
-
-    /// Writes the index and reports, then renames the folder into place (removing the
-    /// temporary folder on failure).
+    /// Writes the index and reports, then renames the folder into place. On any error the
+    /// writer is dropped, which removes the temporary folder.
     fn finish(
-        self,
+        mut self,
         source: &Path,
         skipped: Vec<(PathBuf, String)>,
         started: Instant,
+        guard: BuildGuard,
     ) -> Result<CacheBuildReport, CacheError> {
-        let Self {
-            out_dir,
-            tmp_dir,
-            samples,
-            total,
-            entries,
-            ..
-        } = self;
-        let cleanup = |e: CacheError| {
-            let _ = fs::remove_dir_all(&tmp_dir);
-            e
-        };
+        let tmp_dir = self.tmp_dir.clone();
+        let out_dir = self.out_dir.clone();
         let samples_path = tmp_dir.join(SAMPLES_FILE);
-        let file = samples.into_inner().map_err(|e| {
-            cleanup(CacheError::Io {
+        if let Some(samples) = self.samples.take() {
+            let file = samples.into_inner().map_err(|e| CacheError::Io {
                 path: samples_path.clone(),
-                source: e.into_error(),
-            })
-        })?;
-        file.sync_all().map_err(|e| {
-            cleanup(CacheError::Io {
-                path: samples_path.clone(),
-                source: e,
-            })
-        })?;
-        drop(file);
+                cause: e.into_error(),
+            })?;
+            file.sync_all().map_err(io_err(&samples_path))?;
+        }
 
-        let tracks = entries.len();
+        let tracks = self.entries.len();
         let index = IndexFile {
             format: FORMAT_NAME.into(),
             version: FORMAT_VERSION,
             sample_rate: SAMPLE_RATE,
-            total_samples: total,
-            tracks: entries,
+            total_samples: self.total,
+            tracks: std::mem::take(&mut self.entries),
         };
         let index_path = tmp_dir.join(INDEX_FILE);
-        let json = serde_json::to_vec(&index).map_err(|e| {
-            cleanup(CacheError::Io {
-                path: index_path.clone(),
-                source: e.into(),
-            })
-        })?;
-        atomic_write(&index_path, &json).map_err(|e| {
-            cleanup(CacheError::Io {
-                path: index_path.clone(),
-                source: e,
-            })
-        })?;
+        let json = serde_json::to_vec(&index).map_err(|e| io_err(&index_path)(e.into()))?;
+        atomic_write(&index_path, &json).map_err(io_err(&index_path))?;
 
         let skipped_path = tmp_dir.join(SKIPPED_FILE);
         let mut csv_writer = csv::Writer::from_writer(Vec::new());
@@ -769,73 +792,42 @@ impl CacheWriter {
             csv_writer.flush()?;
             Ok(csv_writer.get_ref().clone())
         };
-        let bytes = csv_bytes().map_err(|e| {
-            cleanup(CacheError::Io {
-                path: skipped_path.clone(),
-                source: io::Error::other(e.to_string()),
-            })
-        })?;
-        atomic_write(&skipped_path, &bytes).map_err(|e| {
-            cleanup(CacheError::Io {
-                path: skipped_path.clone(),
-                source: e,
-            })
-        })?;
+        let bytes = csv_bytes().map_err(|e| io_err(&skipped_path)(io::Error::other(e.to_string())))?;
+        atomic_write(&skipped_path, &bytes).map_err(io_err(&skipped_path))?;
 
         let report = CacheBuildReport {
             tracks,
             skipped,
-            seconds_of_audio: total as f64 / SAMPLE_RATE as f64,
+            seconds_of_audio: self.total as f64 / SAMPLE_RATE as f64,
             wall_seconds: started.elapsed().as_secs_f64(),
             source: source.to_path_buf(),
             cache_dir: out_dir.clone(),
             skipped_report: out_dir.join(SKIPPED_FILE),
+            removed_partials: guard.removed_partials.clone(),
+            lock_taken_over_from: guard.taken_over_from.clone(),
         };
         let report_path = tmp_dir.join(REPORT_FILE);
-        let json = serde_json::to_vec_pretty(&report).map_err(|e| {
-            cleanup(CacheError::Io {
-                path: report_path.clone(),
-                source: e.into(),
-            })
-        })?;
-        atomic_write(&report_path, &json).map_err(|e| {
-            cleanup(CacheError::Io {
-                path: report_path.clone(),
-                source: e,
-            })
-        })?;
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| io_err(&report_path)(e.into()))?;
+        atomic_write(&report_path, &json).map_err(io_err(&report_path))?;
 
         // Swap into place: an existing cache (or empty folder) is moved aside, then removed.
         if out_dir.exists() {
-            let old = tmp_dir.with_file_name(format!(
-                "{}.old",
-                tmp_dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-            fs::rename(&out_dir, &old).map_err(|e| {
-                cleanup(CacheError::Io {
-                    path: out_dir.clone(),
-                    source: e,
-                })
-            })?;
+            let old = self.old_dir.clone();
+            if old.exists() {
+                fs::remove_dir_all(&old).map_err(io_err(&old))?;
+            }
+            fs::rename(&out_dir, &old).map_err(io_err(&out_dir))?;
             if let Err(e) = fs::rename(&tmp_dir, &out_dir) {
                 let _ = fs::rename(&old, &out_dir);
-                return Err(cleanup(CacheError::Io {
-                    path: out_dir.clone(),
-                    source: e,
-                }));
+                return Err(io_err(&out_dir)(e));
             }
+            self.committed = true;
             let _ = fs::remove_dir_all(&old);
         } else {
-            fs::rename(&tmp_dir, &out_dir).map_err(|e| {
-                cleanup(CacheError::Io {
-                    path: out_dir.clone(),
-                    source: e,
-                })
-            })?;
+            fs::rename(&tmp_dir, &out_dir).map_err(io_err(&out_dir))?;
+            self.committed = true;
         }
+        drop(guard);
         Ok(report)
     }
 }

@@ -18,19 +18,19 @@
 use std::cell::Cell;
 use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions};
+use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::SAMPLE_RATE;
 use crate::error::AudioError;
-use crate::resample::resample;
+use crate::resample::StreamResampler;
 
 /// Sample rates accepted from a file. Anything else is a corrupt header in practice, and an
 /// absurd rate would make the resampler's FFT huge.
@@ -81,14 +81,13 @@ impl DecodedAudio {
     }
 }
 
-/// Decodes a file; the extension is used as a format hint.
+/// Decodes a file; the extension is used as a format hint. The whole file is held in memory;
+/// for long tracks prefer [`MonoStream`], which holds one packet at a time.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
-    let bytes = std::fs::read(path).map_err(|source| AudioError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = open_file(path)?;
     let ext = path.extension().and_then(|e| e.to_str());
-    decode_bytes(&bytes, ext, path)
+    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    decode_all(mss, ext, path)
 }
 
 /// Decodes an in-memory file. `ext_hint` (e.g. `"mp3"`) helps the format probe; `origin` names
@@ -100,7 +99,130 @@ pub fn decode_bytes(bytes: &[u8], ext_hint: Option<&str>, origin: &Path) -> Resu
             detail: "zero-length file".into(),
         });
     }
-    match without_panic_output(|| decode_unguarded(bytes, ext_hint, origin)) {
+    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), MediaSourceStreamOptions::default());
+    decode_all(mss, ext_hint, origin)
+}
+
+/// Decodes a file, down-mixes it to mono (mean of channels) and resamples it to
+/// [`SAMPLE_RATE`]. The cache stores exactly this, so crops of the cache equal crops of this.
+/// It goes through [`MonoStream`], so it holds the result plus one packet, never the
+/// file's bytes or its decoded multi-channel samples.
+pub fn load_mono(path: &Path) -> Result<Vec<f32>, AudioError> {
+    let mut stream = MonoStream::open(path)?;
+    let mut out = Vec::new();
+    while stream.next_chunk(&mut out)? {}
+    Ok(out)
+}
+
+/// A file decoded, down-mixed and resampled to [`SAMPLE_RATE`] piece by piece: exactly the
+/// samples of [`load_mono`] (bit for bit), holding one packet and one resampler chunk at a time.
+/// This is what bounds `loev embed`'s memory independently of the track's length.
+pub struct MonoStream {
+    decoding: Decoding<'static>,
+    resampler: Option<StreamResampler>,
+    interleaved: Vec<f32>,
+    mono: Vec<f32>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for MonoStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonoStream")
+            .field("path", &self.decoding.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MonoStream {
+    /// Opens `path` and reads its header.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let file = open_file(path)?;
+        let ext = path.extension().and_then(|e| e.to_str());
+        let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+        let decoding = guarded(path, || Decoding::open(mss, ext, path))?;
+        Ok(Self {
+            decoding,
+            resampler: None,
+            interleaved: Vec::new(),
+            mono: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.decoding.path
+    }
+
+    /// Appends the next 16 kHz mono samples to `out` (possibly none). Returns `false` once the
+    /// file is finished (after the last samples were appended). Errors are those of
+    /// [`decode_file`] (a truncated or corrupt file may be found out only at its end).
+    pub fn next_chunk(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        if self.finished {
+            return Ok(false);
+        }
+        let path = self.decoding.path.clone();
+        self.interleaved.clear();
+        let more = guarded(&path, || self.decoding.next(&mut self.interleaved))?;
+        if let Some((rate, channels)) = self.decoding.spec
+            && !self.interleaved.is_empty()
+        {
+            if self.resampler.is_none() {
+                self.resampler = Some(StreamResampler::new(rate, SAMPLE_RATE).map_err(|e| e.with_path(&path))?);
+            }
+            down_mix(&self.interleaved, channels, &mut self.mono);
+            if let Some(resampler) = self.resampler.as_mut() {
+                resampler.push(&self.mono, out).map_err(|e| e.with_path(&path))?;
+            }
+        }
+        if more {
+            return Ok(true);
+        }
+        self.finished = true;
+        guarded(&path, || self.decoding.finish())?;
+        if let Some(resampler) = self.resampler.take() {
+            resampler.finish(out).map_err(|e| e.with_path(&path))?;
+        }
+        Ok(false)
+    }
+}
+
+/// The mean of the channels of interleaved `x`, frame by frame, into `out` (cleared first).
+fn down_mix(x: &[f32], channels: usize, out: &mut Vec<f32>) {
+    out.clear();
+    if channels <= 1 {
+        out.extend_from_slice(x);
+        return;
+    }
+    let scale = 1.0 / channels as f32;
+    out.extend(x.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() * scale));
+}
+
+fn open_file(path: &Path) -> Result<std::fs::File, AudioError> {
+    let io_error = |cause| AudioError::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if meta.is_dir() {
+        return Err(AudioError::NotAudio {
+            path: path.to_path_buf(),
+            detail: "it is a folder".into(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(AudioError::Empty {
+            path: path.to_path_buf(),
+            detail: "zero-length file".into(),
+        });
+    }
+    Ok(file)
+}
+
+/// Runs a decoding step with panics turned into [`AudioError::Corrupt`] (see the module doc).
+fn guarded<T>(origin: &Path, f: impl FnOnce() -> Result<T, AudioError>) -> Result<T, AudioError> {
+    match without_panic_output(f) {
         Ok(result) => result,
         Err(message) => Err(AudioError::Corrupt {
             path: origin.to_path_buf(),
@@ -109,196 +231,253 @@ pub fn decode_bytes(bytes: &[u8], ext_hint: Option<&str>, origin: &Path) -> Resu
     }
 }
 
-/// Decodes a file, down-mixes it to mono (mean of channels) and resamples it to
-/// [`SAMPLE_RATE`]. The cache stores exactly this, so crops of the cache equal crops of this.
-pub fn load_mono(path: &Path) -> Result<Vec<f32>, AudioError> {
-    let decoded = decode_file(path)?;
-    let rate = decoded.sample_rate;
-    resample(&decoded.into_mono(), rate, SAMPLE_RATE).map_err(|e| e.with_path(path))
+fn decode_all(mss: MediaSourceStream<'_>, ext_hint: Option<&str>, origin: &Path) -> Result<DecodedAudio, AudioError> {
+    guarded(origin, || {
+        let mut decoding = Decoding::open(mss, ext_hint, origin)?;
+        let capacity = decoding.declared_frames.unwrap_or(0).min(1 << 22) as usize;
+        let mut samples: Vec<f32> = Vec::with_capacity(capacity);
+        while decoding.next(&mut samples)? {}
+        let (sample_rate, channels, frames) = decoding.finish()?;
+        samples.truncate(frames * channels);
+        Ok(DecodedAudio {
+            sample_rate,
+            channels,
+            frames,
+            samples,
+        })
+    })
 }
 
-fn decode_unguarded(bytes: &[u8], ext_hint: Option<&str>, origin: &Path) -> Result<DecodedAudio, AudioError> {
-    let path = origin.to_path_buf();
-    let corrupt = |detail: String| AudioError::Corrupt {
-        path: path.clone(),
-        detail,
-    };
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), MediaSourceStreamOptions::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = ext_hint {
-        hint.with_extension(ext);
-    }
-    let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
-        .map_err(|e| match e {
-            SymphoniaError::Unsupported(what) => AudioError::NotAudio {
-                path: path.clone(),
-                detail: format!("no known container format ({what})"),
-            },
-            SymphoniaError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => AudioError::Truncated {
-                path: path.clone(),
-                detail: "the file ends inside its header".into(),
-            },
-            other => corrupt(format!("unreadable header: {other}")),
-        })?;
+/// One file being decoded, packet by packet (the checks of the module doc's failure policy).
+struct Decoding<'s> {
+    path: PathBuf,
+    format: Box<dyn FormatReader + 's>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    declared_frames: Option<u64>,
+    max_frames_per_packet: Option<u64>,
+    scratch: Vec<f32>,
+    spec: Option<(u32, usize)>,
+    /// Samples (all channels) decoded so far.
+    samples: u64,
+    packets: usize,
+    bad_packets: usize,
+    last_bad: String,
+    ended_inside_packet: bool,
+}
 
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| AudioError::NotAudio {
+impl<'s> Decoding<'s> {
+    fn open(mss: MediaSourceStream<'s>, ext_hint: Option<&str>, origin: &Path) -> Result<Self, AudioError> {
+        let path = origin.to_path_buf();
+        let corrupt = |detail: String| AudioError::Corrupt {
             path: path.clone(),
-            detail: "the container holds no audio track".into(),
-        })?;
-    let track_id = track.id;
-    let declared_frames = track.num_frames;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| AudioError::UnsupportedCodec {
-            path: path.clone(),
-            detail: "the audio track's codec is unknown".into(),
-        })?
-        .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => AudioError::UnsupportedCodec {
-                path: path.clone(),
-                detail: format!("{} audio", codec_name(params.codec)),
-            },
-            other => corrupt(format!("cannot start the decoder: {other}")),
-        })?;
-
-    let mut samples: Vec<f32> = Vec::with_capacity(declared_frames.unwrap_or(0).min(1 << 22) as usize);
-    let mut scratch: Vec<f32> = Vec::new();
-    let mut spec: Option<(u32, usize)> = None;
-    let mut packets = 0usize;
-    let mut bad_packets = 0usize;
-    let mut last_bad = String::new();
-    let mut ended_inside_packet = false;
-    loop {
-        let packet = match format.next_packet() {
-            Ok(Some(packet)) => packet,
-            Ok(None) => break,
-            Err(SymphoniaError::IoError(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                ended_inside_packet = true;
-                break;
-            }
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(SymphoniaError::Unsupported(what)) => {
-                return Err(AudioError::UnsupportedCodec {
-                    path: path.clone(),
-                    detail: what.to_string(),
-                });
-            }
-            Err(other) => {
-                return Err(corrupt(format!("bad container data after {packets} packets: {other}")));
-            }
+            detail,
         };
-        if packet.track_id != track_id {
-            continue;
+        let mut hint = Hint::new();
+        if let Some(ext) = ext_hint {
+            hint.with_extension(ext);
         }
-        packets += 1;
-        match decoder.decode(&packet) {
-            Ok(buffer) => {
-                let this_spec = (buffer.spec().rate(), buffer.spec().channels().count());
-                match spec {
-                    None => {
-                        if !SUPPORTED_RATES.contains(&this_spec.0) || this_spec.1 == 0 {
-                            return Err(corrupt(format!(
-                                "{} Hz with {} channels (supported: {}–{} Hz, at least one channel)",
-                                this_spec.0,
-                                this_spec.1,
-                                SUPPORTED_RATES.start(),
-                                SUPPORTED_RATES.end()
+        let format = symphonia::default::get_probe()
+            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+            .map_err(|e| match e {
+                SymphoniaError::Unsupported(what) => AudioError::NotAudio {
+                    path: path.clone(),
+                    detail: format!("no known container format ({what})"),
+                },
+                SymphoniaError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    AudioError::Truncated {
+                        path: path.clone(),
+                        detail: "the file ends inside its header".into(),
+                    }
+                }
+                other => corrupt(format!("unreadable header: {other}")),
+            })?;
+
+        let track = format
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| AudioError::NotAudio {
+                path: path.clone(),
+                detail: "the container holds no audio track".into(),
+            })?;
+        let track_id = track.id;
+        let declared_frames = track.num_frames;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .ok_or_else(|| AudioError::UnsupportedCodec {
+                path: path.clone(),
+                detail: "the audio track's codec is unknown".into(),
+            })?
+            .clone();
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| match e {
+                SymphoniaError::Unsupported(_) => AudioError::UnsupportedCodec {
+                    path: path.clone(),
+                    detail: format!("{} audio", codec_name(params.codec)),
+                },
+                other => corrupt(format!("cannot start the decoder: {other}")),
+            })?;
+        Ok(Self {
+            path,
+            format,
+            decoder,
+            track_id,
+            declared_frames,
+            max_frames_per_packet: params.max_frames_per_packet,
+            scratch: Vec::new(),
+            spec: None,
+            samples: 0,
+            packets: 0,
+            bad_packets: 0,
+            last_bad: String::new(),
+            ended_inside_packet: false,
+        })
+    }
+
+    fn corrupt(&self, detail: String) -> AudioError {
+        AudioError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
+    /// Decodes the next packet of the track, appending its interleaved samples to `out`.
+    /// Returns `false` at the end of the stream.
+    fn next(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return Ok(false),
+                Err(SymphoniaError::IoError(io)) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.ended_inside_packet = true;
+                    return Ok(false);
+                }
+                Err(SymphoniaError::ResetRequired) => return Ok(false),
+                Err(SymphoniaError::Unsupported(what)) => {
+                    return Err(AudioError::UnsupportedCodec {
+                        path: self.path.clone(),
+                        detail: what.to_string(),
+                    });
+                }
+                Err(other) => {
+                    return Err(self.corrupt(format!("bad container data after {} packets: {other}", self.packets)));
+                }
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            self.packets += 1;
+            match self.decoder.decode(&packet) {
+                Ok(buffer) => {
+                    let this_spec = (buffer.spec().rate(), buffer.spec().channels().count());
+                    match self.spec {
+                        None => {
+                            if !SUPPORTED_RATES.contains(&this_spec.0) || this_spec.1 == 0 {
+                                return Err(self.corrupt(format!(
+                                    "{} Hz with {} channels (supported: {}–{} Hz, at least one channel)",
+                                    this_spec.0,
+                                    this_spec.1,
+                                    SUPPORTED_RATES.start(),
+                                    SUPPORTED_RATES.end()
+                                )));
+                            }
+                            self.spec = Some(this_spec);
+                        }
+                        Some(first) if first != this_spec => {
+                            return Err(self.corrupt(format!(
+                                "the stream changes from {} Hz/{} ch to {} Hz/{} ch",
+                                first.0, first.1, this_spec.0, this_spec.1
                             )));
                         }
-                        spec = Some(this_spec);
+                        Some(_) => {}
                     }
-                    Some(first) if first != this_spec => {
-                        return Err(corrupt(format!(
-                            "the stream changes from {} Hz/{} ch to {} Hz/{} ch",
-                            first.0, first.1, this_spec.0, this_spec.1
-                        )));
-                    }
-                    Some(_) => {}
+                    buffer.copy_to_vec_interleaved(&mut self.scratch);
+                    // Whole frames only, so a caller that down-mixes chunk by chunk never splits
+                    // a frame.
+                    let whole = self.scratch.len() - self.scratch.len() % this_spec.1;
+                    out.extend(
+                        self.scratch[..whole]
+                            .iter()
+                            .map(|&v| if v.is_finite() { v } else { 0.0 }),
+                    );
+                    self.samples += whole as u64;
+                    return Ok(true);
                 }
-                buffer.copy_to_vec_interleaved(&mut scratch);
-                samples.extend(scratch.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
+                Err(SymphoniaError::DecodeError(what)) => {
+                    self.bad_packets += 1;
+                    self.last_bad = what.to_string();
+                }
+                Err(SymphoniaError::IoError(io)) => {
+                    self.bad_packets += 1;
+                    self.last_bad = io.to_string();
+                }
+                Err(SymphoniaError::ResetRequired) => return Ok(false),
+                Err(SymphoniaError::Unsupported(what)) => {
+                    return Err(AudioError::UnsupportedCodec {
+                        path: self.path.clone(),
+                        detail: what.to_string(),
+                    });
+                }
+                Err(other) => return Err(self.corrupt(format!("packet {}: {other}", self.packets))),
             }
-            Err(SymphoniaError::DecodeError(what)) => {
-                bad_packets += 1;
-                last_bad = what.to_string();
-            }
-            Err(SymphoniaError::IoError(io)) => {
-                bad_packets += 1;
-                last_bad = io.to_string();
-            }
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(SymphoniaError::Unsupported(what)) => {
-                return Err(AudioError::UnsupportedCodec {
-                    path: path.clone(),
-                    detail: what.to_string(),
-                });
-            }
-            Err(other) => return Err(corrupt(format!("packet {packets}: {other}"))),
         }
     }
 
-    if bad_packets > 1 && bad_packets * 100 > packets {
-        return Err(corrupt(format!(
-            "{bad_packets} of {packets} packets failed to decode (last: {last_bad})"
-        )));
-    }
-    let Some((sample_rate, channels)) = spec else {
-        return Err(if bad_packets > 0 {
-            corrupt(format!("no packet could be decoded (last error: {last_bad})"))
-        } else if ended_inside_packet {
-            AudioError::Truncated {
-                path: path.clone(),
-                detail: "the file ends before its first audio packet".into(),
-            }
-        } else if let Some(declared) = declared_frames.filter(|&d| d > 0) {
-            corrupt(format!(
-                "no decodable audio, though the header declares {declared} frames"
-            ))
-        } else {
-            AudioError::Empty {
-                path: path.clone(),
-                detail: "no audio samples".into(),
-            }
-        });
-    };
-    let frames = samples.len() / channels;
-    samples.truncate(frames * channels);
-    if ended_inside_packet {
-        return Err(AudioError::Truncated {
-            path,
-            detail: format!("the file ends inside an audio packet after {frames} frames"),
-        });
-    }
-    if let Some(declared) = declared_frames {
-        // Allow one maximal packet of slack (encoder padding / gapless bookkeeping).
-        let slack = params.max_frames_per_packet.unwrap_or(0).max(4096);
-        if (frames as u64).saturating_add(slack) < declared {
+    /// The end-of-stream checks; returns (sample rate, channels, frames).
+    fn finish(&self) -> Result<(u32, usize, usize), AudioError> {
+        let path = self.path.clone();
+        let (packets, bad_packets, last_bad) = (self.packets, self.bad_packets, &self.last_bad);
+        if bad_packets > 1 && bad_packets * 100 > packets {
+            return Err(self.corrupt(format!(
+                "{bad_packets} of {packets} packets failed to decode (last: {last_bad})"
+            )));
+        }
+        let Some((sample_rate, channels)) = self.spec else {
+            return Err(if bad_packets > 0 {
+                self.corrupt(format!("no packet could be decoded (last error: {last_bad})"))
+            } else if self.ended_inside_packet {
+                AudioError::Truncated {
+                    path,
+                    detail: "the file ends before its first audio packet".into(),
+                }
+            } else if let Some(declared) = self.declared_frames.filter(|&d| d > 0) {
+                self.corrupt(format!(
+                    "no decodable audio, though the header declares {declared} frames"
+                ))
+            } else {
+                AudioError::Empty {
+                    path,
+                    detail: "no audio samples".into(),
+                }
+            });
+        };
+        let frames = (self.samples / channels as u64) as usize;
+        if self.ended_inside_packet {
             return Err(AudioError::Truncated {
                 path,
-                detail: format!("{frames} of the {declared} frames its header declares"),
+                detail: format!("the file ends inside an audio packet after {frames} frames"),
             });
         }
+        if let Some(declared) = self.declared_frames {
+            // Allow one maximal packet of slack (encoder padding / gapless bookkeeping).
+            let slack = self.max_frames_per_packet.unwrap_or(0).max(4096);
+            if (frames as u64).saturating_add(slack) < declared {
+                return Err(AudioError::Truncated {
+                    path,
+                    detail: format!("{frames} of the {declared} frames its header declares"),
+                });
+            }
+        }
+        if frames == 0 {
+            return Err(AudioError::Empty {
+                path,
+                detail: "no audio samples".into(),
+            });
+        }
+        Ok((sample_rate, channels, frames))
     }
-    if frames == 0 {
-        return Err(AudioError::Empty {
-            path,
-            detail: "no audio samples".into(),
-        });
-    }
-    Ok(DecodedAudio {
-        sample_rate,
-        channels,
-        frames,
-        samples,
-    })
 }
 
 /// A readable name for the codecs people meet that loev does not decode.

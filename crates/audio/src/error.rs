@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     /// The file could not be read from disk.
-    #[error("cannot read {}: {source}; check that the file exists and is readable", show(path))]
+    #[error("cannot read {}: {cause}; check that the file exists and is readable", show(path))]
     Io {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error. Shown in the message, so deliberately not a chained `source`: a
+        /// printer of the error chain would repeat it.
+        cause: std::io::Error,
     },
     /// A zero-length file, or a valid file holding no audio samples.
     #[error(
@@ -111,7 +112,7 @@ impl AudioError {
     /// A short cause without the file name, for reports that list the file separately.
     pub fn reason(&self) -> String {
         match self {
-            AudioError::Io { source, .. } => format!("cannot read: {source}"),
+            AudioError::Io { cause, .. } => format!("cannot read: {cause}"),
             AudioError::Empty { detail, .. } => format!("empty: {detail}"),
             AudioError::NotAudio { detail, .. } => format!("not audio: {detail}"),
             AudioError::UnsupportedCodec { detail, .. } => format!("unsupported codec: {detail}"),

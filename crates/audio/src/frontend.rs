@@ -625,6 +625,10 @@ fn validate(cfg: &FrontEndConfig) -> Result<(), FrontEndError> {
     Ok(())
 }
 
+// Streaming log-mel for extraction in bounded memory (kept in its own file, see there).
+mod stream;
+pub use stream::MelStream;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,6 +667,58 @@ mod tests {
         for f in &fe.filters {
             let norm: f32 = f.weights.iter().map(|w| w * w).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        }
+    }
+
+    /// Silent and near-silent audio (real music often starts with seconds of digital silence or
+    /// dither) must give finite model inputs under every compression, for both the training
+    /// path (`view_input`) and the extraction path (`slices`).
+    #[test]
+    fn silence_and_near_silence_give_finite_inputs_under_every_compression() {
+        let compressions = [
+            Compression::Log10Nonneg { scale: 10_000.0 },
+            Compression::Db {
+                amin: 1e-10,
+                top_db: Some(80.0),
+            },
+            Compression::Db {
+                amin: 1e-10,
+                top_db: None,
+            },
+            Compression::Ln { eps: 1e-6 },
+            Compression::Linear,
+        ];
+        let silent = vec![0.0f32; 48_000];
+        let dither: Vec<f32> = (0..48_000).map(|i| if i % 2 == 0 { 1e-30 } else { -1e-30 }).collect();
+        // A silent intro followed by a tone: the silent part is one constant region of the slice.
+        let intro: Vec<f32> = (0..48_000)
+            .map(|i| if i < 40_000 { 0.0 } else { (i as f32 * 0.05).sin() * 0.3 })
+            .collect();
+        for compression in compressions {
+            let fe = FrontEnd::new(FrontEndConfig {
+                compression,
+                ..Default::default()
+            })
+            .unwrap();
+            for (name, x) in [
+                ("silent", &silent),
+                ("dither", &dither),
+                ("intro", &intro),
+                ("empty", &Vec::new()),
+            ] {
+                let mut input = vec![f32::NAN; 96 * 300];
+                fe.view_input(x, &mut input);
+                assert!(
+                    input.iter().all(|v| v.is_finite()),
+                    "{compression:?}, {name}: non-finite view input"
+                );
+                for (_, slice) in fe.slices(&fe.log_mel(x), 200) {
+                    assert!(
+                        slice.iter().all(|v| v.is_finite()),
+                        "{compression:?}, {name}: non-finite slice"
+                    );
+                }
+            }
         }
     }
 

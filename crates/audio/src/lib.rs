@@ -20,9 +20,11 @@ pub mod decode;
 mod error;
 pub mod frontend;
 pub mod io;
+pub mod lock;
 pub mod manifest;
 pub mod resample;
 pub mod rng;
+pub mod walk;
 pub mod wav;
 
 pub use error::AudioError;

@@ -189,3 +189,38 @@ fn decoding_is_deterministic_and_stereo_is_mean_down_mixed() {
     }
     assert_eq!(load_mono(&path).unwrap(), load_mono(&path).unwrap());
 }
+
+/// `load_mono` (and `embed`) decode through `MonoStream`, packet by packet; the result must
+/// equal decoding the whole file, down-mixing and resampling it at once, for every format,
+/// channel count and rate of the fixtures.
+#[test]
+fn streamed_decoding_equals_whole_file_decoding() {
+    use loev_audio::decode::MonoStream;
+    use loev_audio::resample::resample;
+    let mut streamed_in_pieces = 0;
+    for ext in FORMATS {
+        for rate in RATES {
+            for channels in ["mono", "stereo"] {
+                let path = fixture(&format!("sine1k_{rate}_{channels}.{ext}"));
+                if !path.exists() {
+                    continue;
+                }
+                let whole = decode_file(&path).unwrap();
+                let expected = resample(&whole.to_mono(), whole.sample_rate, loev_audio::SAMPLE_RATE).unwrap();
+                let mut stream = MonoStream::open(&path).unwrap();
+                let mut streamed = Vec::new();
+                let mut calls = 0;
+                while stream.next_chunk(&mut streamed).unwrap() {
+                    calls += 1;
+                }
+                streamed_in_pieces += usize::from(calls > 1);
+                assert!(streamed == expected, "{}", path.display());
+                assert!(load_mono(&path).unwrap() == expected, "{}", path.display());
+            }
+        }
+    }
+    assert!(
+        streamed_in_pieces > 10,
+        "only {streamed_in_pieces} fixtures came in more than one piece"
+    );
+}

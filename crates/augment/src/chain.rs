@@ -415,3 +415,48 @@ impl AugmentChain {
         (view, plan.record(view_len))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loev_audio::rng::derived_rng;
+
+    /// Real music often starts with digital silence, and a crop can fall entirely inside it. No
+    /// transform may turn silence into NaN (e.g. by normalising by the signal's level): every
+    /// transform at p = 1, on silence, near-silence and a silent intro.
+    #[test]
+    fn every_transform_keeps_silent_views_finite() {
+        let mut config = ChainConfig::default();
+        config.set_base_probability(1.0);
+        config.pitch_shift.p = 1.0;
+        config.time_stretch.p = 1.0;
+        let chain = AugmentChain::new(config).unwrap();
+        let view_len = 16_000;
+        let source_len = 2 * view_len;
+        let silent = vec![0.0f32; source_len];
+        let denormal = vec![1e-40f32; source_len];
+        let intro: Vec<f32> = (0..source_len)
+            .map(|i| {
+                if i < 3 * view_len / 2 {
+                    0.0
+                } else {
+                    (i as f32 * 0.05).sin() * 0.5
+                }
+            })
+            .collect();
+        for (name, audio) in [("silent", &silent), ("denormal", &denormal), ("intro", &intro)] {
+            for v in 0..24 {
+                let (view, record) = chain.augment(audio, view_len, &mut derived_rng(7, &[v]));
+                assert_eq!(view.len(), view_len);
+                assert!(
+                    view.iter().all(|s| s.is_finite() && s.abs() <= 4.0),
+                    "{name}, view {v}: non-finite or exploding samples after {record:?}"
+                );
+                if name == "silent" {
+                    // Nothing has a level to scale to: silence stays silence.
+                    assert!(view.iter().all(|&s| s == 0.0), "view {v}: {record:?}");
+                }
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! `commands/<name>.rs` and only parses arguments, calls the library crates and reports.
 
 mod commands;
+mod output;
 
 use clap::{Parser, Subcommand};
 
@@ -60,13 +61,18 @@ fn keep_burns_default_device_on_the_cpu() {
 fn main() -> std::process::ExitCode {
     keep_burns_default_device_on_the_cpu();
     let cli = Cli::parse();
-    match run(cli.command) {
+    // After parsing: clap prints `--help` and usage errors itself and exits.
+    let output = output::keep_writing_after_the_reader_closes();
+    let code = match run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // Forwards what is still in flight before the process ends.
+    drop(output);
+    code
 }
 
 /// The context chain joined by ": ", without a backtrace. The library errors already print

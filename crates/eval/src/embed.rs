@@ -7,13 +7,17 @@
 //! batches of `batch_size`; for every embedding space the track gets a timeline `[T × D]` (one
 //! row per slice, with its centre time) and its mean over time.
 //!
-//! **Memory.** Besides the decoded audio (4 bytes per sample) and its log-mel spectrogram
-//! (`n_mels` × 4 bytes per 10 ms frame, i.e. 0.6 × the audio at the defaults) and the output
-//! timeline itself (`T × ΣD` floats), extraction holds at most one batch: `batch_size` slices
-//! of `n_mels × frames` floats and the model's activations for them. Slices are cut from the
-//! spectrogram batch by batch, never all at once, so the working set does not grow with the
-//! track's length ([`EmbedStats::max_slices_in_flight`] records it, and the memory test
-//! measures it on a 10-minute track).
+//! **Memory.** Extraction streams every stage: a file is decoded packet by packet, down-mixed
+//! and resampled piece by piece ([`MonoStream`]), its log-mel frames are computed as samples
+//! arrive ([`MelStream`]), and slices are cut as soon as their frames are there and go through
+//! the model `batch_size` at a time ([`Embedder::embed_file`]). Besides the output timeline
+//! itself (`T × ΣD` floats, T = one row per 2 s of audio), the process holds at most one batch:
+//! `batch_size` slices of `n_mels × frames` floats plus the model's activations for them, one
+//! slice plus one hop of spectrogram frames, and a few FFT frames of samples; none of it grows
+//! with the track's length ([`EmbedStats::max_slices_in_flight`] records the batch, and the
+//! memory test measures a long file). Two settings hold the whole decoded track (16 kHz mono,
+//! 64 kB per second) on purpose: time-stretched copies (`stretch_copies`), and a `db`
+//! compression with `top_db`, which needs the track's maximum before its first frame.
 //!
 //! **Spaces.** `v`: the encoder output V (d_E; for LOEV++/MULE++ models V^++, the concatenated
 //! branches). `v_<head>`: LOEV++ only, branch embedding V^k of each head. `z_<head>`: the
@@ -24,10 +28,10 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
+use loev_audio::AudioError;
 use loev_audio::SAMPLE_RATE;
-use loev_audio::cache::is_audio_file;
-use loev_audio::decode::load_mono;
-use loev_audio::frontend::{FrontEnd, FrontEndConfig, LogMel, slice_starts, standardize};
+use loev_audio::decode::{MonoStream, load_mono};
+use loev_audio::frontend::{FrontEnd, FrontEndConfig, LogMel, MelStream, slice_starts, standardize};
 use loev_audio::manifest::Manifest;
 use loev_audio::rng::derived_rng;
 use loev_augment::time_stretch;
@@ -220,6 +224,22 @@ impl Embedder {
 
     /// The newest valid checkpoint of a run folder, with the run's front end.
     pub fn from_run(run_dir: &Path, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
+        // Say what is wrong with the folder itself, before the run folder's own checks (whose
+        // wording is about resuming training).
+        if !run_dir.is_dir() {
+            return Err(EvalError::Model(format!(
+                "{} is not a folder; --run takes a run folder made by `loev pretrain` (e.g. runs/<name>), \
+                 --checkpoint a model file",
+                run_dir.display()
+            )));
+        }
+        if !run_dir.join("config.toml").is_file() {
+            return Err(EvalError::Model(format!(
+                "{} is not a run folder: it has no config.toml; pass a folder made by `loev pretrain` \
+                 (e.g. runs/<name>) to --run, or a model file (model.safetensors) to --checkpoint",
+                run_dir.display()
+            )));
+        }
         let run = RunDir::open(run_dir).map_err(|e| EvalError::Model(e.to_string()))?;
         let config = TrainConfig::from_file(&run.config_path()).map_err(|e| EvalError::Model(e.to_string()))?;
         let checkpoint = run
@@ -289,77 +309,87 @@ impl Embedder {
         ((self.options.hop_seconds * cfg.sample_rate as f64 / cfg.hop_length as f64).round() as usize).max(1)
     }
 
-    /// Embeds a track (16 kHz mono), slice batch by slice batch (see the module doc).
+    /// Embeds a track (16 kHz mono), slice batch by slice batch (see the module doc). The
+    /// spectrogram is computed piece by piece ([`MelStream`]), never for the whole track.
     pub fn embed_audio(&self, audio: &[f32]) -> Result<(TrackEmbedding, EmbedStats), EvalError> {
-        let mel = self.frontend.log_mel(audio);
-        self.embed_log_mel(&mel)
+        let Some(mut mel) = MelStream::new(&self.frontend) else {
+            return self.embed_log_mel(&self.frontend.log_mel(audio));
+        };
+        let mut batcher = SliceBatcher::new(self);
+        let mut frames = Vec::new();
+        for piece in audio.chunks(STREAM_PIECE) {
+            frames.clear();
+            mel.push(piece, &mut frames);
+            batcher.push_frames(&frames)?;
+        }
+        frames.clear();
+        let n_frames = mel.finish(&mut frames);
+        batcher.push_frames(&frames)?;
+        batcher.finish(n_frames)
+    }
+
+    /// Embeds an audio file, streaming it: decoding, resampling, the spectrogram and the
+    /// slices all go piece by piece ([`MonoStream`], [`MelStream`]), so memory holds one batch
+    /// and the output timeline, whatever the track's length (see the module doc). Returns the
+    /// embedding and the track's duration in seconds; the inner `Err` is a file that cannot
+    /// be decoded (the caller skips it), the outer one a model failure.
+    #[allow(clippy::type_complexity)]
+    pub fn embed_file(&self, path: &Path) -> Result<Result<(TrackEmbedding, EmbedStats, f64), AudioError>, EvalError> {
+        let Some(mut mel) = MelStream::new(&self.frontend) else {
+            // `top_db` clipping needs the track's maximum first: the whole track is held.
+            let audio = match load_mono(path) {
+                Ok(audio) => audio,
+                Err(e) => return Ok(Err(e)),
+            };
+            let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
+            let (track, stats) = self.embed_log_mel(&self.frontend.log_mel(&audio))?;
+            return Ok(Ok((track, stats, seconds)));
+        };
+        let mut stream = match MonoStream::open(path) {
+            Ok(stream) => stream,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut batcher = SliceBatcher::new(self);
+        let mut samples = Vec::new();
+        let mut frames = Vec::new();
+        let mut total = 0usize;
+        loop {
+            samples.clear();
+            let more = match stream.next_chunk(&mut samples) {
+                Ok(more) => more,
+                Err(e) => return Ok(Err(e)),
+            };
+            total += samples.len();
+            frames.clear();
+            mel.push(&samples, &mut frames);
+            batcher.push_frames(&frames)?;
+            if !more {
+                break;
+            }
+        }
+        frames.clear();
+        let n_frames = mel.finish(&mut frames);
+        batcher.push_frames(&frames)?;
+        let (track, stats) = batcher.finish(n_frames)?;
+        Ok(Ok((track, stats, total as f64 / SAMPLE_RATE as f64)))
     }
 
     /// Embeds a log-mel spectrogram (as [`FrontEnd::log_mel`] gives).
     pub fn embed_log_mel(&self, mel: &LogMel) -> Result<(TrackEmbedding, EmbedStats), EvalError> {
-        let cfg = self.frontend.config();
-        let frames = cfg.frames;
+        let mut batcher = SliceBatcher::new(self);
         let n_mels = mel.n_mels;
-        let seconds_per_frame = cfg.hop_length as f64 / cfg.sample_rate as f64;
-        let starts = slice_starts(mel.n_frames, frames, self.hop_frames());
-        let mut timelines: Vec<Vec<f32>> = self
-            .spaces
-            .iter()
-            .map(|s| Vec::with_capacity(starts.len() * s.dim))
-            .collect();
-        let mut stats = EmbedStats::default();
-        let slice_len = n_mels * frames;
-        for batch in starts.chunks(self.options.batch_size) {
-            let mut input = vec![self.silence; batch.len() * slice_len];
-            for (b, &start) in batch.iter().enumerate() {
-                let slice = &mut input[b * slice_len..(b + 1) * slice_len];
-                let available = mel.n_frames.saturating_sub(start).min(frames);
-                for m in 0..n_mels {
-                    let src = &mel.data[m * mel.n_frames + start..m * mel.n_frames + start + available];
-                    slice[m * frames..m * frames + available].copy_from_slice(src);
-                }
-                if cfg.standardize {
-                    standardize(slice, cfg.std_floor);
-                }
+        let mut frames = Vec::new();
+        let mut t = 0;
+        while t < mel.n_frames {
+            let end = (t + STREAM_PIECE / 160).min(mel.n_frames);
+            frames.clear();
+            for f in t..end {
+                frames.extend((0..n_mels).map(|m| mel.data[m * mel.n_frames + f]));
             }
-            stats.max_slices_in_flight = stats.max_slices_in_flight.max(batch.len());
-            let outputs = self.embed_inputs(input, batch.len())?;
-            for (timeline, output) in timelines.iter_mut().zip(outputs) {
-                timeline.extend_from_slice(&output);
-            }
-            stats.slices += batch.len();
-            stats.batches += 1;
+            batcher.push_frames(&frames)?;
+            t = end;
         }
-        // Centre of the audio each slice covers (the rule of `FrontEnd::slices`): MULE's centre
-        // for a full slice, the middle of the real frames for a padded one.
-        let back = frames / 2;
-        let timestamps = starts
-            .iter()
-            .map(|&s| {
-                let available = mel.n_frames.saturating_sub(s).min(frames);
-                let centre = if available == frames {
-                    (s + back) as f64
-                } else {
-                    s as f64 + available as f64 / 2.0
-                };
-                centre * seconds_per_frame
-            })
-            .collect();
-        let spaces = self
-            .spaces
-            .iter()
-            .zip(timelines)
-            .map(|(info, timeline)| {
-                let mean = mean_rows(&timeline, info.dim);
-                SpaceEmbedding {
-                    name: info.name.clone(),
-                    dim: info.dim,
-                    timeline,
-                    mean,
-                }
-            })
-            .collect();
-        Ok((TrackEmbedding { timestamps, spaces }, stats))
+        batcher.finish(mel.n_frames)
     }
 
     /// Runs `n` model inputs (`[n × n_mels × frames]`, already standardised) through the model
@@ -389,6 +419,177 @@ impl Embedder {
                     .map_err(|e| EvalError::Model(format!("reading embeddings back: {e:?}")))
             })
             .collect()
+    }
+}
+
+/// Samples fed to the spectrogram at a time (1 s at 16 kHz).
+const STREAM_PIECE: usize = 16_000;
+
+/// Cuts slices out of spectrogram frames that arrive in time order, batches them and runs the
+/// model batch by batch. It keeps only the frames later slices can still use (at most one
+/// slice plus one hop) and one batch of inputs, so the output timeline is the only part of
+/// extraction that grows with the track's length. The slices equal those of
+/// [`slice_starts`] on the whole spectrogram: a slice is cut early only when its start can no
+/// longer move (its centre is not clamped, whatever the final length).
+struct SliceBatcher<'e> {
+    embedder: &'e Embedder,
+    n_mels: usize,
+    frames: usize,
+    hop: usize,
+    /// Frames kept, frame-major: `ring[(t - ring_base) · n_mels + m]`.
+    ring: Vec<f32>,
+    ring_base: usize,
+    /// Index k ≥ 1 of the next slice centre `k · hop` not cut yet (early cutting only).
+    next_centre: usize,
+    /// Slices cut so far (their starts, in order).
+    starts: Vec<usize>,
+    input: Vec<f32>,
+    in_batch: usize,
+    timelines: Vec<Vec<f32>>,
+    stats: EmbedStats,
+}
+
+impl<'e> SliceBatcher<'e> {
+    fn new(embedder: &'e Embedder) -> Self {
+        let cfg = embedder.frontend.config();
+        Self {
+            embedder,
+            n_mels: cfg.n_mels,
+            frames: cfg.frames,
+            hop: embedder.hop_frames(),
+            ring: Vec::new(),
+            ring_base: 0,
+            next_centre: 1,
+            starts: Vec::new(),
+            input: Vec::new(),
+            in_batch: 0,
+            timelines: embedder.spaces.iter().map(|_| Vec::new()).collect(),
+            stats: EmbedStats::default(),
+        }
+    }
+
+    /// Frames received so far.
+    fn available(&self) -> usize {
+        self.ring_base + self.ring.len() / self.n_mels
+    }
+
+    /// Takes the next frames (frame-major), cuts every slice that is now final.
+    fn push_frames(&mut self, frames: &[f32]) -> Result<(), EvalError> {
+        self.ring.extend_from_slice(frames);
+        let back = self.frames / 2;
+        let forward = self.frames - back;
+        let available = self.available();
+        if available < self.frames {
+            return Ok(());
+        }
+        loop {
+            let centre = self.next_centre * self.hop;
+            if centre.max(back) + forward > available {
+                break;
+            }
+            self.cut(centre.max(back) - back, available)?;
+            self.next_centre += 1;
+        }
+        // Frames before the next slice's earliest possible start are no longer needed.
+        let next_start = (self.next_centre * self.hop)
+            .max(back)
+            .saturating_sub(back)
+            .min(available.saturating_sub(self.frames));
+        // A track of at most one hop gives the single slice from frame 0: keep frame 0 until
+        // the track is known to be longer.
+        let may_be_single = self.starts.is_empty() && available <= self.hop;
+        if next_start > self.ring_base && !may_be_single {
+            self.ring.drain(..(next_start - self.ring_base) * self.n_mels);
+            self.ring_base = next_start;
+        }
+        Ok(())
+    }
+
+    /// Copies the slice starting at frame `start` into the batch (silence past the end).
+    fn cut(&mut self, start: usize, n_frames: usize) -> Result<(), EvalError> {
+        let (frames, n_mels) = (self.frames, self.n_mels);
+        let slice_len = n_mels * frames;
+        let cfg = self.embedder.frontend.config();
+        let first = self.input.len();
+        self.input.resize(first + slice_len, self.embedder.silence);
+        let slice = &mut self.input[first..];
+        let available = n_frames.saturating_sub(start).min(frames);
+        for j in 0..available {
+            let row = (start + j - self.ring_base) * n_mels;
+            for m in 0..n_mels {
+                slice[m * frames + j] = self.ring[row + m];
+            }
+        }
+        if cfg.standardize {
+            standardize(slice, cfg.std_floor);
+        }
+        self.starts.push(start);
+        self.in_batch += 1;
+        self.stats.max_slices_in_flight = self.stats.max_slices_in_flight.max(self.in_batch);
+        if self.in_batch == self.embedder.options.batch_size {
+            self.run_batch()?;
+        }
+        Ok(())
+    }
+
+    fn run_batch(&mut self) -> Result<(), EvalError> {
+        if self.in_batch == 0 {
+            return Ok(());
+        }
+        let input = std::mem::take(&mut self.input);
+        let outputs = self.embedder.embed_inputs(input, self.in_batch)?;
+        for (timeline, output) in self.timelines.iter_mut().zip(outputs) {
+            timeline.extend_from_slice(&output);
+        }
+        self.stats.slices += self.in_batch;
+        self.stats.batches += 1;
+        self.in_batch = 0;
+        Ok(())
+    }
+
+    /// Ends the track (`n_frames` frames in all): cuts the remaining slices, whose starts may
+    /// be clamped to the end, and returns the embedding.
+    fn finish(mut self, n_frames: usize) -> Result<(TrackEmbedding, EmbedStats), EvalError> {
+        let starts = slice_starts(n_frames, self.frames, self.hop);
+        debug_assert!(starts.starts_with(&self.starts), "slices cut early must be final");
+        for &start in &starts[self.starts.len().min(starts.len())..] {
+            self.cut(start, n_frames)?;
+        }
+        self.run_batch()?;
+        let cfg = self.embedder.frontend.config();
+        let seconds_per_frame = cfg.hop_length as f64 / cfg.sample_rate as f64;
+        // Centre of the audio each slice covers (the rule of `FrontEnd::slices`): MULE's centre
+        // for a full slice, the middle of the real frames for a padded one.
+        let frames = self.frames;
+        let back = frames / 2;
+        let timestamps = starts
+            .iter()
+            .map(|&s| {
+                let available = n_frames.saturating_sub(s).min(frames);
+                let centre = if available == frames {
+                    (s + back) as f64
+                } else {
+                    s as f64 + available as f64 / 2.0
+                };
+                centre * seconds_per_frame
+            })
+            .collect();
+        let spaces = self
+            .embedder
+            .spaces
+            .iter()
+            .zip(self.timelines)
+            .map(|(info, timeline)| {
+                let mean = mean_rows(&timeline, info.dim);
+                SpaceEmbedding {
+                    name: info.name.clone(),
+                    dim: info.dim,
+                    timeline,
+                    mean,
+                }
+            })
+            .collect();
+        Ok((TrackEmbedding { timestamps, spaces }, self.stats))
     }
 }
 
@@ -451,6 +652,16 @@ pub struct EmbedInput {
 /// relative path without extension; every other column is kept). Returns the inputs and the
 /// column order of the manifest.
 pub fn list_inputs(input: &Path) -> Result<(Vec<EmbedInput>, Vec<String>), EvalError> {
+    list_inputs_and_skipped(input).map(|(inputs, columns, _)| (inputs, columns))
+}
+
+/// Inputs, manifest columns and the entries of a folder that the walk left out
+/// ([`loev_audio::walk::find_audio_files`]: looping or dangling links, second names of a file),
+/// which [`embed_to_folder`] reports as skipped.
+#[allow(clippy::type_complexity)]
+pub fn list_inputs_and_skipped(
+    input: &Path,
+) -> Result<(Vec<EmbedInput>, Vec<String>, Vec<(PathBuf, String)>), EvalError> {
     let meta = std::fs::metadata(input).map_err(EvalError::io("read", input))?;
     let relative_id = |path: &Path, base: &Path| {
         path.strip_prefix(base)
@@ -460,10 +671,10 @@ pub fn list_inputs(input: &Path) -> Result<(Vec<EmbedInput>, Vec<String>), EvalE
             .replace('\\', "/")
     };
     if meta.is_dir() {
-        let mut files = Vec::new();
-        scan_audio(input, &mut files)?;
-        files.sort();
-        let inputs = files
+        let walk = loev_audio::walk::find_audio_files(input).map_err(EvalError::io("read", input))?;
+        let skipped = walk.skipped;
+        let inputs = walk
+            .files
             .into_iter()
             .map(|path| EmbedInput {
                 id: relative_id(&path, input),
@@ -471,7 +682,7 @@ pub fn list_inputs(input: &Path) -> Result<(Vec<EmbedInput>, Vec<String>), EvalE
                 fields: BTreeMap::new(),
             })
             .collect();
-        return Ok((inputs, Vec::new()));
+        return Ok((inputs, Vec::new(), skipped));
     }
     let is_manifest = input
         .extension()
@@ -488,6 +699,7 @@ pub fn list_inputs(input: &Path) -> Result<(Vec<EmbedInput>, Vec<String>), EvalE
                 path: input.to_path_buf(),
                 fields: BTreeMap::new(),
             }],
+            Vec::new(),
             Vec::new(),
         ));
     }
@@ -524,19 +736,7 @@ pub fn list_inputs(input: &Path) -> Result<(Vec<EmbedInput>, Vec<String>), EvalE
         .into_iter()
         .filter(|c| !c.eq_ignore_ascii_case("path") && !c.eq_ignore_ascii_case("id"))
         .collect();
-    Ok((inputs, columns))
-}
-
-fn scan_audio(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), EvalError> {
-    for entry in std::fs::read_dir(dir).map_err(EvalError::io("read", dir))? {
-        let path = entry.map_err(EvalError::io("read", dir))?.path();
-        if path.is_dir() {
-            scan_audio(&path, files)?;
-        } else if is_audio_file(&path) {
-            files.push(path);
-        }
-    }
-    Ok(())
+    Ok((inputs, columns, Vec::new()))
 }
 
 /// Embeds every track of `input` (see [`list_inputs`]) into the folder `out` (layout in
@@ -547,11 +747,15 @@ pub fn embed_to_folder(
     out: &Path,
     job: &EmbedJob,
 ) -> Result<EmbedSummary, EvalError> {
-    let (inputs, columns) = list_inputs(input)?;
+    let (inputs, columns, walk_skipped) = list_inputs_and_skipped(input)?;
     if inputs.is_empty() {
         return Err(EvalError::Empty(format!(
-            "{} holds no audio file to embed",
-            input.display()
+            "{} holds no audio file to embed{}",
+            input.display(),
+            walk_skipped
+                .first()
+                .map(|(p, r)| format!(" (left out: {}: {r})", p.display()))
+                .unwrap_or_default()
         )));
     }
     let (lo, hi) = job.stretch_range;
@@ -566,27 +770,23 @@ pub fn embed_to_folder(
     } else {
         ProgressBar::hidden()
     };
-    let mut summary = EmbedSummary::default();
+    let mut summary = EmbedSummary {
+        skipped: walk_skipped,
+        ..EmbedSummary::default()
+    };
     let mut rows = Vec::with_capacity(inputs.len());
     let mut stretched_rows = Vec::new();
     for (index, item) in inputs.iter().enumerate() {
         bar.set_message(item.id.clone());
-        let audio = match load_mono(&item.path) {
-            Ok(audio) if !audio.is_empty() => audio,
-            Ok(_) => {
-                summary.skipped.push((item.path.clone(), "no audio samples".into()));
-                bar.inc(1);
-                continue;
-            }
+        let (track, stats, seconds) = match embedder.embed_file(&item.path)? {
+            Ok(done) => done,
             Err(e) => {
-                summary.skipped.push((item.path.clone(), e.to_string()));
+                summary.skipped.push((item.path.clone(), e.reason()));
                 bar.inc(1);
                 continue;
             }
         };
-        let (track, stats) = embedder.embed_audio(&audio)?;
         let file = write_track(out, &track_stem(index, &item.id), &track, job.format)?;
-        let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
         let mut fields = item.fields.clone();
         fields.insert("id".into(), item.id.clone());
         fields.insert("audio".into(), item.path.display().to_string());
@@ -606,7 +806,13 @@ pub fn embed_to_folder(
             .fields
             .get("split")
             .is_some_and(|s| s.trim().parse::<Split>().is_ok_and(|s| s == Split::Test));
-        if let (Some(tempo), false) = (tempo, is_test) {
+        if let (Some(tempo), false, true) = (tempo, is_test, job.stretch_copies > 0) {
+            // Time stretching works on the whole track, so only stretched copies hold the
+            // decoded track in memory (16 kHz mono, 64 kB per second).
+            let audio = load_mono(&item.path).map_err(|e| EvalError::Audio {
+                path: item.path.clone(),
+                reason: e.reason(),
+            })?;
             for copy in 0..job.stretch_copies {
                 let mut rng = derived_rng(job.stretch_seed, &[index as u64, copy as u64]);
                 let rate = if hi > lo { rng.random_range(lo..hi) } else { lo };

@@ -6,14 +6,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// A file or folder could not be read or written.
-    #[error("cannot {action} {path}: {source}")]
+    // The I/O error is part of the message, not a chained source, so that it is printed once.
+    #[error("cannot {action} {path}: {cause}")]
     Io {
         /// What was attempted ("read", "write", "create").
         action: &'static str,
         /// The file or folder.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file exists but its content is not what this suite wrote or expects.
     #[error("{path}: {reason}")]
@@ -52,7 +53,7 @@ impl EvalError {
     /// A closure turning an I/O error on `path` into [`EvalError::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> EvalError {
         let path = path.into();
-        move |source| EvalError::Io { action, path, source }
+        move |cause| EvalError::Io { action, path, cause }
     }
 
     /// A format error on `path`.

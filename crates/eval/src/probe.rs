@@ -28,7 +28,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use loev_audio::rng::{Rng, derive_seed, rng_from_seed};
 use loev_data::labels::{Key, TEMPO_TOLERANCE, tempo_class};
-use loev_data::{Split, Target, TaskDataset, TaskKind, TaskTrack};
+use loev_data::{LoadOptions, LoadReport, Split, Target, TaskDataset, TaskKind, TaskTrack, load_manifest_tasks};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -208,6 +208,70 @@ pub struct ProbeData {
     pub skipped: usize,
 }
 
+/// The tasks of an embedding folder: the label columns of its `index.csv`.
+///
+/// `index.csv` is a manifest whose `path` column lists the *embedding* files, so the manifest
+/// loader's "missing audio file (nor a converted copy)" would point the user at audio that
+/// probing never reads, and the track would silently drop out of the probes. A missing
+/// embedding file is therefore an error that names the file, its track and the fix.
+pub fn embedded_tasks(set: &EmbeddingSet) -> Result<(Vec<TaskDataset>, LoadReport), EvalError> {
+    let index = set.index_path();
+    let (tasks, report) = load_manifest_tasks(&index, &LoadOptions::default())?;
+    if let Some(reason) = missing_embeddings(&report, set) {
+        return Err(EvalError::format(&index, reason));
+    }
+    Ok((tasks, report))
+}
+
+/// The message for embedding files listed in `index.csv` that are gone, if any.
+fn missing_embeddings(report: &LoadReport, set: &EmbeddingSet) -> Option<String> {
+    let problems: Vec<_> = report.missing.iter().chain(&report.corrupt).collect();
+    let first = problems.first()?;
+    let more = match problems.len() {
+        1 => String::new(),
+        n => format!(
+            " (and {} more: {})",
+            n - 1,
+            problems[1..]
+                .iter()
+                .take(5)
+                .map(|p| format!("`{}`", p.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Some(format!(
+        "the embedding file of track `{}`, {}, is missing{more}; it was written by `loev embed` and \
+         probing reads the embeddings, not the audio. Run `loev embed` into {} again to rewrite the \
+         folder, or delete the track's row from index.csv to probe without it",
+        first.id,
+        first.path.display(),
+        set.root().display(),
+    ))
+}
+
+/// Reads track `id`'s `space` embedding from `file`; a missing file names the track and what
+/// to do rather than only failing to open it.
+fn read_track_space(
+    set: &EmbeddingSet,
+    id: &str,
+    file: &Path,
+    space: &str,
+) -> Result<crate::embed::SpaceEmbedding, EvalError> {
+    if !file.exists() {
+        return Err(EvalError::format(
+            file,
+            format!(
+                "the embedding file of track `{id}` is missing (listed in {}). Run `loev embed` into {} again \
+                 to rewrite it, or delete the track's row from index.csv to probe without it",
+                set.index_path().display(),
+                set.root().display()
+            ),
+        ));
+    }
+    set.read_space(file, space)
+}
+
 /// Gathers the probe data of `task` in `space` from an embedding folder. Tracks are matched
 /// to embedding files by id; a tempo task also uses the time-stretched copies of its training
 /// tracks (`stretched.csv`).
@@ -240,7 +304,7 @@ pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result
             data.skipped += 1;
             continue;
         }
-        let embedding = set.read_space(file, space)?;
+        let embedding = read_track_space(set, &track.id, file, space)?;
         match track.split {
             Split::Train => {
                 for t in 0..embedding.len() {
@@ -254,7 +318,7 @@ pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result
                     else {
                         continue;
                     };
-                    let copy = set.read_space(path, space)?;
+                    let copy = read_track_space(set, &track.id, path, space)?;
                     for t in 0..copy.len() {
                         data.train
                             .push(copy.row(t), &Target::Class(class), Some((track, *rate)));
@@ -687,6 +751,92 @@ mod tests {
             tempi: Vec::new(),
             keys: Vec::new(),
         }
+    }
+
+    /// An embedding folder of four key-labelled tracks (one per split plus one), as `loev embed`
+    /// writes it; returns the folder and each track's embedding file.
+    fn embedding_folder(name: &str) -> (PathBuf, Vec<PathBuf>) {
+        use crate::embed::{SpaceEmbedding, SpaceInfo, TrackEmbedding};
+        use crate::store::{EmbeddingFormat, EmbeddingMeta, FORMAT_VERSION, IndexRow};
+        let dir = std::env::temp_dir().join(format!("loev-probe-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let space = SpaceInfo {
+            name: "v".into(),
+            dim: 2,
+            description: "test".into(),
+        };
+        let mut rows = Vec::new();
+        let mut files = Vec::new();
+        for (i, split) in ["train", "train", "valid", "test"].iter().enumerate() {
+            let id = format!("track_{i}");
+            let track = TrackEmbedding {
+                timestamps: vec![1.5],
+                spaces: vec![SpaceEmbedding {
+                    name: "v".into(),
+                    dim: 2,
+                    timeline: vec![i as f32, 1.0],
+                    mean: vec![i as f32, 1.0],
+                }],
+            };
+            let stem = crate::store::track_stem(i, &id);
+            let file = crate::store::write_track(&dir, &stem, &track, EmbeddingFormat::Safetensors).unwrap();
+            let mut fields = std::collections::BTreeMap::new();
+            fields.insert("id".to_string(), id);
+            fields.insert("split".to_string(), split.to_string());
+            fields.insert("key".to_string(), "C major".to_string());
+            rows.push(IndexRow {
+                path: file.clone(),
+                fields,
+            });
+            files.push(file);
+        }
+        let columns = ["id", "split", "key"].map(String::from);
+        crate::store::write_index(&dir.join("index.csv"), &columns, &rows).unwrap();
+        crate::store::write_meta(
+            &dir,
+            &EmbeddingMeta {
+                format_version: FORMAT_VERSION,
+                model: "test".into(),
+                spaces: vec![space],
+                format: EmbeddingFormat::Safetensors,
+                slice_seconds: 3.0,
+                hop_seconds: 2.0,
+                sample_rate: 16_000,
+                input: "test".into(),
+                stretch_copies: 0,
+                stretch_range: (1.0, 1.0),
+                stretch_seed: 0,
+            },
+        )
+        .unwrap();
+        (dir, files)
+    }
+
+    #[test]
+    fn a_deleted_embedding_file_is_named_with_its_track_and_the_fix() {
+        let (dir, files) = embedding_folder("deleted");
+        let set = EmbeddingSet::open(&dir).unwrap();
+        let (tasks, _) = embedded_tasks(&set).unwrap();
+        assert_eq!(tasks[0].tracks.len(), 4);
+        std::fs::remove_file(&files[1]).unwrap();
+        // Through the index: an error, not a silently smaller probe or a word about audio.
+        let message = embedded_tasks(&set).unwrap_err().to_string();
+        for needle in [
+            "track `track_1`",
+            "00001_track_1.safetensors",
+            "loev embed",
+            "index.csv",
+        ] {
+            assert!(message.contains(needle), "`{needle}` not in: {message}");
+        }
+        assert!(!message.contains("converted copy"), "{message}");
+        // Through a task from elsewhere (`--dataset`): reading the embedding names the track.
+        let message = probe_data(&tasks[0], &set, "v").unwrap_err().to_string();
+        for needle in ["track `track_1`", "00001_track_1.safetensors", "loev embed"] {
+            assert!(message.contains(needle), "`{needle}` not in: {message}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -319,7 +319,7 @@ impl EmbeddingSet {
         let text = std::fs::read_to_string(&path).map_err(|e| EvalError::Io {
             action: "read (is this a `loev embed` output folder?)",
             path: path.clone(),
-            source: e,
+            cause: e,
         })?;
         let meta: EmbeddingMeta =
             serde_json::from_str(&text).map_err(|e| EvalError::format(&path, format!("unreadable metadata: {e}")))?;

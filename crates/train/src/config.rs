@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use loev_audio::chunks::CropProbabilities;
-use loev_audio::frontend::FrontEndConfig;
-use loev_augment::ChainConfig;
+use loev_audio::frontend::{FrontEnd, FrontEndConfig};
+use loev_augment::{ChainConfig, LoaderConfig};
 use loev_model::{EncoderConfig, LoevModelConfig};
 use serde::{Deserialize, Serialize};
 
@@ -338,7 +338,11 @@ impl TrainConfig {
             origin: origin.to_string(),
             message: e.to_string(),
         })?;
-        config.validate()?;
+        // Name the file: a value check fails far from where the text was read.
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid(message) => ConfigError::Invalid(format!("{origin}: {message}")),
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -414,7 +418,27 @@ impl TrainConfig {
         resolved
     }
 
-    /// Checks ranges and consistency; messages name the key.
+    /// The batch stream of this run, as the trainer's loader reads it.
+    pub fn loader_config(&self) -> LoaderConfig {
+        LoaderConfig {
+            anchors: self.data.anchors,
+            views: self.data.views,
+            seed: self.seed,
+            workers: self.data.workers,
+            prefetch: self.data.prefetch,
+            chain: self.augment.clone(),
+            frontend: self.frontend.clone(),
+            crops: self.data.crops,
+            mixup: self.data.mixup,
+        }
+    }
+
+    /// Checks ranges and consistency of every section; messages name the key.
+    ///
+    /// This is the whole check of a run's configuration: everything the trainer later builds
+    /// from it (front end, crops, batch loader, model, devices' names) is validated here, so
+    /// that `loev pretrain` refuses an invalid value before it writes the run folder or
+    /// generates a corpus.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
@@ -448,9 +472,34 @@ impl TrainConfig {
                 o.learning_rate
             ));
         }
-        if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) || o.epsilon <= 0.0 {
+        let betas_ok = (0.0..1.0).contains(&o.beta1) && (0.0..1.0).contains(&o.beta2);
+        if !(betas_ok && o.epsilon > 0.0 && o.epsilon.is_finite()) {
             return invalid("optimizer.beta1/beta2 must lie in [0, 1) and optimizer.epsilon be positive".into());
         }
+        if let Schedule::Cosine { final_lr, .. } = o.schedule
+            && !(final_lr >= 0.0 && final_lr.is_finite())
+        {
+            return invalid(format!(
+                "optimizer.schedule.final_lr = {final_lr} must be a finite number >= 0"
+            ));
+        }
+        if self.data.cache.is_none() && self.data.corpus_tracks == 0 {
+            return invalid(
+                "data.corpus_tracks = 0: the built-in corpus needs at least 1 track (or set data.cache)".into(),
+            );
+        }
+        FrontEnd::new(self.frontend.clone()).map_err(|e| ConfigError::Invalid(format!("[frontend] {e}")))?;
+        if self.frontend.sample_rate != loev_audio::SAMPLE_RATE {
+            return invalid(format!(
+                "frontend.sample_rate = {} must be {}: caches and the augmentation chain run at that rate",
+                self.frontend.sample_rate,
+                loev_audio::SAMPLE_RATE
+            ));
+        }
+        self.data
+            .crops
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("data.crops: {e}")))?;
         if self.train.steps == 0
             || self.train.checkpoint_every == 0
             || self.train.log_every == 0
@@ -470,6 +519,10 @@ impl TrainConfig {
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("model: {e}")))?;
         crate::device::parse_devices(&self.device).map_err(ConfigError::Invalid)?;
+        // Anything the loader checks beyond the above.
+        self.loader_config()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("data / augment / frontend: {e}")))?;
         Ok(())
     }
 }
@@ -630,6 +683,43 @@ mod tests {
             .replace("views = 4", "views = 1");
         let err = TrainConfig::from_toml(&text, "x.toml").unwrap_err().to_string();
         assert!(err.contains("data.views"), "{err}");
+    }
+
+    /// Issue 13, item 6: front-end values used to be checked only by the batch loader, after
+    /// the run folder and the corpus were written.
+    #[test]
+    fn invalid_front_end_and_crop_values_are_caught_by_validate_and_named() {
+        let base = preset("loev-ps:tiny").unwrap();
+        type Break = Box<dyn Fn(&mut TrainConfig)>;
+        let cases: Vec<(&str, Break)> = vec![
+            ("sample_rate", Box::new(|c| c.frontend.sample_rate = 0)),
+            ("sample_rate", Box::new(|c| c.frontend.sample_rate = 22_050)),
+            ("n_mels", Box::new(|c| c.frontend.n_mels = 0)),
+            ("hop_length", Box::new(|c| c.frontend.hop_length = 0)),
+            ("frames", Box::new(|c| c.frontend.frames = 0)),
+            ("data.crops", Box::new(|c| c.data.crops.same = -1.0)),
+            ("data.corpus_tracks", Box::new(|c| c.data.corpus_tracks = 0)),
+            (
+                "final_lr",
+                Box::new(|c| {
+                    c.optimizer.schedule = Schedule::Cosine {
+                        warmup_steps: 1,
+                        final_lr: f64::NAN,
+                    }
+                }),
+            ),
+        ];
+        for (key, break_it) in cases {
+            let mut config = base.clone();
+            break_it(&mut config);
+            let err = config.validate().expect_err(key).to_string();
+            assert!(err.contains(key), "{key}: {err}");
+            // The same check runs when a config file is read.
+            let err = TrainConfig::from_toml(&config.to_toml(), "run.toml")
+                .expect_err(key)
+                .to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -25,9 +25,13 @@ pub const DEFAULT_TEMPERATURE: f64 = 0.1;
 /// a zero weight times it stays zero.
 const SELF_MASK: f32 = -1.0e9;
 
-/// Norm floor when normalising embeddings, so an all-zero embedding gives zero similarities
-/// rather than NaN.
-const NORM_EPS: f64 = 1e-12;
+/// Rows of a projection whose L2 norm is below this have no direction: their unit vector is
+/// taken as zero (similarity 0 with every view) and they receive no gradient. Silent audio
+/// gives exactly such rows (a standardised constant slice is all zeros, and the untrained
+/// model maps zeros to zeros), and the derivative of the norm at 0 is infinite, so without
+/// this floor one silent crop turns every gradient into NaN. Real projections are many orders
+/// of magnitude longer, so their values are unchanged.
+const NORM_EPS: f64 = 1e-6;
 
 /// Which views count as positives in one head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,10 +140,16 @@ fn head_masks(labels: &ViewLabels, objective: &HeadObjective, rows: std::ops::Ra
     }
 }
 
-/// Rows of `z` scaled to unit L2 norm.
+/// Rows of `z` scaled to unit L2 norm; rows shorter than [`NORM_EPS`] become zero.
+///
+/// The squared norm is floored *before* the square root: flooring after it (`sqrt(s).max(ε)`)
+/// still evaluates `d sqrt(s)/ds = ∞` at s = 0 in the backward pass, and ∞ · 0 is NaN. The
+/// floored rows are then masked to zero, so their gradient is exactly zero rather than ~1/ε.
 fn l2_normalise(z: Tensor<2>) -> Tensor<2> {
-    let norm = z.clone().square().sum_dim(1).sqrt().clamp_min(NORM_EPS); // [n, 1]
-    z / norm // [n, d]
+    let squared = z.clone().square().sum_dim(1); // [n, 1]
+    let has_direction = squared.clone().greater_equal_elem(NORM_EPS * NORM_EPS).float().detach(); // [n, 1]
+    let norm = squared.clamp_min(NORM_EPS * NORM_EPS).sqrt(); // [n, 1]
+    (z / norm) * has_direction // [n, d]
 }
 
 /// Σ over anchors in `rows` of ℓ_i (unnormalised), for one head. `z_rows` are the rows' raw
@@ -489,6 +499,64 @@ mod tests {
                 assert!(got.iter().any(|g| g.abs() > 1e-4), "gradients must not vanish");
             }
         }
+    }
+
+    /// Gradients of the total loss with respect to each head's projection.
+    fn loss_and_gradients(case: &Case) -> (f64, Vec<Vec<f32>>) {
+        let device = Device::flex().autodiff();
+        let leaves: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device).require_grad()).collect();
+        let loss = contrastive_loss(&leaves, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
+        let value = scalar(loss.total.clone());
+        let grads = loss.total.backward();
+        let grads = leaves
+            .iter()
+            .map(|l| l.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap())
+            .collect();
+        (value, grads)
+    }
+
+    #[test]
+    fn zero_projection_rows_give_finite_loss_and_gradients() {
+        // Silent audio: a standardised constant slice is all zeros and the untrained model maps
+        // it to an all-zero projection. Views 0 and 5 are such rows, in every head.
+        let mut case = random_case(50, 4, 4, 8, loev(1), 1, 0.3);
+        for head in &mut case.z {
+            head[0].fill(0.0);
+            head[5].fill(0.0);
+        }
+        check_against_brute_force(&case);
+        let (value, grads) = loss_and_gradients(&case);
+        assert!(value.is_finite(), "loss {value}");
+        for (head, g) in grads.iter().enumerate() {
+            assert!(g.iter().all(|v| v.is_finite()), "head {head}: non-finite gradient");
+            // A row without direction gets no gradient; the others still learn.
+            assert!(g[..8].iter().chain(&g[40..48]).all(|&v| v == 0.0), "head {head}");
+            assert!(
+                g[8..40].iter().any(|v| v.abs() > 1e-4),
+                "head {head}: gradients vanished"
+            );
+        }
+    }
+
+    #[test]
+    fn an_all_silent_batch_gives_the_chance_loss_and_zero_gradients() {
+        // Every similarity is 0, so each anchor's loss is ln(n − 1) (uniform over the others).
+        let mut case = random_case(51, 3, 2, 4, vec![HeadObjective::Invariant], 0, 0.0);
+        for row in &mut case.z[0] {
+            row.fill(0.0);
+        }
+        let (value, grads) = loss_and_gradients(&case);
+        assert!((value - 5f64.ln()).abs() < 1e-5, "loss {value}");
+        assert!(grads[0].iter().all(|&v| v == 0.0));
+        // Tiny but non-zero rows (near-silent audio) are normalised, not floored.
+        let mut case = random_case(52, 3, 2, 4, vec![HeadObjective::Invariant], 0, 0.0);
+        for row in &mut case.z[0] {
+            row.iter_mut().for_each(|v| *v *= 1e-4);
+        }
+        check_against_brute_force(&case);
+        let (value, grads) = loss_and_gradients(&case);
+        assert!(value.is_finite() && (value - 5f64.ln()).abs() > 1e-3, "loss {value}");
+        assert!(grads[0].iter().all(|v| v.is_finite()));
     }
 
     #[test]

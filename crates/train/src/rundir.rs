@@ -12,12 +12,26 @@
 //! `state.json` (written last) holds a checksum of every file, so a crash or a full disk never
 //! leaves a checkpoint that looks complete but is not. Loading walks the checkpoints from the
 //! newest and falls back to the previous one, with a warning, when one fails its checksums.
+//!
+//! Damaged checkpoints never cost progress silently:
+//! * Resuming ([`RunDir::checkpoint_to_resume`]) refuses when checkpoints exist but every one
+//!   of them is damaged, naming each one and what failed, instead of restarting at step 0.
+//!   A run's checkpoints are its only record of progress; starting over must be the user's
+//!   explicit choice (moving the `checkpoints` folder away).
+//! * Rotation ([`RunDir::write_checkpoint`]) ranks checkpoints by step, always keeps the one
+//!   just written, and never removes a checkpoint above that step (one the run fell back from;
+//!   training rewrites it when it reaches its step), so the newest good checkpoint survives.
+//!
+//! A folder whose run never started training (no checkpoint, no metrics) can be created
+//! again: a run that was refused or failed before its first step leaves nothing worth keeping,
+//! so fixing the config and starting again on the same `--out` must work.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use loev_audio::io::atomic_write;
+use loev_audio::lock::LOCK_FILE_NAME;
 use serde::{Deserialize, Serialize};
 
 /// File names inside a checkpoint folder.
@@ -26,6 +40,8 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 /// Step, parameter ids and checksums; written last.
 pub const STATE_FILE: &str = "state.json";
+/// Name prefix of a checkpoint folder being written (`.tmp-step-NNNNNNNN-PID`).
+pub const CHECKPOINT_TMP_PREFIX: &str = ".tmp-step-";
 
 /// Errors of the run directory.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +56,24 @@ pub enum RunDirError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The folder already holds a run and neither resume nor overwrite was asked for.
-    #[error("{0} already holds a run (config.toml exists): pass --resume to continue it, or choose another --out")]
+    /// The folder already holds a run that has trained (it has checkpoints or metrics).
+    #[error(
+        "{0} already holds a run that has trained (it has checkpoints or metrics.jsonl): pass --resume {0} to \
+         continue it, or choose another --out"
+    )]
     Exists(PathBuf),
+    /// A new run was asked for in a folder that holds other files.
+    #[error(
+        "{} is not empty and is not a run folder (it holds {}): choose another --out, or an empty or new folder",
+        dir.display(),
+        entry.display()
+    )]
+    NotARunFolder {
+        /// The folder.
+        dir: PathBuf,
+        /// The first entry that does not belong to a run.
+        entry: PathBuf,
+    },
     /// Resume was asked for but the folder has no run.
     #[error("{0} holds no run to resume (no config.toml)")]
     NotARun(PathBuf),
@@ -53,6 +84,20 @@ pub enum RunDirError {
         path: PathBuf,
         /// What failed.
         reason: String,
+    },
+    /// The run has checkpoints but every one fails its checksums: resuming would lose the
+    /// run's progress, so it is refused.
+    #[error(
+        "every checkpoint in {dir} is damaged, so the run cannot resume without losing its progress:\n{damaged}\n\
+         Restore the damaged files from a backup, or move {dir} away to start the run again from step 0 \
+         (loev never deletes damaged checkpoints itself)",
+        damaged = damaged.join("\n")
+    )]
+    AllCheckpointsDamaged {
+        /// The checkpoints folder.
+        dir: PathBuf,
+        /// One line per damaged checkpoint: its folder and what failed.
+        damaged: Vec<String>,
     },
 }
 
@@ -112,15 +157,32 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates a new run folder (fails if it already holds a run).
+    /// Creates a new run folder. Fails with [`RunDirError::Exists`] if it holds a run that has
+    /// trained (see [`RunDir::has_trained`]); a folder whose run never trained is taken over
+    /// (its `config.toml` is rewritten by the caller).
     pub fn create(root: &Path) -> Result<Self, RunDirError> {
-        if root.join("config.toml").exists() {
+        let existing = Self::at(root);
+        if existing.has_trained()? {
             return Err(RunDirError::Exists(root.to_path_buf()));
+        }
+        if let Some(entry) = existing.foreign_entry()? {
+            return Err(RunDirError::NotARunFolder {
+                dir: root.to_path_buf(),
+                entry,
+            });
         }
         fs::create_dir_all(root.join("checkpoints")).map_err(io_err("cannot create", root))?;
         Ok(Self {
             root: root.to_path_buf(),
         })
+    }
+
+    /// A handle on the run folder `root` that checks and creates nothing (for looking at a
+    /// folder before deciding what to do with it).
+    pub fn at(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
     }
 
     /// Opens an existing run folder for resuming.
@@ -132,6 +194,51 @@ impl RunDir {
         Ok(Self {
             root: root.to_path_buf(),
         })
+    }
+
+    /// True when the run has trained: it has a checkpoint folder (even a damaged one) or a
+    /// non-empty `metrics.jsonl`. Only files with those names count, so the lock file, a
+    /// `config.toml` or a generated corpus never make a folder look trained.
+    pub fn has_trained(&self) -> Result<bool, RunDirError> {
+        let metrics = self.metrics_path();
+        match fs::metadata(&metrics) {
+            Ok(meta) if meta.len() > 0 => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("cannot read", &metrics)(e)),
+        }
+        if !self.checkpoints_dir().is_dir() {
+            return Ok(false);
+        }
+        Ok(!self.checkpoints()?.is_empty())
+    }
+
+    /// The first entry of the folder that is not part of a run (sorted by name), if any: a new
+    /// run may take over an untrained run folder, never a folder of the user's files. The
+    /// run's own names count as part of it: `config.toml`, `metrics.jsonl`, `checkpoints`,
+    /// the generated corpus, the lock file and the temporary names of atomic writes.
+    pub fn foreign_entry(&self) -> Result<Option<PathBuf>, RunDirError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("cannot list", &self.root)(e)),
+        };
+        let mut foreign = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("cannot list", &self.root))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let ours = matches!(
+                name.as_str(),
+                "config.toml" | "metrics.jsonl" | "checkpoints" | "corpus-cache" | LOCK_FILE_NAME
+            ) || [".corpus-cache.building-", ".config.toml.tmp", ".metrics.jsonl.tmp"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+            if !ours {
+                foreign.push(entry.path());
+            }
+        }
+        foreign.sort();
+        Ok(foreign.into_iter().next())
     }
 
     /// The folder.
@@ -193,7 +300,7 @@ impl RunDir {
         let final_path = self.checkpoints_dir().join(format!("step-{step:08}"));
         let tmp = self
             .checkpoints_dir()
-            .join(format!(".tmp-step-{step:08}-{}", std::process::id()));
+            .join(format!("{CHECKPOINT_TMP_PREFIX}{step:08}-{}", std::process::id()));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(io_err("cannot remove", &tmp))?;
         }
@@ -226,20 +333,72 @@ impl RunDir {
             let _ = fs::remove_dir_all(&tmp);
         }
         result?;
-        self.prune(keep_last, keep_every)?;
+        self.prune(step, keep_last, keep_every)?;
         Ok(final_path)
     }
 
-    fn prune(&self, keep_last: usize, keep_every: u64) -> Result<(), RunDirError> {
+    /// Removes the checkpoints the keep policy no longer needs after `written` was written:
+    /// kept are `written` itself, the `keep_last - 1` newest below it, every multiple of
+    /// `keep_every`, and everything above `written`. A checkpoint above the one just written
+    /// exists only when a resume fell back past it (it failed its checksums); ranking it as
+    /// "newest" used to delete each new checkpoint in its favour, so it is left alone and is
+    /// replaced when training reaches its step.
+    fn prune(&self, written: u64, keep_last: usize, keep_every: u64) -> Result<(), RunDirError> {
         let checkpoints = self.checkpoints()?;
-        let newest: Vec<u64> = checkpoints.iter().rev().take(keep_last).map(|(s, _)| *s).collect();
+        let newest: Vec<u64> = checkpoints
+            .iter()
+            .rev()
+            .filter(|(s, _)| *s <= written)
+            .take(keep_last.max(1))
+            .map(|(s, _)| *s)
+            .collect();
         for (step, path) in checkpoints {
             let permanent = keep_every > 0 && step % keep_every == 0;
-            if !newest.contains(&step) && !permanent {
+            if step < written && !newest.contains(&step) && !permanent {
                 fs::remove_dir_all(&path).map_err(io_err("cannot remove old checkpoint", &path))?;
             }
         }
         Ok(())
+    }
+
+    /// Removes what a crashed or killed process left half-written in this run folder: temporary
+    /// checkpoint folders (`checkpoints/.tmp-step-NNNNNNNN-PID`), a half-built corpus cache
+    /// (`.corpus-cache.building-PID`) and temporary files of atomic writes, for every PID that is
+    /// no longer running. Call it while holding the run's lock. Returns what was removed.
+    pub fn remove_stale_partials(&self) -> Result<Vec<PathBuf>, RunDirError> {
+        let root = &self.root;
+        let mut removed = Vec::new();
+        for prefix in [".corpus-cache.building-", ".config.toml.tmp", ".metrics.jsonl.tmp"] {
+            removed.extend(
+                loev_audio::lock::remove_stale_partials(root, prefix).map_err(io_err("cannot clean up", root))?,
+            );
+        }
+        let dir = self.checkpoints_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(io_err("cannot list", &dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_err("cannot list", &dir))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            // `.tmp-step-NNNNNNNN-PID`: the PID follows the last '-'.
+            let Some(pid) = name
+                .strip_prefix(CHECKPOINT_TMP_PREFIX)
+                .and_then(|rest| rest.rsplit_once('-'))
+                .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == std::process::id() || loev_audio::lock::process_is_alive(pid) {
+                continue;
+            }
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(io_err("cannot remove", &path))?;
+            removed.push(path);
+        }
+        removed.sort();
+        Ok(removed)
     }
 
     /// Verifies a checkpoint's files against its recorded checksums.
@@ -279,7 +438,41 @@ impl RunDir {
         Ok(None)
     }
 
-    /// Appends one JSON line to the metrics log and flushes it.
+    /// The checkpoint a resume continues from: the newest one that passes its checksums, with
+    /// each damaged newer one reported through `warn`. `Ok(None)` only when the run has no
+    /// checkpoint folder at all (it stopped before its first checkpoint, so step 0 loses
+    /// nothing). When checkpoints exist but every one is damaged, this refuses with
+    /// [`RunDirError::AllCheckpointsDamaged`] rather than let the run restart at step 0:
+    /// nothing of model or optimizer is restored from a damaged checkpoint, because a resume is
+    /// meant to continue exactly where the run stopped.
+    pub fn checkpoint_to_resume(&self, mut warn: impl FnMut(&str)) -> Result<Option<LoadedCheckpoint>, RunDirError> {
+        let checkpoints = self.checkpoints()?;
+        if checkpoints.is_empty() {
+            return Ok(None);
+        }
+        let mut damaged = Vec::new();
+        for (_, path) in checkpoints.into_iter().rev() {
+            match Self::verify_checkpoint(&path) {
+                Ok(state) => {
+                    for line in &damaged {
+                        warn(&format!(
+                            "warning: {line}; falling back to the older checkpoint {}",
+                            path.display()
+                        ));
+                    }
+                    return Ok(Some(LoadedCheckpoint { path, state }));
+                }
+                Err(e) => damaged.push(e.to_string()),
+            }
+        }
+        Err(RunDirError::AllCheckpointsDamaged {
+            dir: self.checkpoints_dir(),
+            damaged,
+        })
+    }
+
+    /// Appends one JSON line to the metrics log and flushes it. The line goes out in one
+    /// `write` call, so a process killed while logging never leaves half a line for readers.
     pub fn append_metrics(&self, line: &serde_json::Value) -> Result<(), RunDirError> {
         let path = self.metrics_path();
         let mut file = fs::OpenOptions::new()
@@ -287,7 +480,8 @@ impl RunDir {
             .append(true)
             .open(&path)
             .map_err(io_err("cannot open", &path))?;
-        writeln!(file, "{line}").map_err(io_err("cannot append to", &path))?;
+        file.write_all(format!("{line}\n").as_bytes())
+            .map_err(io_err("cannot append to", &path))?;
         file.flush().map_err(io_err("cannot flush", &path))
     }
 
@@ -335,11 +529,13 @@ mod tests {
         let root = temp_dir("keep");
         let run = RunDir::create(&root).unwrap();
         run.write_config("name = 'x'").unwrap();
-        assert!(matches!(RunDir::create(&root), Err(RunDirError::Exists(_))));
+        // A run that never trained can be created again (a refused or failed start).
+        RunDir::create(&root).expect("an untrained run folder is reusable");
         for step in [10, 20, 30, 40, 50] {
             run.write_checkpoint(step, vec![step], 2, 20, write_dummy(step))
                 .unwrap();
         }
+        assert!(matches!(RunDir::create(&root), Err(RunDirError::Exists(_))));
         let steps: Vec<u64> = run.checkpoints().unwrap().iter().map(|(s, _)| *s).collect();
         assert_eq!(steps, vec![20, 40, 50]);
         let mut warnings = Vec::new();
@@ -365,6 +561,102 @@ mod tests {
         // A half-written temporary folder is never taken for a checkpoint.
         fs::create_dir_all(run.checkpoints_dir().join(".tmp-step-00000060-1")).unwrap();
         assert_eq!(run.checkpoints().unwrap().len(), 3);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Issue 13, item 4: a resume that fell back below damaged checkpoints used to have each
+    /// new checkpoint deleted by rotation in favour of the damaged, higher-step ones.
+    #[test]
+    fn rotation_never_deletes_the_checkpoint_just_written_for_higher_damaged_ones() {
+        let root = temp_dir("rotation");
+        let run = RunDir::create(&root).unwrap();
+        for step in [10, 20, 30] {
+            run.write_checkpoint(step, vec![step], 1, 0, write_dummy(step)).unwrap();
+        }
+        let steps = |run: &RunDir| -> Vec<u64> { run.checkpoints().unwrap().iter().map(|(s, _)| *s).collect() };
+        assert_eq!(steps(&run), vec![30]);
+        // Damage 30, as if the disk filled while it was written; the run falls back to 0 and
+        // writes 5 and 15 with keep_last = 1.
+        fs::write(
+            run.checkpoints_dir().join("step-00000030").join(OPTIMIZER_FILE),
+            "optim",
+        )
+        .unwrap();
+        run.write_checkpoint(5, vec![5], 1, 0, write_dummy(5)).unwrap();
+        assert_eq!(steps(&run), vec![5, 30], "the newest good checkpoint is kept");
+        run.write_checkpoint(15, vec![15], 1, 0, write_dummy(15)).unwrap();
+        assert_eq!(steps(&run), vec![15, 30]);
+        let resumed = run.checkpoint_to_resume(|_| {}).unwrap().unwrap();
+        assert_eq!(resumed.state.step, 15);
+        // Reaching step 30 again replaces the damaged checkpoint, and rotation resumes.
+        run.write_checkpoint(30, vec![30], 1, 0, write_dummy(30)).unwrap();
+        assert_eq!(steps(&run), vec![30]);
+        RunDir::verify_checkpoint(&run.checkpoints_dir().join("step-00000030")).unwrap();
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Issue 13, item 4: with every checkpoint damaged, resuming used to restart at step 0.
+    #[test]
+    fn resuming_refuses_when_every_checkpoint_is_damaged_and_names_each_one() {
+        let root = temp_dir("all-damaged");
+        let run = RunDir::create(&root).unwrap();
+        assert!(
+            run.checkpoint_to_resume(|_| {}).unwrap().is_none(),
+            "no checkpoint: step 0"
+        );
+        for step in [10, 20] {
+            run.write_checkpoint(step, vec![step], 2, 0, write_dummy(step)).unwrap();
+        }
+        for step in [10, 20] {
+            let path = run
+                .checkpoints_dir()
+                .join(format!("step-{step:08}"))
+                .join(OPTIMIZER_FILE);
+            fs::write(&path, "opt").unwrap();
+        }
+        let err = run.checkpoint_to_resume(|_| {}).err().expect("refused");
+        assert!(matches!(err, RunDirError::AllCheckpointsDamaged { .. }));
+        let message = err.to_string();
+        for needle in ["step-00000010", "step-00000020", OPTIMIZER_FILE, "backup", "step 0"] {
+            assert!(message.contains(needle), "{needle} missing from: {message}");
+        }
+        assert_eq!(run.checkpoints().unwrap().len(), 2, "nothing is deleted");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Issue 13, item 7: half-written outputs of dead processes are removed; live ones stay.
+    #[test]
+    fn stale_partials_of_dead_processes_are_removed() {
+        let root = temp_dir("partials");
+        let run = RunDir::create(&root).unwrap();
+        let dead_cache = root.join(".corpus-cache.building-999999999");
+        let dead_checkpoint = run.checkpoints_dir().join(".tmp-step-00000040-999999999");
+        let dead_config = root.join(".config.toml.tmp999999999");
+        let mine = run
+            .checkpoints_dir()
+            .join(format!(".tmp-step-00000040-{}", std::process::id()));
+        for dir in [&dead_cache, &dead_checkpoint, &mine] {
+            fs::create_dir_all(dir.join("inner")).unwrap();
+        }
+        fs::write(&dead_config, "x").unwrap();
+        let mut removed = run.remove_stale_partials().unwrap();
+        removed.sort();
+        let mut expected = vec![dead_cache.clone(), dead_checkpoint.clone(), dead_config.clone()];
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(!dead_cache.exists() && !dead_checkpoint.exists() && !dead_config.exists());
+        assert!(mine.exists());
+        assert!(!run.has_trained().unwrap(), "partials are not training progress");
+        assert_eq!(
+            run.foreign_entry().unwrap(),
+            None,
+            "the lock and partials belong to the run"
+        );
+        fs::write(root.join(LOCK_FILE_NAME), "1").unwrap();
+        assert_eq!(run.foreign_entry().unwrap(), None);
+        fs::write(root.join("thesis.tex"), "precious").unwrap();
+        assert_eq!(run.foreign_entry().unwrap(), Some(root.join("thesis.tex")));
+        assert!(matches!(RunDir::create(&root), Err(RunDirError::NotARunFolder { .. })));
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -6,7 +6,18 @@
 //! `derive_seed(seed, [s])`, and the learning rate from the schedule at `s`. With the model
 //! weights and Adam's state restored from a checkpoint, a resumed run therefore continues
 //! exactly as the uninterrupted one would have.
+//!
+//! A run folder is written by one process at a time: [`pretrain`] and [`resume`] hold its
+//! [`FolderLock`] (`.loev.lock`) from before the first write until they return, so a second
+//! `loev pretrain --resume` of the same folder is refused with the holder's PID instead of
+//! interleaving `metrics.jsonl` and checkpoints. The OS frees the lock when its holder dies, so a
+//! killed run leaves a lock file that the next start takes over with a warning; it also removes
+//! what the dead process left half-written (see [`RunDir::remove_stale_partials`]).
+//!
+//! Everything a run needs (the whole resolved config, the devices, a given cache) is checked
+//! before its folder is created, so an invalid value never leaves a half-made run behind.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,15 +29,16 @@ use burn::tensor::{Bytes, Device};
 use indicatif::{ProgressBar, ProgressStyle};
 use loev_audio::cache::AudioCache;
 use loev_audio::io::atomic_write;
+use loev_audio::lock::{FolderLock, LockError};
 use loev_audio::rng::derive_seed;
-use loev_augment::{Batch, BatchLoader, LoaderConfig};
+use loev_augment::{Batch, BatchLoader};
 use loev_model::LoevModel;
 use serde_json::json;
 
 use crate::config::TrainConfig;
 use crate::device::open_training_devices;
 use crate::loss::{HeadObjective, ViewLabels};
-use crate::rundir::{MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError};
+use crate::rundir::{LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError};
 use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients};
 
 /// Errors that end a training run.
@@ -38,6 +50,12 @@ pub enum TrainError {
     /// The run directory could not be read or written.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// Another process is writing the run folder (or its lock cannot be taken).
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// A resume was asked to do something the run cannot do.
+    #[error("{0}")]
+    Resume(String),
     /// The training audio could not be opened or prepared.
     #[error("training data: {0}")]
     Data(String),
@@ -47,7 +65,8 @@ pub enum TrainError {
     /// The loss became NaN or infinite; nothing was written after the last good checkpoint.
     #[error(
         "the loss became non-finite at step {step} ({detail}); stopped without writing. The last good checkpoint is {last_checkpoint}. \
-         Lower optimizer.learning_rate (or use a warm-up schedule), check the training audio, then continue with `loev pretrain --resume {run_dir}`"
+         The tracks of this step and the one before (whose update fed it): {tracks}. Check their audio (`loev features FILE`), \
+         lower optimizer.learning_rate (or use a warm-up schedule), then continue with `loev pretrain --resume {run_dir}`"
     )]
     NonFinite {
         /// The step whose loss was not finite.
@@ -56,6 +75,8 @@ pub enum TrainError {
         detail: String,
         /// The checkpoint to resume from.
         last_checkpoint: String,
+        /// Ids of the tracks in the failing step's batch and the batch before it.
+        tracks: String,
         /// The run folder.
         run_dir: String,
     },
@@ -75,6 +96,12 @@ pub struct TrainOptions {
     /// Train on these devices instead of the configuration's (`loev pretrain --resume RUN
     /// --device …`: a run may continue on another device; its `config.toml` is left as it is).
     pub device: Option<String>,
+    /// The run's total number of steps, replacing `train.steps` (`loev pretrain --steps N`).
+    /// On [`resume`] this extends a run (finished or not) to `N` steps in total and records the
+    /// new total in its `config.toml`, so later resumes keep it; a value below the step the run
+    /// has already reached is refused. The learning-rate schedule is evaluated for the new
+    /// total from the resumed step on.
+    pub steps: Option<u64>,
 }
 
 impl TrainOptions {
@@ -86,6 +113,7 @@ impl TrainOptions {
             verbose: true,
             stop_after: None,
             device: None,
+            steps: None,
         }
     }
 }
@@ -97,6 +125,14 @@ pub struct TrainSummary {
     pub run_dir: PathBuf,
     /// Steps completed (in total, over every resume).
     pub steps: u64,
+    /// Steps trained by this invocation; 0 when the run was already complete, in which case
+    /// the loss and throughput fields are empty / zero and must not be reported as results.
+    pub steps_trained: u64,
+    /// The run's total number of steps (`train.steps`).
+    pub total_steps: u64,
+    /// Every warning this invocation printed (lock taken over, stale partial outputs removed,
+    /// damaged checkpoints skipped), in order.
+    pub warnings: Vec<String>,
     /// Step the run continued from, when it was resumed.
     pub resumed_from: Option<u64>,
     /// Head names.
@@ -113,24 +149,141 @@ pub struct TrainSummary {
     pub last_checkpoint: Option<PathBuf>,
 }
 
-/// Starts a new run in `options.run_dir` (which must not hold a run yet).
+/// Prints a warning on stderr and keeps it for the summary.
+fn warn(warnings: &mut Vec<String>, message: String) {
+    eprintln!("{message}");
+    warnings.push(message);
+}
+
+/// Takes the run folder's lock (refused with the holder's PID when another process trains
+/// there) and removes what dead processes left half-written in it, warning about both.
+fn lock_run_folder(run: &RunDir, warnings: &mut Vec<String>) -> Result<FolderLock, TrainError> {
+    let lock = FolderLock::acquire_folder(run.root())?;
+    if let Some(pid) = lock.taken_over_from() {
+        warn(
+            warnings,
+            format!(
+                "warning: {} was locked by process {pid}, which is no longer running (killed or crashed); \
+                 taking the run folder over",
+                run.root().display()
+            ),
+        );
+    }
+    for path in run.remove_stale_partials()? {
+        warn(
+            warnings,
+            format!(
+                "warning: removed {}, left half-written by a process that is no longer running",
+                path.display()
+            ),
+        );
+    }
+    Ok(lock)
+}
+
+/// Opens `data.cache` when the config names one (so a missing or damaged cache is reported
+/// before the run folder is written).
+fn open_given_cache(config: &TrainConfig) -> Result<Option<Arc<AudioCache>>, TrainError> {
+    let Some(path) = &config.data.cache else {
+        return Ok(None);
+    };
+    AudioCache::open(path)
+        .map(|cache| Some(Arc::new(cache)))
+        .map_err(|e| TrainError::Data(format!("data.cache = {}: {e}", path.display())))
+}
+
+/// Starts a new run in `options.run_dir`. The folder must not hold a run that has trained; one
+/// that never trained (a start that was refused or failed before its first step) is reused.
+///
+/// The whole resolved config, the devices and a given cache are checked before anything is
+/// written. The run folder is locked for the whole run.
 pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSummary, TrainError> {
+    let mut config = config.resolved();
+    if let Some(steps) = options.steps {
+        config.train.steps = steps;
+    }
     config.validate()?;
-    let run = RunDir::create(&options.run_dir)?;
-    run.write_config(&config.resolved().to_toml())?;
-    run_training(config.resolved(), run, options)
+    let devices = open_training_devices(&config.device).map_err(TrainError::Model)?;
+    let cache = open_given_cache(&config)?;
+    let root = &options.run_dir;
+    let existing = RunDir::at(root);
+    if existing.has_trained()? {
+        // Refuse before touching anything of an existing run (not even its lock file).
+        return Err(RunDirError::Exists(root.clone()).into());
+    }
+    if let Some(entry) = existing.foreign_entry()? {
+        return Err(RunDirError::NotARunFolder {
+            dir: root.clone(),
+            entry,
+        }
+        .into());
+    }
+    fs::create_dir_all(root).map_err(|source| RunDirError::Io {
+        action: "cannot create",
+        path: root.clone(),
+        source,
+    })?;
+    let mut warnings = Vec::new();
+    let _lock = lock_run_folder(&RunDir::at(root), &mut warnings)?;
+    // Checked again under the lock: another process may have started training meanwhile.
+    let run = RunDir::create(root)?;
+    let text = config.to_toml();
+    let previous = fs::read_to_string(run.config_path()).ok();
+    if previous.as_deref().is_some_and(|old| old != text) {
+        // A reused folder: a corpus generated for the old config (seed, corpus size) is stale.
+        let corpus = run.root().join(CORPUS_DIR);
+        if corpus.exists() {
+            fs::remove_dir_all(&corpus).map_err(|source| RunDirError::Io {
+                action: "cannot remove the stale corpus",
+                path: corpus.clone(),
+                source,
+            })?;
+        }
+    }
+    run.write_config(&text)?;
+    run_training(config, run, devices, cache, None, options, warnings)
 }
 
 /// Continues the run in `options.run_dir` from its newest valid checkpoint, with the config
-/// stored there.
+/// stored there (`options.device` and `options.steps` override it; see [`TrainOptions`]).
+///
+/// Damaged checkpoints: the newest one that passes its checksums is used, with a warning per
+/// damaged newer one. When checkpoints exist but all are damaged, the resume is refused
+/// ([`RunDirError::AllCheckpointsDamaged`]) instead of restarting from step 0; nothing is
+/// deleted. A run with no checkpoint yet starts from step 0.
 pub fn resume(options: &TrainOptions) -> Result<TrainSummary, TrainError> {
     let run = RunDir::open(&options.run_dir)?;
-    let mut config = TrainConfig::from_file(&run.config_path())?;
+    let mut warnings = Vec::new();
+    let _lock = lock_run_folder(&run, &mut warnings)?;
+    let mut saved = TrainConfig::from_file(&run.config_path())?;
+    if let Some(steps) = options.steps {
+        saved.train.steps = steps;
+    }
+    let mut config = saved.clone();
     if let Some(device) = &options.device {
         config.device = device.clone();
-        config.validate()?;
     }
-    run_training(config, run, options)
+    config.validate()?;
+    let devices = open_training_devices(&config.device).map_err(TrainError::Model)?;
+    let cache = open_given_cache(&config)?;
+    let mut skipped = Vec::new();
+    let checkpoint = run.checkpoint_to_resume(|w| skipped.push(w.to_string()))?;
+    for message in skipped {
+        warn(&mut warnings, message);
+    }
+    let reached = checkpoint.as_ref().map_or(0, |c| c.state.step);
+    if let Some(steps) = options.steps {
+        if steps < reached {
+            return Err(TrainError::Resume(format!(
+                "--steps {steps} is below step {reached}, which {} has already reached; give --steps {reached} or more \
+                 to extend the run (or resume without --steps)",
+                run.root().display()
+            )));
+        }
+        // Recorded, so that a later resume without --steps keeps the new total.
+        run.write_config(&saved.to_toml())?;
+    }
+    run_training(config, run, devices, cache, checkpoint, options, warnings)
 }
 
 /// The parameter ids of a module in visit order.
@@ -176,16 +329,14 @@ fn adam(config: &TrainConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// Opens the training audio: the configured cache, or the built-in corpus generated once into
-/// the run folder (training split only, so the evaluation splits stay unseen).
-fn open_data(config: &TrainConfig, run: &RunDir, verbose: bool) -> Result<Arc<AudioCache>, TrainError> {
+/// The folder in a run folder that holds the generated built-in corpus.
+pub const CORPUS_DIR: &str = "corpus-cache";
+
+/// Opens the built-in corpus generated once into the run folder (training split only, so the
+/// evaluation splits stay unseen), generating it the first time.
+fn open_corpus(config: &TrainConfig, run: &RunDir, verbose: bool) -> Result<Arc<AudioCache>, TrainError> {
     let data_err = |e: String| TrainError::Data(e);
-    if let Some(cache) = &config.data.cache {
-        return AudioCache::open(cache)
-            .map(Arc::new)
-            .map_err(|e| data_err(e.to_string()));
-    }
-    let dir = run.root().join("corpus-cache");
+    let dir = run.root().join(CORPUS_DIR);
     if let Ok(cache) = AudioCache::open(&dir) {
         return Ok(Arc::new(cache));
     }
@@ -221,27 +372,24 @@ struct TrainState {
     step: u64,
 }
 
+/// The model and optimizer to train from: `checkpoint`'s (verified by the caller), or fresh
+/// ones at step 0. Metrics logged after that step (work lost in a crash) are dropped.
 fn initial_state(
     config: &TrainConfig,
     run: &RunDir,
     device: &Device,
+    checkpoint: Option<LoadedCheckpoint>,
     verbose: bool,
 ) -> Result<(TrainState, Option<u64>), TrainError> {
     let model_config = config.model_config();
-    let fresh = |optimizer| TrainState {
-        model: LoevModel::init(&model_config, device, config.seed),
-        optimizer,
-        step: 0,
-    };
-    let latest = run.latest_valid_checkpoint(|warning| eprintln!("{warning}"))?;
-    let Some(checkpoint) = latest else {
-        if !run.checkpoints()?.is_empty() {
-            eprintln!(
-                "warning: no usable checkpoint in {}; starting from step 0",
-                run.checkpoints_dir().display()
-            );
-        }
-        return Ok((fresh(adam(config)), None));
+    let Some(checkpoint) = checkpoint else {
+        run.truncate_metrics_after(0)?;
+        let state = TrainState {
+            model: LoevModel::init(&model_config, device, config.seed),
+            optimizer: adam(config),
+            step: 0,
+        };
+        return Ok((state, None));
     };
     let model = LoevModel::load_into(&checkpoint.path.join(MODEL_FILE), &model_config, device)
         .map_err(|e| TrainError::Model(e.to_string()))?;
@@ -398,11 +546,20 @@ impl Window {
     }
 }
 
-fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Result<TrainSummary, TrainError> {
-    let devices: Vec<Device> = open_training_devices(&config.device).map_err(TrainError::Model)?;
+/// The training loop, on opened devices with the run folder locked by the caller. `cache` is
+/// the given `data.cache` (the built-in corpus is opened or generated when `None`), and
+/// `checkpoint` the verified checkpoint to continue from.
+fn run_training(
+    config: TrainConfig,
+    run: RunDir,
+    devices: Vec<Device>,
+    cache: Option<Arc<AudioCache>>,
+    checkpoint: Option<LoadedCheckpoint>,
+    options: &TrainOptions,
+    warnings: Vec<String>,
+) -> Result<TrainSummary, TrainError> {
     let (head_names, objectives) = config.heads();
-    let cache = open_data(&config, &run, options.verbose)?;
-    let (mut state, resumed_from) = initial_state(&config, &run, &devices[0], options.verbose)?;
+    let (mut state, resumed_from) = initial_state(&config, &run, &devices[0], checkpoint, options.verbose)?;
     let total_steps = options
         .stop_after
         .map_or(config.train.steps, |s| s.min(config.train.steps));
@@ -411,6 +568,9 @@ fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Res
         return Ok(TrainSummary {
             run_dir: run.root().to_path_buf(),
             steps: state.step,
+            steps_trained: 0,
+            total_steps: config.train.steps,
+            warnings,
             resumed_from,
             heads: head_names,
             first_losses: Vec::new(),
@@ -420,17 +580,12 @@ fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Res
             last_checkpoint,
         });
     }
-    let loader_config = LoaderConfig {
-        anchors: config.data.anchors,
-        views: config.data.views,
-        seed: config.seed,
-        workers: config.data.workers,
-        prefetch: config.data.prefetch,
-        chain: config.augment.clone(),
-        frontend: config.frontend.clone(),
-        crops: config.data.crops,
-        mixup: config.data.mixup,
+    let cache = match cache {
+        Some(cache) => cache,
+        None => open_corpus(&config, &run, options.verbose)?,
     };
+    let first_step = state.step;
+    let loader_config = config.loader_config();
     let mut loader =
         BatchLoader::new(cache.clone(), loader_config, state.step).map_err(|e| TrainError::Data(e.to_string()))?;
     if options.verbose {
@@ -463,6 +618,9 @@ fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Res
     let mut overall = Window::default();
     let mut first_losses = None;
     let mut last_losses = Vec::new();
+    // The tracks of the previous step: a non-finite loss usually comes from the update that
+    // step made, so both batches are named when training stops.
+    let mut previous_tracks: Vec<u32> = Vec::new();
     while state.step < total_steps {
         let step_start = Instant::now();
         let batch = loader.next_batch().map_err(|e| TrainError::Data(e.to_string()))?;
@@ -487,13 +645,26 @@ fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Res
                 || "none (the run will start from step 0)".to_string(),
                 |(_, p)| p.display().to_string(),
             );
+            let mut tracks: Vec<u32> = batch.track_ids.iter().chain(&previous_tracks).copied().collect();
+            tracks.sort_unstable();
+            tracks.dedup();
+            let tracks = tracks
+                .iter()
+                .map(|&t| match cache.entries().get(t as usize) {
+                    Some(entry) => entry.id.clone(),
+                    None => format!("#{t}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(TrainError::NonFinite {
                 step: state.step + 1,
                 detail,
                 last_checkpoint: last,
+                tracks,
                 run_dir: run.root().display().to_string(),
             });
         }
+        previous_tracks.clone_from(&batch.track_ids);
         let seconds = step_start.elapsed().as_secs_f64();
         let views = batch.n_anchors * batch.n_views;
         window.add(&losses, views, seconds, wait);
@@ -553,6 +724,9 @@ fn run_training(config: TrainConfig, run: RunDir, options: &TrainOptions) -> Res
     Ok(TrainSummary {
         run_dir: run.root().to_path_buf(),
         steps: state.step,
+        steps_trained: state.step - first_step,
+        total_steps: config.train.steps,
+        warnings,
         resumed_from,
         heads: head_names,
         first_losses: first_losses.unwrap_or_default(),

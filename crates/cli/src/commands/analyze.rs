@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use loev_eval::embed::{EmbedOptions, Embedder, list_inputs};
+use loev_eval::embed::{EmbedOptions, Embedder, list_inputs_and_skipped};
 use loev_eval::invariance::{InvarianceConfig, analyze, write_csv};
 use loev_eval::plot_invariance;
 use loev_model::open_device;
@@ -59,7 +59,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.rates = r.clone();
     }
     config.clip_seconds = args.clip_seconds;
-    let (inputs, _) = list_inputs(&args.input)?;
+    let (inputs, _, skipped) = list_inputs_and_skipped(&args.input)?;
+    for (path, reason) in &skipped {
+        eprintln!("skipped {}: {reason}", path.display());
+    }
     let has_test = inputs
         .iter()
         .any(|i| i.fields.get("split").is_some_and(|s| s == "test"));

@@ -66,6 +66,13 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             args.source.display()
         );
     }
+    if args.source.is_file() && loev_audio::walk::is_audio_file(&args.source) {
+        anyhow::bail!(
+            "{} is a single audio file, but `loev cache build` takes a folder of audio files or a \
+             .csv/.tsv manifest that lists them; pass the folder that holds it",
+            args.source.display()
+        );
+    }
     let source = CacheSource::from_path(&args.source);
     let opts = CacheBuildOptions {
         threads: args.threads,
@@ -74,6 +81,18 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     };
     let report = AudioCache::build(&source, &args.out, &opts)
         .with_context(|| format!("building the cache {}", args.out.display()))?;
+    if let Some(pid) = &report.lock_taken_over_from {
+        eprintln!(
+            "warning: took over the lock of {} from process {pid}, which had exited without releasing it",
+            args.out.display()
+        );
+    }
+    for partial in &report.removed_partials {
+        eprintln!(
+            "removed {}: the partial output of an earlier build that did not finish",
+            partial.display()
+        );
+    }
     print_summary(&report, 20);
     println!("built in {:.1} s", report.wall_seconds);
     Ok(())

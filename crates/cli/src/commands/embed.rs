@@ -52,6 +52,12 @@ pub struct Args {
 
 /// Runs `loev embed`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1 slice, got 0");
+    anyhow::ensure!(
+        args.hop.is_finite() && args.hop > 0.0,
+        "--hop must be a positive number of seconds (the default is 2), got {}",
+        args.hop
+    );
     let (_, device) = open_device(&args.device, false)?;
     let options = EmbedOptions {
         batch_size: args.batch,

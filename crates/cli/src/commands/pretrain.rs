@@ -22,24 +22,26 @@ pub struct Args {
     /// Continue the run in this folder from its newest valid checkpoint.
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
-    /// Run folder for a new run (default: runs/<name>).
-    #[arg(long, short)]
+    /// Run folder for a new run (default: runs/<name>). A folder whose run never trained (no
+    /// checkpoint, no metrics) is reused.
+    #[arg(long, short, conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Train on this decode-once cache (`loev cache build`) instead of the built-in corpus.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     cache: Option<PathBuf>,
-    /// Override the number of optimisation steps.
+    /// Override the number of optimisation steps. With --resume, the run's total: a finished
+    /// run is extended to this many steps (recorded in its config.toml).
     #[arg(long)]
     steps: Option<u64>,
-    /// Override the seed.
-    #[arg(long)]
+    /// Override the seed (a resumed run keeps its own).
+    #[arg(long, conflicts_with = "resume")]
     seed: Option<u64>,
     /// Override the device: cpu, cuda:N, vulkan:N, vulkan:cpu, opengl:cpu, or a list such as
     /// cuda:0,1 (data parallel). With --resume, the run continues on this device.
     #[arg(long)]
     device: Option<String>,
     /// Print the resolved configuration as TOML and exit.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     print_config: bool,
     /// List the presets and exit.
     #[arg(long)]
@@ -66,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         options.progress = progress;
         options.stop_after = args.stop_after;
         options.device = args.device.clone();
+        options.steps = args.steps;
         let summary = loev_train::resume(&options).with_context(|| format!("resuming {}", run_dir.display()))?;
         return report(&summary);
     }
@@ -100,9 +103,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     report(&summary)
 }
 
+/// Prints what the run did. A run that trained no step (it was already complete) says so
+/// instead of printing losses and a throughput it does not have.
 fn report(summary: &loev_train::TrainSummary) -> anyhow::Result<()> {
     println!("run folder: {}", summary.run_dir.display());
     println!("steps: {}", summary.steps);
+    if summary.steps_trained == 0 {
+        if summary.steps >= summary.total_steps {
+            println!(
+                "the run is complete ({} of {} steps); nothing to train. To train it further, pass --steps N \
+                 with N above {}",
+                summary.steps, summary.total_steps, summary.steps
+            );
+        } else {
+            println!("no step trained (stopped at step {})", summary.steps);
+        }
+        if let Some(path) = &summary.last_checkpoint {
+            println!("last checkpoint: {}", path.display());
+        }
+        return Ok(());
+    }
     for (k, head) in summary.heads.iter().enumerate() {
         let first = summary.first_losses.get(k).copied().unwrap_or(f64::NAN);
         let last = summary.last_losses.get(k).copied().unwrap_or(f64::NAN);

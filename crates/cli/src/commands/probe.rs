@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use loev_data::{DatasetName, LoadOptions, load_dataset, load_manifest_tasks};
+use loev_data::{DatasetName, LoadOptions, load_dataset};
 use loev_eval::EvalError;
-use loev_eval::probe::{ProbeConfig, probe_data, read_probe_config, run_probe};
+use loev_eval::probe::{ProbeConfig, embedded_tasks, probe_data, read_probe_config, run_probe};
 use loev_eval::store::EmbeddingSet;
 use loev_eval::tables::{ModelResults, table_one_csv, table_one_markdown};
 
@@ -70,9 +70,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let opts = LoadOptions::default();
     let (tasks, report) = match (&args.dataset, &args.root) {
         (Some(name), Some(root)) => load_dataset(name.parse::<DatasetName>()?, root, &opts)?,
-        _ => load_manifest_tasks(&set.index_path(), &opts)?,
+        _ => embedded_tasks(&set)?,
     };
     eprintln!("{report}");
+    let unknown: Vec<&String> = args
+        .tasks
+        .iter()
+        .filter(|name| !tasks.iter().any(|t| &t.name == *name))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+        anyhow::bail!(
+            "unknown --task {}: the labels of {} give the tasks {}",
+            unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+            args.embeddings.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
     let tasks: Vec<_> = tasks
         .into_iter()
         .filter(|t| args.tasks.is_empty() || args.tasks.contains(&t.name))

@@ -31,6 +31,16 @@ pub struct Args {
 
 /// Runs `loev retrieve`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.k.iter().all(|&k| k > 0),
+        "--k must list neighbour counts of at least 1 (e.g. --k 1,3,5,10), got {:?}",
+        args.k
+    );
+    anyhow::ensure!(
+        args.tolerance.is_finite() && args.tolerance >= 0.0,
+        "--tolerance must be a relative tempo tolerance of 0 or more (the default is 0.04), got {}",
+        args.tolerance
+    );
     let set = EmbeddingSet::open(&args.embeddings)?;
     let wanted = args.split.as_deref().map(str::parse::<loev_data::Split>).transpose()?;
     let splits = if wanted.is_some() {
@@ -54,7 +64,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "retrieval needs at least two labelled tracks, found {}",
             items.len()
         );
-        let retrieval = evaluate_retrieval(&items, &args.k, args.tolerance);
+        // A query has `items - 1` neighbours; a k beyond that would silently be scored on fewer
+        // neighbours than it says, so it is left out of the table and reported.
+        let (ks, beyond): (Vec<usize>, Vec<usize>) = args.k.iter().partition(|&&k| k < items.len());
+        if !beyond.is_empty() {
+            eprintln!(
+                "warning: k = {beyond:?} left out for space {space}: only {} other tracks can be neighbours",
+                items.len() - 1
+            );
+        }
+        let retrieval = evaluate_retrieval(&items, &ks, args.tolerance);
         results.push(ModelResults {
             model: model.clone(),
             space: space.clone(),

@@ -1,0 +1,139 @@
+//! A closed stdout / stderr must not end a run (issue 13, item 10): `loev pretrain … 2>&1 |
+//! head` used to exit 101 with a panic from `eprintln!` once `head` had gone. Each command here
+//! runs with its output connected to pipes whose read ends are already closed, and must exit 0
+//! and write its files; and with open pipes, every byte must still arrive.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn loev() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loev"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loev-pipes-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The write end of a pipe whose reader is gone: every write to it fails with EPIPE.
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Stdio::from(writer)
+}
+
+/// Runs `command` with stdout and stderr on closed pipes — one shared pipe (`2>&1 | head`) or
+/// two — and asserts that it exits 0.
+fn run_with_closed_output(command: &mut Command, shared: bool) {
+    if shared {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        command.stdout(writer.try_clone().unwrap()).stderr(writer);
+    } else {
+        command.stdout(closed_pipe()).stderr(closed_pipe());
+    }
+    let status = command.status().expect("the loev binary runs");
+    assert!(status.success(), "{command:?} ended with {status} on a closed pipe");
+}
+
+fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("the loev binary runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn corpus_and_cache(root: &Path) -> PathBuf {
+    let corpus = root.join("corpus");
+    run_with_closed_output(
+        loev()
+            .args([
+                "corpus", "generate", "--tracks", "4", "--notes", "0", "--seed", "3", "-o",
+            ])
+            .arg(&corpus),
+        false,
+    );
+    assert!(
+        corpus.join("manifest.csv").is_file(),
+        "corpus generate wrote no manifest"
+    );
+    let cache = root.join("cache");
+    run_with_closed_output(
+        loev()
+            .args(["cache", "build", "-o"])
+            .arg(&cache)
+            .arg(corpus.join("manifest.csv")),
+        true,
+    );
+    assert!(cache.join("index.json").is_file(), "cache build wrote no index");
+    cache
+}
+
+#[test]
+fn pretrain_keeps_training_after_the_reader_of_its_output_closes() {
+    let root = temp_dir("pretrain");
+    let cache = corpus_and_cache(&root);
+    let mut config = loev_train::preset("mule-b:tiny").unwrap();
+    config.name = "pipes".into();
+    config.data.cache = Some(cache);
+    config.data.anchors = 4;
+    config.data.views = 2;
+    config.data.workers = 1;
+    config.frontend.frames = 100;
+    config.model.size = "test".parse().unwrap();
+    config.model.projection_dims = None;
+    config.train.steps = 6;
+    config.train.log_every = 1;
+    config.train.checkpoint_every = 3;
+    config.validate().unwrap();
+    let config_path = root.join("run.toml");
+    std::fs::write(&config_path, config.to_toml()).unwrap();
+    let run = root.join("run");
+    // Without a progress bar, the trainer writes a status line per step and per checkpoint to
+    // stderr, and the command a summary to stdout: all of it into the closed pipe.
+    run_with_closed_output(
+        loev()
+            .args(["pretrain", "--no-progress", "--config"])
+            .arg(&config_path)
+            .arg("--out")
+            .arg(&run),
+        true,
+    );
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 6, "every step was logged");
+    assert!(
+        run.join("checkpoints").join("step-00000006").is_dir(),
+        "the last checkpoint exists"
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn output_still_arrives_in_full_through_open_pipes() {
+    // The relay that protects closed pipes must forward everything before the process ends.
+    let output = run_ok(loev().args(["pretrain", "--list-presets"]));
+    let listed: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let expected: Vec<String> = loev_train::PRESET_NAMES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed, expected);
+    // The same with stdout and stderr on one pipe (`2>&1 |`), read to its end.
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let mut child = loev()
+        .args(["pretrain", "--list-presets"])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(text.lines().count(), expected.len(), "{text}");
+}
