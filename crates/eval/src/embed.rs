@@ -655,13 +655,13 @@ pub fn list_inputs(input: &Path) -> Result<(Vec<EmbedInput>, Vec<String>), EvalE
     list_inputs_and_skipped(input).map(|(inputs, columns, _)| (inputs, columns))
 }
 
+/// Entries left out of a listing, each with the reason (as in [`loev_audio::walk::FolderWalk`]).
+pub type SkippedEntries = Vec<(PathBuf, String)>;
+
 /// Inputs, manifest columns and the entries of a folder that the walk left out
 /// ([`loev_audio::walk::find_audio_files`]: looping or dangling links, second names of a file),
 /// which [`embed_to_folder`] reports as skipped.
-#[allow(clippy::type_complexity)]
-pub fn list_inputs_and_skipped(
-    input: &Path,
-) -> Result<(Vec<EmbedInput>, Vec<String>, Vec<(PathBuf, String)>), EvalError> {
+pub fn list_inputs_and_skipped(input: &Path) -> Result<(Vec<EmbedInput>, Vec<String>, SkippedEntries), EvalError> {
     let meta = std::fs::metadata(input).map_err(EvalError::io("read", input))?;
     let relative_id = |path: &Path, base: &Path| {
         path.strip_prefix(base)
