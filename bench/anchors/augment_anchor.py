@@ -1,5 +1,5 @@
 """Python anchor of `loev bench augment`: the researcher's stack for LOEV's augmentation
-chain (SPEC §2.3 = seed Table IV), audiomentations + pedalboard + librosa, with the same
+chain (the seed paper's Table IV), audiomentations + pedalboard + librosa, with the same
 transforms, probabilities and ranges as loev's default chain, then MULE's log-mel front end.
 
 Per view: crop ceil(rate × 3 s) from the decoded track in memory (like loev's cache),

@@ -1,4 +1,4 @@
-//! Crops of the `M` views of one anchor track (SPEC §2.1).
+//! Crops of the `M` views of one anchor track.
 //!
 //! Per anchor one strategy is drawn with [`CropProbabilities`]:
 //! * [`CropStrategy::Same`]: every view reads the same stretch of audio. Views can need different
@@ -32,7 +32,7 @@ pub enum CropStrategy {
 }
 
 /// Probabilities of drawing each [`CropStrategy`] per anchor. They need not sum to 1; they are
-/// normalised by their sum. The default is uniform (SPEC §2.1).
+/// normalised by their sum. The default is uniform.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CropProbabilities {

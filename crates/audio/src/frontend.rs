@@ -1,4 +1,4 @@
-//! The log-mel front end (SPEC §2.2). The default configuration is MULE's exactly, with
+//! The log-mel front end. The default configuration is MULE's exactly, with
 //! librosa semantics (`librosa.feature.melspectrogram`, then MULE's compression and slicer):
 //!
 //! * STFT: `n_fft` 2048, periodic Hann window of `win_length` 400 zero-padded to the centre of

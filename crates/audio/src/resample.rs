@@ -24,17 +24,28 @@ thread_local! {
     static RESAMPLERS: RefCell<HashMap<(u32, u32), Fft<f32>>> = RefCell::new(HashMap::new());
 }
 
-/// Resamples mono `x` from `from_hz` to `to_hz`. Equal rates return a copy.
-pub fn resample(x: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
-    let error = |detail: String| AudioError::Resample {
+/// Turns a resampler's complaint into an [`AudioError::Resample`] for this rate pair.
+fn rate_error(from_hz: u32, to_hz: u32) -> impl Fn(String) -> AudioError {
+    move |detail| AudioError::Resample {
         path: PathBuf::new(),
         from_hz,
         to_hz,
         detail,
-    };
-    if from_hz == 0 || to_hz == 0 {
-        return Err(error("sample rates must be above 0 Hz".into()));
     }
+}
+
+/// Both rates must be above 0 Hz.
+fn check_rates(from_hz: u32, to_hz: u32) -> Result<(), AudioError> {
+    if from_hz == 0 || to_hz == 0 {
+        return Err(rate_error(from_hz, to_hz)("sample rates must be above 0 Hz".into()));
+    }
+    Ok(())
+}
+
+/// Resamples mono `x` from `from_hz` to `to_hz`. Equal rates return a copy.
+pub fn resample(x: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
+    let error = rate_error(from_hz, to_hz);
+    check_rates(from_hz, to_hz)?;
     if from_hz == to_hz {
         return Ok(x.to_vec());
     }
@@ -99,15 +110,8 @@ impl std::fmt::Debug for StreamResampler {
 impl StreamResampler {
     /// A resampler from `from_hz` to `to_hz` (both above 0 Hz).
     pub fn new(from_hz: u32, to_hz: u32) -> Result<Self, AudioError> {
-        let error = |detail: String| AudioError::Resample {
-            path: PathBuf::new(),
-            from_hz,
-            to_hz,
-            detail,
-        };
-        if from_hz == 0 || to_hz == 0 {
-            return Err(error("sample rates must be above 0 Hz".into()));
-        }
+        let error = rate_error(from_hz, to_hz);
+        check_rates(from_hz, to_hz)?;
         let fft = if from_hz == to_hz {
             None
         } else {
@@ -134,12 +138,7 @@ impl StreamResampler {
     }
 
     fn error(&self, detail: String) -> AudioError {
-        AudioError::Resample {
-            path: PathBuf::new(),
-            from_hz: self.from_hz,
-            to_hz: self.to_hz,
-            detail,
-        }
+        rate_error(self.from_hz, self.to_hz)(detail)
     }
 
     /// Output samples owed for `input` input samples: `round(input · to / from)`.
@@ -240,12 +239,7 @@ impl StreamResampler {
 }
 
 fn self_error(from_hz: u32, to_hz: u32, e: impl std::fmt::Display) -> AudioError {
-    AudioError::Resample {
-        path: PathBuf::new(),
-        from_hz,
-        to_hz,
-        detail: e.to_string(),
-    }
+    rate_error(from_hz, to_hz)(e.to_string())
 }
 
 #[cfg(test)]

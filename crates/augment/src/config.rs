@@ -1,4 +1,4 @@
-//! The augmentation chain as configuration (TOML). Defaults are SPEC §2.3 (seed Table IV).
+//! The augmentation chain as configuration (TOML). Defaults are the seed paper's Table IV.
 //!
 //! Every range is written `[low, high]` and drawn uniformly; `p` is the probability that a
 //! view receives the transform. Unknown keys are errors naming the key.
@@ -29,7 +29,7 @@ pub const FILTER_KINDS: [&str; 4] = ["low_pass", "high_pass", "band_pass", "band
 
 /// The default chain as a commented TOML file (`loev augment --print-default-config`);
 /// a test checks that it parses to [`ChainConfig::default`].
-pub const DEFAULT_CHAIN_TOML: &str = r#"# loev augmentation chain (SPEC §2.3 = seed Table IV). Every view draws every transform
+pub const DEFAULT_CHAIN_TOML: &str = r#"# loev augmentation chain (the seed paper's Table IV). Every view draws every transform
 # independently with probability p; ranges are [low, high], drawn uniformly.
 # Rendering order: pitch shift + time stretch (one pass), gain, polarity inversion,
 # coloured noise, filter, reverb, distortion. Every view keeps exactly the view length.

@@ -1,10 +1,10 @@
-//! loev-augment: the tracked augmentation chain of LOEV (SPEC §2.3) and the multi-view
+//! loev-augment: the tracked augmentation chain of LOEV and the multi-view
 //! batches the training loop consumes.
 //!
 //! Every transform reports whether it was applied and with which parameters, so that each
 //! view carries its tracking vector t ∈ {0,1}^K over the variant transforms.
 //!
-//! * [`config`]: the chain as TOML ([`ChainConfig`], defaults = SPEC §2.3, Table IV).
+//! * [`config`]: the chain as TOML ([`ChainConfig`], defaults = the seed paper's Table IV).
 //! * [`chain`]: [`AugmentChain::plan`] draws a view's decisions from its seeded generator,
 //!   [`AugmentChain::render`] applies them; [`ViewPlan::record`] gives the serialisable
 //!   [`ViewRecord`] with [`ViewRecord::tracking`].

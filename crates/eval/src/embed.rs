@@ -1,4 +1,4 @@
-//! Streaming embedding extraction (SPEC §2.7).
+//! Streaming embedding extraction.
 //!
 //! A track is cut with MULE's slicer — slices of `frames` (300 = 3 s) log-mel frames centred
 //! on every multiple of `hop` (200 frames = 2 s) after 0, each centre clamped so that the slice

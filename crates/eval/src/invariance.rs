@@ -1,4 +1,4 @@
-//! Invariance analysis (SPEC §2.8, the seed paper's Fig. 3; synesis' `covariate_shift`): the
+//! Invariance analysis (the seed paper's Fig. 3; synesis' `covariate_shift`): the
 //! cosine distance d = 1 − cos(z, z*) between the track embedding of a clean clip and that of
 //! the same clip pitch-shifted by s semitones (−12 … +12) or time-stretched by rate r
 //! (0.5 … 1.5), averaged over clips, per embedding space. Distances are computed per item

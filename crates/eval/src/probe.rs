@@ -1,4 +1,4 @@
-//! Probes on frozen embeddings (SPEC §2.8): a shallow ReLU MLP per task, trained with Adam on
+//! Probes on frozen embeddings: a shallow ReLU MLP per task, trained with Adam on
 //! the *slice* embeddings of the training tracks, early-stopped on the validation tracks'
 //! loss, and tested on the *track means* of the test tracks; repeated over several seeds.
 //!

@@ -1,4 +1,4 @@
-//! KNN retrieval on track embeddings (SPEC §2.8), scored by what the neighbours share with
+//! KNN retrieval on track embeddings, scored by what the neighbours share with
 //! the query.
 //!
 //! Neighbours are ranked by cosine similarity (ties: lower database index first). When the

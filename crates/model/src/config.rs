@@ -313,7 +313,7 @@ impl burn::config::Config for EncoderConfig {}
 impl burn::config::Config for LoevModelConfig {}
 
 impl LoevModelConfig {
-    /// A model with the given encoder and heads, SPEC §2.5's projection sizes
+    /// A model with the given encoder and heads, the seed's projection sizes
     /// (1728 → 1728 → 512) and no LOEV++ branches.
     pub fn new(encoder: EncoderConfig, heads: Vec<String>) -> Self {
         Self {
@@ -324,7 +324,7 @@ impl LoevModelConfig {
     }
 
     /// The CPU demo model: [`EncoderConfig::tiny`] with projections d_E → d_E → 128
-    /// (216 → 216 → 216 → 128). SPEC's 1728 → 1728 → 512 heads would hold 4.2 M parameters each
+    /// (216 → 216 → 216 → 128). The seed's 1728 → 1728 → 512 heads would hold 4.2 M parameters each
     /// next to a 0.55 M encoder and cost a third of a training step.
     pub fn demo(heads: Vec<String>, plusplus: bool) -> Self {
         let encoder = EncoderConfig::tiny();

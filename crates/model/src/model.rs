@@ -10,7 +10,7 @@ use crate::error::ModelError;
 use crate::init::{Fill, ParamFactory};
 use crate::layers::Dense;
 
-/// Projection head: Dense layers with ReLU between them and none after the last (SPEC §2.5).
+/// Projection head: Dense layers with ReLU between them and none after the last.
 ///
 /// Hidden layers use Keras' Dense default (Glorot-uniform weights, zero bias); the last layer
 /// follows MULE's `fc`: N(0, 0.01²) weights and no bias.

@@ -1,4 +1,4 @@
-//! The contrastive loss of LOEV and MULE for any set of heads (SPEC §2.5).
+//! The contrastive loss of LOEV and MULE for any set of heads.
 //!
 //! For head k with projections z (cosine similarity s_ij, temperature τ):
 //!
@@ -287,7 +287,7 @@ mod tests {
     use loev_audio::rng::rng_from_seed;
     use rand::RngExt;
 
-    /// The SPEC formula written as plain loops in f64: the reference the tensor code must match.
+    /// The loss formula written as plain loops in f64: the reference the tensor code must match.
     fn brute_force(
         z: &[Vec<Vec<f64>>],
         objectives: &[HeadObjective],

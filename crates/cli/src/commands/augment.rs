@@ -26,7 +26,7 @@ pub struct Args {
     /// Output folder for `view_00.wav …` and `views.json`.
     #[arg(short, long, value_name = "DIR", required_unless_present = "print_default_config")]
     pub out: Option<PathBuf>,
-    /// Augmentation chain (TOML); keys left out take the defaults of SPEC §2.3.
+    /// Augmentation chain (TOML); keys left out take the defaults of the seed paper's Table IV.
     #[arg(long, value_name = "TOML")]
     pub config: Option<PathBuf>,
     /// View length in seconds.

@@ -1,4 +1,4 @@
-//! `loev bench augment`: views/s of the full augmentation chain (SPEC §2.3, pitch shift +
+//! `loev bench augment`: views/s of the full augmentation chain (the seed's Table IV chain, pitch shift +
 //! time stretch included) plus the MULE log-mel, on one core, against the Python anchor
 //! (audiomentations + pedalboard + librosa, `bench/anchors/augment_anchor.py`) measured in
 //! the same run; then loev's two-core scaling. Nothing here is asserted.
@@ -97,9 +97,9 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
             path.display()
         ),
         (None, true) => "every transform on every view".to_string(),
-        (None, false) => "SPEC §2.3 probabilities".to_string(),
+        (None, false) => "the seed's Table IV probabilities".to_string(),
     };
-    println!("loev bench augment: chain of SPEC §2.3 ({mode}) + MULE log-mel 96 × 300, 3 s views");
+    println!("loev bench augment: chain of the seed's Table IV ({mode}) + MULE log-mel 96 × 300, 3 s views");
 
     // The same audio for both sides: one generated track, written as wav and read back.
     let corpus_cfg = loev_corpus::CorpusConfig {
