@@ -5,22 +5,14 @@
 //!
 //! Every case runs even when an earlier one fails; the test then lists all failures at once.
 
+mod common;
+use common::{loev, temp_dir};
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use loev_train::{TrainConfig, preset};
-
-fn loev() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loev"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loev-battery-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// Runs a command that must succeed (fixture setup) and returns its stderr.
 fn run_ok(command: &mut Command) -> String {

@@ -2,6 +2,9 @@
 //! link loops and dangling links, the lock on a cache being built, clean-up after failed and
 //! killed builds, and messages that say what is wrong and what to do.
 
+mod common;
+use common::{loev, temp_dir};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -9,17 +12,6 @@ use burn::tensor::Device;
 use loev_audio::lock::FolderLock;
 use loev_audio::wav::write_wav;
 use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
-
-fn loev() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loev"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loev-reliab-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn text(output: &Output) -> (String, String) {
     (

@@ -4,15 +4,14 @@
 //! The model is the test-size SF-NFNet with 1.5 s views so that 200 steps take seconds; the
 //! code path is the one every preset uses.
 
+mod common;
+use common::{loev, temp_dir};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use loev_train::{TrainConfig, preset};
-
-fn loev() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loev"))
-}
 
 /// `loev pretrain --config CONFIG --out RUN` without a progress bar.
 fn pretrain(config: &Path, run: &Path) -> Command {
@@ -34,13 +33,6 @@ fn run_ok(command: &mut Command) -> String {
         String::from_utf8_lossy(&output.stdout)
     );
     stderr
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loev-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Writes a small corpus as audio files and builds a cache from its manifest, so that training

@@ -3,19 +3,11 @@
 //! runs with its output connected to pipes whose read ends are already closed, and must exit 0
 //! and write its files; and with open pipes, every byte must still arrive.
 
+mod common;
+use common::{loev, temp_dir};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn loev() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loev"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loev-pipes-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The write end of a pipe whose reader is gone: every write to it fails with EPIPE.
 fn closed_pipe() -> Stdio {

@@ -3,6 +3,9 @@
 //! validation before anything is written. The library-level cases are in
 //! `crates/train/tests/reliability.rs`.
 
+mod common;
+use common::{loev, temp_dir};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,17 +14,6 @@ use std::time::{Duration, Instant};
 use loev_audio::cache::AudioCache;
 use loev_audio::lock::LOCK_FILE_NAME;
 use loev_train::{TrainConfig, preset};
-
-fn loev() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_loev"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loev-cli-reliability-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
