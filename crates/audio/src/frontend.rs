@@ -175,6 +175,70 @@ struct Filter {
     weights: Vec<f32>,
 }
 
+/// What one STFT analysis reads with: the window, its offset inside the FFT frame, and the
+/// mel filters applied to the power spectrum.
+#[derive(Clone, Copy)]
+struct Analysis<'a> {
+    window: &'a [f32],
+    offset: usize,
+    filters: &'a [Filter],
+}
+
+/// A triangular filter before sampling: edges and peak in Hz, and the factor its
+/// normalisation applied, so that the same filter can be evaluated at warped frequencies.
+#[derive(Debug, Clone, Copy)]
+struct Triangle {
+    low_hz: f64,
+    peak_hz: f64,
+    high_hz: f64,
+    scale: f32,
+}
+
+impl Triangle {
+    /// The unnormalised triangle at `f` Hz (librosa's formula).
+    fn at(&self, f: f64) -> f32 {
+        let lower = (f - self.low_hz) / (self.peak_hz - self.low_hz);
+        let upper = (self.high_hz - f) / (self.high_hz - self.peak_hz);
+        lower.min(upper).max(0.0) as f32
+    }
+}
+
+/// How the spectral augmentation method reads a view straight from the STFT of its source
+/// span, instead of synthesising a transformed waveform first.
+///
+/// * **Time stretch** by `time_rate` (> 1 = faster): frame `t` is centred on source sample
+///   `round(t · hop_length · time_rate)` with the window unchanged, so a span of
+///   `ceil(time_rate · view_samples)` samples gives exactly `frames` frames and the content
+///   plays `time_rate` times faster. No resynthesis, so no phase to reconstruct.
+/// * **Pitch shift** by `pitch_ratio = 2^(semitones / 12)`: content at `f` moves to
+///   `pitch_ratio · f`, so mel band `m` of the shifted view is the unshifted power spectrum
+///   weighted by the band's triangle at `pitch_ratio · f`. Content that lands above the top
+///   band (`fmax`) falls out of every band, and bands whose source would lie above the
+///   Nyquist frequency stay empty, as they do after a waveform pitch shift.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectralWarp {
+    /// Playback-rate factor (1 = unchanged).
+    pub time_rate: f64,
+    /// Frequency factor (1 = unchanged).
+    pub pitch_ratio: f64,
+}
+
+impl SpectralWarp {
+    /// No stretch, no shift: [`FrontEnd::warped_mel_power`] then equals the plain front end.
+    pub const IDENTITY: Self = Self {
+        time_rate: 1.0,
+        pitch_ratio: 1.0,
+    };
+
+    /// A warp from the planned transforms (`None` = not applied).
+    pub fn new(stretch_rate: Option<f64>, pitch_semitones: Option<f64>) -> Self {
+        Self {
+            time_rate: stretch_rate.unwrap_or(1.0),
+            pitch_ratio: pitch_semitones.map_or(1.0, |s| 2f64.powf(s / 12.0)),
+        }
+    }
+}
+
 /// The front end: an FFT plan and a filterbank built once, shareable across threads.
 #[derive(Clone)]
 pub struct FrontEnd {
@@ -185,6 +249,8 @@ pub struct FrontEnd {
     /// Offset of the window inside the FFT frame.
     window_offset: usize,
     filters: Vec<Filter>,
+    /// The filters before sampling (for [`FrontEnd::warped_mel_power`]).
+    triangles: Vec<Triangle>,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -204,13 +270,14 @@ impl FrontEnd {
             .map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / cfg.win_length as f64).cos()) as f32)
             .collect();
         let window_offset = (cfg.n_fft - cfg.win_length) / 2;
-        let filters = mel_filters(&cfg);
+        let (filters, triangles) = mel_filters(&cfg);
         Ok(Self {
             cfg,
             fft,
             window,
             window_offset,
             filters,
+            triangles,
         })
     }
 
@@ -272,10 +339,112 @@ impl FrontEnd {
         for m in 0..self.cfg.n_mels {
             out[m * frames + available..(m + 1) * frames].fill(0.0);
         }
+        self.finish_input(out);
+    }
+
+    /// The uncompressed mel power `[n_mels][frames]` of one view read from its source span `x`
+    /// through `warp` (see [`SpectralWarp`]); frames past the end of a short `x` are 0.
+    /// [`Self::finish_input`] then turns it into a model input. With
+    /// [`SpectralWarp::IDENTITY`] the two calls give exactly [`Self::view_input`].
+    ///
+    /// # Panics
+    /// If `out.len() != n_mels · frames` (a caller bug, not an input problem).
+    pub fn warped_mel_power(&self, x: &[f32], warp: SpectralWarp, out: &mut [f32]) {
+        let frames = self.cfg.frames;
+        assert_eq!(
+            out.len(),
+            self.cfg.n_mels * frames,
+            "warped_mel_power: `out` must hold n_mels · frames values"
+        );
+        let hop = self.cfg.hop_length as f64 * warp.time_rate;
+        let position = |t: usize| {
+            if warp.time_rate == 1.0 {
+                t * self.cfg.hop_length
+            } else {
+                (t as f64 * hop).round() as usize
+            }
+        };
+        // Frames whose position lies inside the signal (as `n_frames` counts them).
+        let fits = |t: usize| {
+            let p = position(t);
+            if self.cfg.center {
+                p <= x.len()
+            } else {
+                p + self.cfg.n_fft <= x.len()
+            }
+        };
+        let available = (0..frames).take_while(|&t| fits(t)).count();
+        out.fill(0.0);
+        if warp.pitch_ratio == 1.0 {
+            let plain = Analysis {
+                window: &self.window,
+                offset: self.window_offset,
+                filters: &self.filters,
+            };
+            self.mel_power_at(x, available, position, plain, out, frames);
+        } else {
+            let window = self.scaled_window(warp.pitch_ratio);
+            let filters = self.warped_filters(warp.pitch_ratio);
+            let warped = Analysis {
+                window: &window,
+                offset: (self.cfg.n_fft - window.len()) / 2,
+                filters: &filters,
+            };
+            self.mel_power_at(x, available, position, warped, out, frames);
+        }
+    }
+
+    /// The analysis window of a view shifted by `pitch_ratio`: the periodic Hann stretched to
+    /// `pitch_ratio × win_length` samples (at most `n_fft`), scaled to the same energy.
+    ///
+    /// Reading the spectrum at warped frequencies also scales every spectral peak's width by
+    /// `pitch_ratio`, whereas the waveform shifted for real is analysed with the unchanged
+    /// window and keeps the window's peak width. A window longer by `pitch_ratio` narrows the
+    /// peaks by as much, so the warped read sees peaks exactly as wide as the real shift
+    /// would; equal energy keeps a sinusoid's band power.
+    fn scaled_window(&self, pitch_ratio: f64) -> Vec<f32> {
+        let len = ((self.cfg.win_length as f64 * pitch_ratio).round() as usize).clamp(1, self.cfg.n_fft);
+        let mut window: Vec<f64> = (0..len)
+            .map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / len as f64).cos())
+            .collect();
+        let energy = |w: &[f64]| w.iter().map(|v| v * v).sum::<f64>();
+        let target: f64 = self.window.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let scale = (target / energy(&window).max(f64::MIN_POSITIVE)).sqrt();
+        window.iter_mut().for_each(|v| *v *= scale);
+        window.into_iter().map(|v| v as f32).collect()
+    }
+
+    /// Compresses and (when configured) standardises `[n_mels][frames]` mel power in place:
+    /// the last step of [`Self::view_input`].
+    pub fn finish_input(&self, out: &mut [f32]) {
         self.compress(out);
         if self.cfg.standardize {
             standardize(out, self.cfg.std_floor);
         }
+    }
+
+    /// The filterbank read by a view shifted by `pitch_ratio`: filter `m` evaluated at
+    /// `pitch_ratio · f` on the FFT bins, with the normalisation of the unshifted filter.
+    fn warped_filters(&self, pitch_ratio: f64) -> Vec<Filter> {
+        let bin_hz = self.cfg.sample_rate as f64 / self.cfg.n_fft as f64;
+        let n_bins = self.cfg.n_fft / 2 + 1;
+        self.triangles
+            .iter()
+            .map(|tri| {
+                // Bins whose warped frequency lies strictly inside the triangle.
+                let first = ((tri.low_hz / pitch_ratio / bin_hz).floor().max(0.0) as usize).min(n_bins);
+                let last = ((tri.high_hz / pitch_ratio / bin_hz).ceil().max(0.0) as usize).min(n_bins - 1);
+                let weights: Vec<f32> = (first..=last.max(first))
+                    .map(|k| tri.at(pitch_ratio * k as f64 * bin_hz) * tri.scale)
+                    .collect();
+                let start = weights.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let end = weights.iter().rposition(|&w| w != 0.0).map_or(start, |e| e + 1);
+                Filter {
+                    start: (first + start).min(n_bins),
+                    weights: weights[start..end].to_vec(),
+                }
+            })
+            .collect()
     }
 
     /// MULE's slicer: one slice of `frames` frames centred on every multiple of `hop_frames`
@@ -326,6 +495,31 @@ impl FrontEnd {
 
     /// Mel power of frames `0..n_frames` of `x` into `out[m · stride + t]`.
     fn mel_power_into(&self, x: &[f32], n_frames: usize, out: &mut [f32], stride: usize) {
+        let hop = self.cfg.hop_length;
+        let plain = Analysis {
+            window: &self.window,
+            offset: self.window_offset,
+            filters: &self.filters,
+        };
+        self.mel_power_at(x, n_frames, |t| t * hop, plain, out, stride);
+    }
+
+    /// Mel power through `analysis` of frames `0..n_frames` of `x`, frame `t` starting (before
+    /// centring) at sample `position(t)`, into `out[m · stride + t]`.
+    fn mel_power_at(
+        &self,
+        x: &[f32],
+        n_frames: usize,
+        position: impl Fn(usize) -> usize,
+        analysis: Analysis<'_>,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let Analysis {
+            window,
+            offset: window_offset,
+            filters,
+        } = analysis;
         if n_frames == 0 || x.is_empty() {
             return;
         }
@@ -340,22 +534,22 @@ impl FrontEnd {
         for t in 0..n_frames {
             frame.fill(0.0);
             // Sample index (in x) of frame position `window_offset`.
-            let first = (t * cfg.hop_length + self.window_offset) as isize - pad as isize;
-            let dst = &mut frame[self.window_offset..self.window_offset + cfg.win_length];
-            if first >= 0 && first + cfg.win_length as isize <= len {
-                let src = &x[first as usize..first as usize + cfg.win_length];
-                for ((d, &s), &w) in dst.iter_mut().zip(src).zip(&self.window) {
+            let first = (position(t) + window_offset) as isize - pad as isize;
+            let dst = &mut frame[window_offset..window_offset + window.len()];
+            if first >= 0 && first + window.len() as isize <= len {
+                let src = &x[first as usize..first as usize + window.len()];
+                for ((d, &s), &w) in dst.iter_mut().zip(src).zip(window) {
                     *d = s * w;
                 }
             } else {
-                for (k, (d, &w)) in dst.iter_mut().zip(&self.window).enumerate() {
+                for (k, (d, &w)) in dst.iter_mut().zip(window).enumerate() {
                     *d = padded_sample(x, first + k as isize, cfg.pad_mode) * w;
                 }
             }
             // Lengths come from the plan itself, so this cannot fail.
             let _ = self.fft.process_with_scratch(&mut frame, &mut spectrum, &mut scratch);
             spectrum_power(&spectrum, cfg.power, &mut power);
-            for (m, filter) in self.filters.iter().enumerate() {
+            for (m, filter) in filters.iter().enumerate() {
                 let bins = &power[filter.start..filter.start + filter.weights.len()];
                 let acc: f32 = bins.iter().zip(&filter.weights).map(|(p, w)| p * w).sum();
                 out[m * stride + t] = acc;
@@ -520,8 +714,9 @@ fn mel_to_hz(m: f64, scale: MelScale) -> f64 {
     }
 }
 
-/// librosa's `filters.mel`: triangles in f64, stored in f32, then normalised per filter.
-fn mel_filters(cfg: &FrontEndConfig) -> Vec<Filter> {
+/// librosa's `filters.mel`: triangles in f64, stored in f32, then normalised per filter;
+/// with each filter's triangle and normalisation factor.
+fn mel_filters(cfg: &FrontEndConfig) -> (Vec<Filter>, Vec<Triangle>) {
     let n_bins = cfg.n_fft / 2 + 1;
     let fft_freqs: Vec<f64> = (0..n_bins)
         .map(|k| k as f64 * cfg.sample_rate as f64 / cfg.n_fft as f64)
@@ -533,36 +728,37 @@ fn mel_filters(cfg: &FrontEndConfig) -> Vec<Filter> {
         .collect();
     (0..cfg.n_mels)
         .map(|i| {
-            let (f0, f1, f2) = (mel_f[i], mel_f[i + 1], mel_f[i + 2]);
-            let mut dense: Vec<f32> = fft_freqs
-                .iter()
-                .map(|&f| {
-                    let lower = (f - f0) / (f1 - f0);
-                    let upper = (f2 - f) / (f2 - f1);
-                    lower.min(upper).max(0.0) as f32
-                })
-                .collect();
+            let mut triangle = Triangle {
+                low_hz: mel_f[i],
+                peak_hz: mel_f[i + 1],
+                high_hz: mel_f[i + 2],
+                scale: 1.0,
+            };
+            let mut dense: Vec<f32> = fft_freqs.iter().map(|&f| triangle.at(f)).collect();
             match cfg.filter_norm {
                 FilterNorm::Slaney => {
-                    let enorm = (2.0 / (f2 - f0)) as f32;
+                    let enorm = (2.0 / (triangle.high_hz - triangle.low_hz)) as f32;
                     dense.iter_mut().for_each(|w| *w *= enorm);
+                    triangle.scale = enorm;
                 }
                 FilterNorm::L2 => {
                     let norm = dense.iter().map(|&w| w * w).sum::<f32>().sqrt();
                     if norm >= f32::MIN_POSITIVE {
                         dense.iter_mut().for_each(|w| *w /= norm);
+                        triangle.scale = 1.0 / norm;
                     }
                 }
                 FilterNorm::None => {}
             }
             let start = dense.iter().position(|&w| w != 0.0).unwrap_or(0);
             let end = dense.iter().rposition(|&w| w != 0.0).map(|e| e + 1).unwrap_or(start);
-            Filter {
+            let filter = Filter {
                 start,
                 weights: dense[start..end].to_vec(),
-            }
+            };
+            (filter, triangle)
         })
-        .collect()
+        .unzip()
 }
 
 fn validate(cfg: &FrontEndConfig) -> Result<(), FrontEndError> {
@@ -720,6 +916,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_identity_warp_is_the_plain_front_end_and_a_warp_moves_a_tone() {
+        let fe = FrontEnd::new(FrontEndConfig::default()).unwrap();
+        let tone = |hz: f32, len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| (std::f32::consts::TAU * hz * i as f32 / 16_000.0).sin() * 0.3)
+                .collect()
+        };
+        let x = tone(440.0, 48_000);
+        let mut plain = vec![0.0; 96 * 300];
+        fe.view_input(&x, &mut plain);
+        let mut warped = vec![0.0; 96 * 300];
+        fe.warped_mel_power(&x, SpectralWarp::IDENTITY, &mut warped);
+        fe.finish_input(&mut warped);
+        assert_eq!(plain, warped);
+
+        // A 440 Hz tone read through a +12-semitone warp peaks in the band of 880 Hz.
+        let peak_band = |input: &[f32]| {
+            (0..96)
+                .max_by(|&a, &b| input[a * 300 + 150].total_cmp(&input[b * 300 + 150]))
+                .unwrap()
+        };
+        let mut octave_up = vec![0.0; 96 * 300];
+        fe.view_input(&tone(880.0, 48_000), &mut octave_up);
+        let mut shifted = vec![0.0; 96 * 300];
+        fe.warped_mel_power(&x, SpectralWarp::new(None, Some(12.0)), &mut shifted);
+        fe.finish_input(&mut shifted);
+        assert_eq!(peak_band(&shifted), peak_band(&octave_up));
+        assert_ne!(peak_band(&shifted), peak_band(&plain));
+
+        // A stretched read of a longer span still gives every frame.
+        let long = tone(440.0, 62_400);
+        let mut fast = vec![f32::NAN; 96 * 300];
+        fe.warped_mel_power(&long, SpectralWarp::new(Some(1.3), None), &mut fast);
+        assert!(fast.iter().all(|v| v.is_finite() && *v > 0.0));
     }
 
     #[test]

@@ -12,9 +12,8 @@
 //! Nothing depends on threads, so a resumed run sees exactly the batches it would have seen,
 //! and 1 or 2 workers give identical bytes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use loev_audio::cache::AudioCache;
@@ -29,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AugmentError;
 use crate::chain::{AugmentChain, CropRecord, MixupRecord, ViewRecord};
-use crate::config::ChainConfig;
+use crate::config::{ChainConfig, StretchMethod};
 
 /// Stream tags of [`derived_rng`], so that the generators of different purposes never
 /// coincide.
@@ -168,18 +167,16 @@ impl Batch {
     }
 }
 
-/// MULE-mixup in the waveform domain: every view `i` becomes `λ·x_i + (1−λ)·x_p` with a
-/// partner `p ≠ i` drawn uniformly from the other views (using the partner's unmixed audio)
-/// and λ ~ Beta(5, 2). Returns one record per view (none when there is a single view).
-pub fn mixup(waves: &mut [Vec<f32>], rng: &mut Rng) -> Vec<MixupRecord> {
-    let total = waves.len();
+/// Draws the MULE-mixup of `total` views: for every view a partner `p ≠ i` drawn uniformly
+/// from the other views and λ ~ Beta(5, 2). None when there is a single view.
+pub fn draw_mixup(total: usize, rng: &mut Rng) -> Vec<MixupRecord> {
     if total < 2 {
         return Vec::new();
     }
     let Ok(beta) = Beta::new(MIXUP_BETA.0, MIXUP_BETA.1) else {
         return Vec::new();
     };
-    let mixes: Vec<MixupRecord> = (0..total)
+    (0..total)
         .map(|v| {
             let draw = rng.random_range(0..total - 1);
             let partner = if draw >= v { draw + 1 } else { draw };
@@ -188,15 +185,45 @@ pub fn mixup(waves: &mut [Vec<f32>], rng: &mut Rng) -> Vec<MixupRecord> {
                 lambda: beta.sample(rng),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// MULE-mixup of the spectral method, on uncompressed mel power (`rows` of `row_len` values,
+/// one per view): view `i` becomes `λ²·P_i + (1−λ)²·P_p`, the expected power of the waveform
+/// mix `λ·x_i + (1−λ)·x_p` of two unrelated signals (the cross term averages out). Partners
+/// contribute their unmixed power.
+fn mix_power_rows(rows: &mut [f32], row_len: usize, mixes: &[MixupRecord]) {
+    let clean = rows.to_vec();
+    for (row, mix) in rows.chunks_mut(row_len).zip(mixes) {
+        let (own, other) = ((mix.lambda * mix.lambda) as f32, ((1.0 - mix.lambda).powi(2)) as f32);
+        let partner = &clean[mix.partner * row_len..(mix.partner + 1) * row_len];
+        for (x, y) in row.iter_mut().zip(partner) {
+            *x = own * *x + other * y;
+        }
+    }
+}
+
+/// MULE-mixup in the waveform domain: every view `i` becomes `λ·x_i + (1−λ)·x_p` with the
+/// partner and λ of [`draw_mixup`] (using the partner's unmixed audio). Returns one record
+/// per view (none when there is a single view).
+pub fn mixup(waves: &mut [Vec<f32>], rng: &mut Rng) -> Vec<MixupRecord> {
+    let mixes = draw_mixup(waves.len(), rng);
+    mix_waves(waves, &mixes);
+    mixes
+}
+
+/// Applies drawn mixes to waveforms (partners contribute their unmixed audio).
+fn mix_waves(waves: &mut [Vec<f32>], mixes: &[MixupRecord]) {
+    if mixes.is_empty() {
+        return;
+    }
     let clean = waves.to_vec();
-    for (wave, mix) in waves.iter_mut().zip(&mixes) {
+    for (wave, mix) in waves.iter_mut().zip(mixes) {
         let (own, other) = (mix.lambda as f32, (1.0 - mix.lambda) as f32);
         for (x, y) in wave.iter_mut().zip(&clean[mix.partner]) {
             *x = own * *x + other * y;
         }
     }
-    mixes
 }
 
 /// The anchor tracks of batch `index` (see the module doc).
@@ -295,30 +322,45 @@ pub fn build_batch(
         }
     }
 
-    let mut waves: Vec<Vec<f32>> = (0..total)
-        .into_par_iter()
-        .map(|v| {
-            let track = cache.track(anchors[v / n_views] as usize);
-            let mut source = vec![0.0f32; crops[v].len];
-            read_crop_into(track, &crops[v], &mut source);
-            chain.render(&plans[v], &source, view_len)
-        })
-        .collect();
-
-    if cfg.mixup {
-        let mut rng = derived_rng(cfg.seed, &[STREAM_MIXUP, index]);
-        for (record, mix) in records.iter_mut().zip(mixup(&mut waves, &mut rng)) {
-            record.mixup = Some(mix);
-        }
-    }
-
+    let source = |v: usize| {
+        let track = cache.track(anchors[v / n_views] as usize);
+        let mut source = vec![0.0f32; crops[v].len];
+        read_crop_into(track, &crops[v], &mut source);
+        source
+    };
+    let mixes = if cfg.mixup {
+        draw_mixup(total, &mut derived_rng(cfg.seed, &[STREAM_MIXUP, index]))
+    } else {
+        Vec::new()
+    };
     let size = n_mels * n_frames;
     let mut inputs = vec![0.0f32; total * size];
-    inputs
-        .par_chunks_mut(size)
-        .zip(waves.par_iter())
-        .for_each(|(out, wave)| frontend.view_input(wave, out));
-    drop(std::mem::take(&mut waves));
+    match chain.method() {
+        StretchMethod::Exact => {
+            let mut waves: Vec<Vec<f32>> = (0..total)
+                .into_par_iter()
+                .map(|v| chain.render(&plans[v], &source(v), view_len))
+                .collect();
+            mix_waves(&mut waves, &mixes);
+            inputs
+                .par_chunks_mut(size)
+                .zip(waves.par_iter())
+                .for_each(|(out, wave)| frontend.view_input(wave, out));
+        }
+        StretchMethod::Spectral => {
+            inputs
+                .par_chunks_mut(size)
+                .enumerate()
+                .for_each(|(v, out)| chain.render_spectral_power(&plans[v], source(v), frontend, out));
+            if !mixes.is_empty() {
+                mix_power_rows(&mut inputs, size, &mixes);
+            }
+            inputs.par_chunks_mut(size).for_each(|out| frontend.finish_input(out));
+        }
+    }
+    for (record, mix) in records.iter_mut().zip(mixes) {
+        record.mixup = Some(mix);
+    }
 
     let variant_names = chain.variant_names().to_vec();
     let tracking = records.iter().flat_map(|r| r.tracking(&variant_names)).collect();
@@ -337,14 +379,53 @@ pub fn build_batch(
     })
 }
 
-/// Builds batches ahead of the consumer: a producer thread builds batch after batch (views
-/// in parallel on a private pool of `workers` threads) into a bounded queue of `prefetch`
-/// batches. Batches come out in index order and equal [`build_batch`]'s.
+/// Builds batches ahead of the consumer. Each of `workers` threads claims the next batch
+/// index and builds the whole batch on its own (views one after the other), so workers
+/// never wait for each other: no barrier per batch, no shared lock while rendering, and the
+/// throughput grows with the workers until the cores run out. At most
+/// `prefetch + workers` batches are claimed beyond the consumer's position. Batches come out
+/// in index order and equal [`build_batch`]'s, whatever the number of workers.
 pub struct BatchLoader {
-    receiver: Option<Receiver<Result<Batch, AugmentError>>>,
-    stop: Arc<AtomicBool>,
-    producer: Option<JoinHandle<()>>,
+    shared: Arc<LoaderShared>,
+    workers: Vec<JoinHandle<()>>,
     next_index: u64,
+}
+
+/// What the workers and the consumer share.
+struct LoaderShared {
+    state: Mutex<LoaderState>,
+    /// Signalled when a batch is finished or a worker exits.
+    finished: Condvar,
+    /// Signalled when the consumer takes a batch or the loader stops.
+    room: Condvar,
+}
+
+struct LoaderState {
+    /// The next index a worker will claim.
+    next_claim: u64,
+    /// The next index the consumer takes.
+    next_take: u64,
+    /// Finished batches not yet taken, by index.
+    finished: BTreeMap<u64, Result<Batch, AugmentError>>,
+    /// Set by the consumer's drop or after an error: workers claim nothing more.
+    stopped: bool,
+    /// Workers still running.
+    alive: usize,
+    /// The consumer has been handed an error: every later call is `LoaderStopped`.
+    failed: bool,
+}
+
+/// Decrements the live-worker count when a worker ends, even by a panic, so that the
+/// consumer never waits for a batch nobody builds.
+struct WorkerExit<'a>(&'a LoaderShared);
+
+impl Drop for WorkerExit<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.alive -= 1;
+        drop(state);
+        self.0.finished.notify_all();
+    }
 }
 
 impl BatchLoader {
@@ -355,43 +436,105 @@ impl BatchLoader {
         if cache.is_empty() {
             return Err(AugmentError::EmptyCache);
         }
-        let chain = AugmentChain::new(cfg.chain.clone())?;
-        let frontend =
-            FrontEnd::new(cfg.frontend.clone()).map_err(|e| AugmentError::Config(format!("loader.frontend: {e}")))?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(cfg.worker_threads())
-            .thread_name(|i| format!("loev-augment-{i}"))
-            .build()
-            .map_err(|e| AugmentError::Workers(e.to_string()))?;
-        let (sender, receiver) = sync_channel(cfg.prefetch.max(1));
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = Arc::clone(&stop);
-        let producer = std::thread::Builder::new()
-            .name("loev-batch-producer".into())
-            .spawn(move || {
-                let mut index = first_index;
-                while !stop_flag.load(Ordering::Relaxed) {
-                    let result = pool.install(|| build_batch(&cache, &cfg, &chain, &frontend, index));
-                    let failed = result.is_err();
-                    if sender.send(result).is_err() || failed {
-                        break;
+        let chain = Arc::new(AugmentChain::new(cfg.chain.clone())?);
+        let frontend = Arc::new(
+            FrontEnd::new(cfg.frontend.clone()).map_err(|e| AugmentError::Config(format!("loader.frontend: {e}")))?,
+        );
+        let n_workers = cfg.worker_threads();
+        let window = (cfg.prefetch.max(1) + n_workers) as u64;
+        let shared = Arc::new(LoaderShared {
+            state: Mutex::new(LoaderState {
+                next_claim: first_index,
+                next_take: first_index,
+                finished: BTreeMap::new(),
+                stopped: false,
+                alive: n_workers,
+                failed: false,
+            }),
+            finished: Condvar::new(),
+            room: Condvar::new(),
+        });
+        let cfg = Arc::new(cfg);
+        let mut workers = Vec::with_capacity(n_workers);
+        for w in 0..n_workers {
+            // A one-thread pool: `build_batch`'s parallel loops run on this worker alone.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(move |_| format!("loev-augment-{w}"))
+                .build()
+                .map_err(|e| AugmentError::Workers(e.to_string()))?;
+            let (worker_shared, cache, cfg, chain, frontend) = (
+                Arc::clone(&shared),
+                Arc::clone(&cache),
+                Arc::clone(&cfg),
+                Arc::clone(&chain),
+                Arc::clone(&frontend),
+            );
+            let spawned = std::thread::Builder::new()
+                .name(format!("loev-batch-worker-{w}"))
+                .spawn(move || {
+                    let shared = worker_shared;
+                    let _exit = WorkerExit(&shared);
+                    while let Some(index) = claim(&shared, window) {
+                        let result = pool.install(|| build_batch(&cache, &cfg, &chain, &frontend, index));
+                        let failed = result.is_err();
+                        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+                        state.finished.insert(index, result);
+                        if failed {
+                            // Later batches would not be delivered after an error anyway.
+                            state.stopped = true;
+                        }
+                        drop(state);
+                        shared.finished.notify_all();
+                        shared.room.notify_all();
                     }
-                    index += 1;
+                });
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(e) => {
+                    stop(&shared);
+                    shared.state.lock().unwrap_or_else(PoisonError::into_inner).alive -= n_workers - w;
+                    for handle in workers {
+                        let _ = handle.join();
+                    }
+                    return Err(AugmentError::Workers(e.to_string()));
                 }
-            })
-            .map_err(|e| AugmentError::Workers(e.to_string()))?;
+            }
+        }
         Ok(Self {
-            receiver: Some(receiver),
-            stop,
-            producer: Some(producer),
+            shared,
+            workers,
             next_index: first_index,
         })
     }
 
-    /// The next batch, in index order (waits until it is built).
+    /// The next batch, in index order (waits until it is built). After an error, every
+    /// later call returns [`AugmentError::LoaderStopped`].
     pub fn next_batch(&mut self) -> Result<Batch, AugmentError> {
-        let receiver = self.receiver.as_ref().ok_or(AugmentError::LoaderStopped)?;
-        let batch = receiver.recv().map_err(|_| AugmentError::LoaderStopped)??;
+        let mut state = self.shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.failed {
+            return Err(AugmentError::LoaderStopped);
+        }
+        let wanted = state.next_take;
+        let result = loop {
+            if let Some(result) = state.finished.remove(&wanted) {
+                break result;
+            }
+            if state.alive == 0 || (state.stopped && state.next_claim <= wanted) {
+                return Err(AugmentError::LoaderStopped);
+            }
+            state = self.shared.finished.wait(state).unwrap_or_else(PoisonError::into_inner);
+        };
+        state.next_take = wanted + 1;
+        if result.is_err() {
+            // Report the error once; the workers stop claiming.
+            state.stopped = true;
+            state.failed = true;
+            state.finished.clear();
+        }
+        drop(state);
+        self.shared.room.notify_all();
+        let batch = result?;
         self.next_index = batch.index + 1;
         Ok(batch)
     }
@@ -402,13 +545,35 @@ impl BatchLoader {
     }
 }
 
+/// Claims the next batch index once it lies within `window` of the consumer; `None` when the
+/// loader stops.
+fn claim(shared: &LoaderShared, window: u64) -> Option<u64> {
+    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if state.stopped {
+            return None;
+        }
+        if state.next_claim < state.next_take + window {
+            let index = state.next_claim;
+            state.next_claim += 1;
+            return Some(index);
+        }
+        state = shared.room.wait(state).unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// Tells the workers to claim nothing more and wakes them.
+fn stop(shared: &LoaderShared) {
+    shared.state.lock().unwrap_or_else(PoisonError::into_inner).stopped = true;
+    shared.room.notify_all();
+    shared.finished.notify_all();
+}
+
 impl Drop for BatchLoader {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Dropping the receiver wakes a producer blocked on a full queue.
-        drop(self.receiver.take());
-        if let Some(producer) = self.producer.take() {
-            let _ = producer.join();
+        stop(&self.shared);
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
         }
     }
 }

@@ -3,18 +3,23 @@
 //! into a serialisable [`ViewRecord`] holding, per transform, whether it was applied and
 //! with which parameters.
 //!
-//! Rendering order: pitch shift + time stretch (one Signalsmith pass over the source crop,
-//! which is `ceil(rate × view_len)` samples long), then Table IV's order: gain, polarity
+//! Rendering order of the exact method: pitch shift + time stretch (one Signalsmith pass over
+//! the source crop, which is `ceil(rate × view_len)` samples long), then gain, polarity
 //! inversion, coloured noise, filter, reverb, distortion. Every step keeps the view length.
+//!
+//! The spectral method ([`AugmentChain::render_spectral_power`]) runs the same effects first,
+//! on the whole source crop (the seed's Table IV order, T_B then T_V), and then reads the
+//! view's mel power from the crop's STFT through a [`SpectralWarp`]: no waveform is made.
 
 use std::collections::BTreeMap;
 
+use loev_audio::frontend::{FrontEnd, SpectralWarp};
 use loev_audio::rng::{Rng, rng_from_seed};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::AugmentError;
-use crate::config::{ChainConfig, FILTER_KINDS};
+use crate::config::{ChainConfig, FILTER_KINDS, StretchMethod};
 use crate::effects::{self, ReverbParams};
 use crate::filters::FilterCascade;
 use crate::stretch::with_thread_stretcher;
@@ -286,6 +291,11 @@ impl AugmentChain {
         &self.config
     }
 
+    /// How pitch shift and time stretch are rendered.
+    pub fn method(&self) -> StretchMethod {
+        self.config.stretcher.method
+    }
+
     /// The variant transforms, in tracking-vector order.
     pub fn variant_names(&self) -> &[String] {
         &self.config.variant
@@ -375,7 +385,18 @@ impl AugmentChain {
         x
     }
 
-    /// Applies the base effects of `plan` (everything after pitch/stretch) in place.
+    /// The spectral method: the uncompressed mel power `[n_mels][frames]` of the view that
+    /// `plan` makes from the source crop `span` (which should hold
+    /// `plan.source_len(view_samples)` samples; it is zero-padded or cut otherwise). The base
+    /// effects run on the whole span, then `frontend` reads it through the plan's
+    /// [`SpectralWarp`]. [`FrontEnd::finish_input`] turns the result into the model input.
+    pub fn render_spectral_power(&self, plan: &ViewPlan, mut span: Vec<f32>, frontend: &FrontEnd, out: &mut [f32]) {
+        span.resize(plan.source_len(frontend.view_samples()), 0.0);
+        self.render_effects(plan, &mut span);
+        frontend.warped_mel_power(&span, SpectralWarp::new(plan.stretch_rate, plan.pitch_semitones), out);
+    }
+
+    /// Applies the base effects of `plan` (everything but pitch/stretch) in place.
     pub fn render_effects(&self, plan: &ViewPlan, x: &mut [f32]) {
         let fs = f64::from(self.sample_rate);
         if let Some(db) = plan.gain_db {

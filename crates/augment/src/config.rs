@@ -87,9 +87,15 @@ wet = [0.0, 1.0]             # output = (1 − wet)·dry + wet·reverberated
 p = 0.6
 drive_db = [1.0, 10.0]       # y = tanh(10^(drive/20) · x)
 
-# Signalsmith Stretch, shared by pitch shift and time stretch: "default" (120 ms blocks,
-# 30 ms hop) or "cheaper" (100 ms blocks, 40 ms hop; about 25 % faster).
+# How pitch shift and time stretch are rendered. method = "spectral" (the default): the
+# other transforms run on the source span first, then the log-mel is read from its STFT
+# with the hop scaled by the rate and the mel filters moved by the shift (no waveform;
+# about 4x faster). "exact": Signalsmith Stretch synthesises the waveform, then the other
+# transforms and the log-mel follow. A [stretcher] section without `method` means "exact".
+# preset (exact only): "default" (120 ms blocks, 30 ms hop) or "cheaper" (100 ms blocks,
+# 40 ms hop; about 25 % faster).
 [stretcher]
+method = "spectral"
 preset = "default"
 "#;
 
@@ -368,12 +374,63 @@ impl Default for TimeStretchConfig {
     }
 }
 
-/// Signalsmith Stretch settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// How pitch shift and time stretch are rendered, and Signalsmith Stretch's settings.
+///
+/// The default method is `spectral`. A `[stretcher]` section that does not name a method
+/// means `exact`: such a section only ever held the Signalsmith preset, and every run
+/// configuration written before the method existed has one, so those runs resume with the
+/// batches they started with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StretcherConfig {
-    /// Signalsmith's preset.
+    /// `spectral` (read straight from the STFT of the source span; no waveform) or `exact`
+    /// (a Signalsmith waveform, then the front end). See [`StretchMethod`].
+    #[serde(default = "StretchMethod::unnamed")]
+    pub method: StretchMethod,
+    /// Signalsmith's preset (the exact method only).
     pub preset: StretchPreset,
+}
+
+impl Default for StretcherConfig {
+    fn default() -> Self {
+        Self {
+            method: StretchMethod::Spectral,
+            preset: StretchPreset::default(),
+        }
+    }
+}
+
+/// How a view's pitch shift and time stretch reach the model input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StretchMethod {
+    /// Signalsmith Stretch synthesises the shifted/stretched waveform of the source crop,
+    /// then the other transforms run on the view and the front end computes its log-mel.
+    /// Every view is also a waveform one can listen to (`loev augment`).
+    Exact,
+    /// The other transforms run first on the source span's waveform (the seed's Table IV
+    /// order, T_B then T_V); the log-mel is then read from the span's STFT with the hop
+    /// scaled by the stretch rate and the mel filters evaluated at the shifted frequencies
+    /// (`loev_audio::frontend::SpectralWarp`). No waveform is synthesised: several times
+    /// faster, for feeding a GPU. Records and tracking are the same as for `exact`. The
+    /// default: on the built-in corpus it keeps the seed's pitch effect (docs/augmentation.md).
+    Spectral,
+}
+
+impl StretchMethod {
+    /// The method of a `[stretcher]` section that names none: `exact` (see
+    /// [`StretcherConfig`]).
+    pub fn unnamed() -> Self {
+        Self::Exact
+    }
+
+    /// The name used in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Spectral => "spectral",
+        }
+    }
 }
 
 /// Signalsmith Stretch presets (analysis block and hop, in seconds at any sample rate).
@@ -566,6 +623,22 @@ mod tests {
         assert_eq!(ChainConfig::from_toml_str(DEFAULT_CHAIN_TOML).unwrap(), config);
         assert_eq!(config.probability("band_stop"), Some(0.3 / 4.0));
         assert_eq!(config.filter.high_pass.cutoff_hz, [200.0, 2400.0]);
+    }
+
+    /// The default method is spectral, but a `[stretcher]` section that names no method (as in
+    /// every run configuration written before the method existed) keeps the exact method, so
+    /// old runs resume with the batches they started with.
+    #[test]
+    fn a_stretcher_section_without_a_method_keeps_the_exact_method() {
+        assert_eq!(ChainConfig::default().stretcher.method, StretchMethod::Spectral);
+        let old = ChainConfig::from_toml_str("[stretcher]\npreset = \"default\"\n").unwrap();
+        assert_eq!(old.stretcher.method, StretchMethod::Exact);
+        let named = ChainConfig::from_toml_str("[stretcher]\nmethod = \"spectral\"\n").unwrap();
+        assert_eq!(named.stretcher.method, StretchMethod::Spectral);
+        let err = ChainConfig::from_toml_str("[stretcher]\nmethod = \"vocoder\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vocoder"), "{err}");
     }
 
     #[test]

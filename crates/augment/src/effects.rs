@@ -2,6 +2,7 @@
 //! and tanh distortion.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use loev_audio::rng::Rng;
@@ -47,18 +48,26 @@ pub fn mean_power(x: &[f32]) -> f64 {
 
 thread_local! {
     static FFT_PLANNER: RefCell<RealFftPlanner<f32>> = RefCell::new(RealFftPlanner::new());
-    /// `ln(f_k / 1 kHz)` of the rFFT bins of the last length used on this thread.
-    static LOG_FREQUENCIES: RefCell<(usize, Vec<f32>)> = const { RefCell::new((0, Vec::new())) };
+    /// `ln(f_k / 1 kHz)` of the rFFT bins, per transform length used on this thread.
+    static LOG_FREQUENCIES: RefCell<HashMap<usize, Vec<f32>>> = RefCell::new(HashMap::new());
 }
 
+/// Transform lengths whose log-frequency tables a thread keeps. The view length is one; the
+/// spectral method's source spans add one per 5-smooth length between 0.7 and 1.3 views
+/// (about 70), so all fit.
+const LOG_FREQUENCY_TABLES: usize = 128;
+
 /// Runs `f` with `ln(f_k / 1 kHz)` for the `len / 2 + 1` rFFT bins of a `len`-point
-/// transform (bin 0 holds 0 and is not used), cached per thread.
+/// transform (bin 0 holds 0 and is not used), cached per thread and length.
 fn with_log_frequencies<R>(len: usize, f: impl FnOnce(&[f32]) -> R) -> R {
     LOG_FREQUENCIES.with(|cell| {
         let mut cache = cell.borrow_mut();
-        if cache.0 != len {
+        if !cache.contains_key(&len) && cache.len() >= LOG_FREQUENCY_TABLES {
+            cache.clear();
+        }
+        let table = cache.entry(len).or_insert_with(|| {
             let bin_hz = f64::from(loev_audio::SAMPLE_RATE) / len as f64;
-            let table = (0..len / 2 + 1)
+            (0..len / 2 + 1)
                 .map(|k| {
                     if k == 0 {
                         0.0
@@ -66,11 +75,23 @@ fn with_log_frequencies<R>(len: usize, f: impl FnOnce(&[f32]) -> R) -> R {
                         (k as f64 * bin_hz / 1000.0).ln() as f32
                     }
                 })
-                .collect();
-            *cache = (len, table);
-        }
-        f(&cache.1)
+                .collect()
+        });
+        f(table)
     })
+}
+
+/// The smallest length ≥ `len` whose prime factors are 2, 3 and 5 only.
+fn fast_fft_len(len: usize) -> usize {
+    let smooth = |mut n: usize| {
+        for p in [2, 3, 5] {
+            while n.is_multiple_of(p) {
+                n /= p;
+            }
+        }
+        n == 1
+    };
+    (len.max(1)..).find(|&n| smooth(n)).unwrap_or(len)
 }
 
 fn inverse_fft(len: usize) -> Arc<dyn ComplexToReal<f32>> {
@@ -82,15 +103,19 @@ fn inverse_fft(len: usize) -> Arc<dyn ComplexToReal<f32>> {
 /// `−10·log10(2)·decay ≈ −3.01·decay` dB per octave. The rFFT of white Gaussian noise
 /// (i.i.d. complex Gaussian bins, real at Nyquist) is drawn directly and shaped by
 /// `(f / 1 kHz)^(−decay/2)`, the DC bin zeroed; one inverse FFT gives the noise, scaled to
-/// unit mean power.
+/// unit mean power. The FFT runs at the next length ≥ `len` with no prime factor above 5
+/// (`len` itself for the 3 s view, 48000 samples) and the noise is cut to `len`: a length
+/// with a large prime factor (a time-stretched source span can have any length) would
+/// otherwise take a many times slower transform.
 pub fn colored_noise(len: usize, decay: f64, rng: &mut Rng) -> Vec<f32> {
     if len < 2 {
         return vec![0.0; len];
     }
-    let inverse = inverse_fft(len);
+    let fft_len = fast_fft_len(len);
+    let inverse = inverse_fft(fft_len);
     let mut spectrum: Vec<Complex<f32>> = inverse.make_input_vec();
     let exponent = (-decay / 2.0) as f32;
-    with_log_frequencies(len, |log_f| {
+    with_log_frequencies(fft_len, |log_f| {
         for (bin, &ln) in spectrum.iter_mut().zip(log_f).skip(1) {
             let (re, im): (f32, f32) = (StandardNormal.sample(rng), StandardNormal.sample(rng));
             *bin = Complex::new(re, im) * (exponent * ln).exp();
@@ -98,7 +123,7 @@ pub fn colored_noise(len: usize, decay: f64, rng: &mut Rng) -> Vec<f32> {
     });
     spectrum[0] = Complex::new(0.0, 0.0);
     // The inverse needs a real Nyquist bin (same expected power as the others).
-    if len.is_multiple_of(2)
+    if fft_len.is_multiple_of(2)
         && let Some(last) = spectrum.last_mut()
     {
         *last = Complex::new(last.norm(), 0.0);
@@ -112,6 +137,7 @@ pub fn colored_noise(len: usize, decay: f64, rng: &mut Rng) -> Vec<f32> {
     {
         return vec![0.0; len];
     }
+    noise.truncate(len);
     let power = mean_power(&noise);
     if power > 0.0 {
         let scale = (1.0 / power).sqrt() as f32;

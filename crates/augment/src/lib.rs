@@ -37,7 +37,7 @@ pub mod stretch;
 
 pub use batch::{Batch, BatchLoader, LoaderConfig, anchor_tracks, build_batch, mixup};
 pub use chain::{AppliedTransform, AugmentChain, CropRecord, FilterKind, MixupRecord, ViewPlan, ViewRecord};
-pub use config::ChainConfig;
+pub use config::{ChainConfig, StretchMethod};
 pub use stretch::{Stretcher, pitch_shift, stretch_and_shift, time_stretch};
 
 /// Everything that can go wrong while configuring or running the augmentation pipeline.

@@ -1,5 +1,6 @@
 //! Multi-view batches (issue 3, acceptance 2): tracking matrix = applied flags of the
-//! variant transforms, anchors distinct, same seed ⇒ identical bytes with 1 and 2 workers,
+//! variant transforms, anchors distinct, same seed ⇒ identical bytes with 1 and N workers for
+//! both pitch/stretch methods,
 //! batches are a pure function of (seed, index).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use loev_audio::cache::AudioCache;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 use loev_audio::rng::rng_from_seed;
-use loev_augment::{AugmentChain, Batch, BatchLoader, LoaderConfig, anchor_tracks, build_batch, mixup};
+use loev_augment::{AugmentChain, Batch, BatchLoader, LoaderConfig, StretchMethod, anchor_tracks, build_batch, mixup};
 
 /// A cache of `n` generated 4 s tracks (different tones and rhythms) in a fresh temp dir.
 fn test_cache(name: &str, n: usize) -> (PathBuf, Arc<AudioCache>) {
@@ -117,37 +118,83 @@ fn batch_layout_and_tracking_matrix() {
 }
 
 #[test]
-fn same_seed_same_bytes_with_one_and_two_workers() {
+fn same_seed_same_bytes_with_one_and_many_workers_for_both_methods() {
     let (dir, cache) = test_cache("workers", 5);
-    let batches = |workers: usize, first: u64, count: usize| -> Vec<Batch> {
-        let mut loader = BatchLoader::new(Arc::clone(&cache), small_config(3, workers), first).unwrap();
-        (0..count).map(|_| loader.next_batch().unwrap()).collect()
-    };
-    let one = batches(1, 0, 3);
-    let two = batches(2, 0, 3);
-    for (a, b) in one.iter().zip(&two) {
-        assert_same(a, b);
-    }
-    assert_eq!(one.iter().map(|b| b.index).collect::<Vec<_>>(), vec![0, 1, 2]);
-    // Resuming at batch 1 gives exactly batch 1, and build_batch is the same pure function.
-    let resumed = batches(2, 1, 1);
-    assert_same(&resumed[0], &one[1]);
-    let cfg = small_config(3, 1);
-    let direct = build_batch(
-        &cache,
-        &cfg,
-        &AugmentChain::new(cfg.chain.clone()).unwrap(),
-        &FrontEnd::new(cfg.frontend.clone()).unwrap(),
-        2,
-    )
-    .unwrap();
-    assert_same(&direct, &one[2]);
-    // Another seed gives other batches.
-    let other = BatchLoader::new(Arc::clone(&cache), small_config(4, 1), 0)
-        .unwrap()
-        .next_batch()
+    for method in [StretchMethod::Exact, StretchMethod::Spectral] {
+        let config = |seed: u64, workers: usize| {
+            let mut cfg = small_config(seed, workers);
+            cfg.chain.stretcher.method = method;
+            cfg
+        };
+        let batches = |workers: usize, first: u64, count: usize| -> Vec<Batch> {
+            let mut loader = BatchLoader::new(Arc::clone(&cache), config(3, workers), first).unwrap();
+            (0..count).map(|_| loader.next_batch().unwrap()).collect()
+        };
+        let one = batches(1, 0, 6);
+        assert_eq!(one.iter().map(|b| b.index).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+        // Workers finish out of order; the loader still hands out batches in index order.
+        for workers in [2, 5] {
+            for (a, b) in one.iter().zip(&batches(workers, 0, 6)) {
+                assert_same(a, b);
+            }
+        }
+        // Resuming at batch 1 gives exactly batch 1, and build_batch is the same pure function.
+        let resumed = batches(2, 1, 1);
+        assert_same(&resumed[0], &one[1]);
+        let cfg = config(3, 1);
+        let direct = build_batch(
+            &cache,
+            &cfg,
+            &AugmentChain::new(cfg.chain.clone()).unwrap(),
+            &FrontEnd::new(cfg.frontend.clone()).unwrap(),
+            2,
+        )
         .unwrap();
-    assert_ne!(other.inputs, one[0].inputs);
+        assert_same(&direct, &one[2]);
+        // Another seed gives other batches.
+        let other = BatchLoader::new(Arc::clone(&cache), config(4, 1), 0)
+            .unwrap()
+            .next_batch()
+            .unwrap();
+        assert_ne!(other.inputs, one[0].inputs);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The two methods draw the same plans, crops and mixup partners (the records are equal), and
+/// give different but similar inputs: same shape, standardised, correlated view by view.
+#[test]
+fn the_spectral_method_records_the_same_views_and_makes_similar_inputs() {
+    let (dir, cache) = test_cache("methods", 4);
+    for mixup in [false, true] {
+        let mut exact_cfg = small_config(9, 1);
+        exact_cfg.mixup = mixup;
+        exact_cfg.chain.stretcher.method = StretchMethod::Exact;
+        let mut spectral_cfg = exact_cfg.clone();
+        spectral_cfg.chain.stretcher.method = StretchMethod::Spectral;
+        let exact = BatchLoader::new(Arc::clone(&cache), exact_cfg, 0)
+            .unwrap()
+            .next_batch()
+            .unwrap();
+        let spectral = BatchLoader::new(Arc::clone(&cache), spectral_cfg, 0)
+            .unwrap()
+            .next_batch()
+            .unwrap();
+        assert_eq!(exact.records, spectral.records);
+        assert_eq!(exact.tracking, spectral.tracking);
+        assert_eq!(exact.inputs.len(), spectral.inputs.len());
+        assert_ne!(exact.inputs, spectral.inputs);
+        for v in 0..exact.len() {
+            let (a, b) = (exact.input(v), spectral.input(v));
+            assert!(b.iter().all(|x| x.is_finite()));
+            // Both standardised: the correlation is the mean product.
+            let correlation = a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>() / a.len() as f64;
+            assert!(
+                correlation > 0.5,
+                "mixup {mixup}, view {v}: correlation {correlation:.3}"
+            );
+        }
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

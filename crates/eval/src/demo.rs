@@ -20,6 +20,7 @@ use burn::tensor::Device;
 use loev_audio::cache::AudioCache;
 use loev_audio::decode::load_mono;
 use loev_audio::manifest::Manifest;
+use loev_augment::StretchMethod;
 use loev_corpus::CorpusConfig;
 use loev_data::manifest_tasks::parse_tags;
 use loev_data::{LoadOptions, Split, TaskKind, load_manifest_tasks};
@@ -69,6 +70,9 @@ pub struct DemoConfig {
     pub invariance_clips: usize,
     /// Show progress bars.
     pub progress: bool,
+    /// How pretraining renders pitch shift and time stretch (`[augment.stretcher] method`).
+    #[serde(default = "StretchMethod::unnamed")]
+    pub augment_method: StretchMethod,
 }
 
 impl DemoConfig {
@@ -107,6 +111,7 @@ impl DemoConfig {
             },
             invariance_clips: 6,
             progress: true,
+            augment_method: StretchMethod::Spectral,
         }
     }
 
@@ -221,6 +226,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         train.train.steps = config.steps;
         train.train.checkpoint_every = config.steps.max(1);
         train.train.log_every = (config.steps / 20).max(1);
+        train.augment.stretcher.method = config.augment_method;
         let mut options = TrainOptions::new(&run_dir);
         options.progress = config.progress;
         options.verbose = config.progress;
@@ -228,6 +234,9 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
             .ok()
             .and_then(|r| r.checkpoints().ok())
             .is_some_and(|c| c.iter().any(|(step, _)| *step >= config.steps));
+        if run_dir.join("config.toml").exists() {
+            refuse_other_augmentation(&run_dir, &train)?;
+        }
         if finished {
             say(config, &format!("reusing the trained run {}", run_dir.display()));
         } else if run_dir.join("config.toml").exists() {
@@ -338,6 +347,26 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
     let json = serde_json::to_string_pretty(&report).map_err(|e| EvalError::Invalid(e.to_string()))?;
     write("summary.json", &json)?;
     Ok(report)
+}
+
+/// A run folder left by an earlier demo is reused only if it was trained with the same
+/// augmentation chain (e.g. not with the other pitch/stretch method).
+fn refuse_other_augmentation(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Result<(), EvalError> {
+    let path = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(EvalError::io("read", &path))?;
+    let saved = loev_train::TrainConfig::from_toml(&text, &path.display().to_string())
+        .map_err(|e| EvalError::format(&path, e.to_string()))?;
+    if saved.augment != wanted.augment {
+        let method = |c: &loev_train::TrainConfig| c.augment.stretcher.method.name();
+        return Err(EvalError::Invalid(format!(
+            "{} was trained with another augmentation chain (pitch/stretch method {}, this demo asks for {}); \
+             give the demo another --out folder or remove that run",
+            run_dir.display(),
+            method(&saved),
+            method(wanted)
+        )));
+    }
+    Ok(())
 }
 
 /// The first `n` test tracks of the corpus (audio), for the invariance analysis.

@@ -95,6 +95,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => ChainConfig::default(),
     };
     let chain = AugmentChain::new(config)?;
+    if chain.method() == loev_augment::StretchMethod::Spectral {
+        eprintln!(
+            "note: the chain's [stretcher] method is `spectral`, which makes log-mel inputs and no \
+             waveform; the wav files are the exact method's rendering of the same views"
+        );
+    }
     let audio = loev_audio::decode::load_mono(audio_path)?;
     if audio.is_empty() {
         anyhow::bail!("{} holds no audio", audio_path.display());

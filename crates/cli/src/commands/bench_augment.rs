@@ -1,7 +1,9 @@
 //! `loev bench augment`: views/s of the full augmentation chain (the seed's Table IV chain, pitch shift +
-//! time stretch included) plus the MULE log-mel, on one core, against the Python anchor
-//! (audiomentations + pedalboard + librosa, `bench/anchors/augment_anchor.py`) measured in
-//! the same run; then loev's two-core scaling. Nothing here is asserted.
+//! time stretch included) plus the MULE log-mel, with both pitch/stretch methods (exact =
+//! Signalsmith waveform, spectral = warped STFT read), per stage and on one core, against the
+//! Python anchor (audiomentations + pedalboard + librosa, `bench/anchors/augment_anchor.py`)
+//! measured in the same run; then the loader's scaling over 1, 2, 4, 8 and 16 workers where
+//! the cores allow. Nothing here is asserted.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -10,12 +12,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::python_anchor;
+use super::{MethodArg, python_anchor};
 use loev_audio::cache::AudioCache;
 use loev_audio::chunks::{Crop, read_crop};
-use loev_audio::frontend::FrontEnd;
+use loev_audio::frontend::{FrontEnd, SpectralWarp};
 use loev_audio::rng::{derive_seed, derived_rng};
-use loev_augment::{AugmentChain, BatchLoader, ChainConfig, LoaderConfig, ViewPlan};
+use loev_augment::{AugmentChain, BatchLoader, ChainConfig, LoaderConfig, StretchMethod, ViewPlan};
 
 /// Arguments of `loev bench augment`.
 #[derive(clap::Args)]
@@ -46,6 +48,12 @@ pub struct Args {
     /// Seed of the music and of the views.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Measure only this pitch/stretch method (default: both).
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
+    /// Most loader workers to measure (1, 2, 4, 8, 16, up to the cores available).
+    #[arg(long, default_value_t = 16)]
+    pub max_workers: usize,
     /// Skip the Python anchor.
     #[arg(long)]
     pub no_anchor: bool,
@@ -115,7 +123,7 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     AudioCache::build_from_tracks([("music".to_string(), audio.clone(), Default::default())], &cache_dir)?;
     let cache = Arc::new(AudioCache::open(&cache_dir)?);
 
-    let cfg = LoaderConfig {
+    let base = LoaderConfig {
         anchors: args.anchors,
         views: args.views_per_anchor,
         seed: args.seed,
@@ -123,9 +131,26 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
         chain: chain_config(args.config.as_deref(), args.every_transform)?,
         ..LoaderConfig::default()
     };
-    let stages = stage_split(&cfg, &audio)?;
-    let one = loader_views_per_s(&cache, &cfg, 1, args.views)?;
-    let two = loader_views_per_s(&cache, &cfg, 2, args.views)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let worker_counts: Vec<usize> = [1, 2, 4, 8, 16]
+        .into_iter()
+        .filter(|&w| w == 1 || w <= cores.min(args.max_workers))
+        .collect();
+    let mut methods = Vec::new();
+    let chosen = match args.method {
+        None => vec![StretchMethod::Exact, StretchMethod::Spectral],
+        Some(method) => vec![method.into()],
+    };
+    for method in chosen {
+        let mut cfg = base.clone();
+        cfg.chain.stretcher.method = method;
+        let stages = stage_split(&cfg, &audio)?;
+        let mut rates = Vec::new();
+        for &workers in &worker_counts {
+            rates.push(loader_views_per_s(&cache, &cfg, workers, args.views)?);
+        }
+        methods.push((method, stages, rates));
+    }
     let anchor = if args.no_anchor {
         Err("skipped (--no-anchor)".to_string())
     } else {
@@ -133,46 +158,78 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     };
 
     println!();
-    println!(
-        "stage split, loev, one thread (ms/view): pitch+stretch {:.2} | other augmentations {:.2} | log-mel {:.2}",
-        stages[0], stages[1], stages[2]
-    );
+    println!("stage split, one thread (ms/view)");
+    for (method, stages, _) in &methods {
+        match method {
+            StretchMethod::Exact => println!(
+                "  loev exact     pitch+stretch {:.2} | other augmentations {:.2} | log-mel {:.2} | total {:.2}",
+                stages[0],
+                stages[1],
+                stages[2],
+                stages.iter().sum::<f64>()
+            ),
+            StretchMethod::Spectral => println!(
+                "  loev spectral  other augmentations (on the source span) {:.2} | warped log-mel (pitch+stretch+log-mel) {:.2} | total {:.2}",
+                stages[1],
+                stages[2],
+                stages.iter().sum::<f64>()
+            ),
+        }
+    }
     if let Ok(a) = &anchor {
         println!(
-            "stage split, anchor          (ms/view): pitch+stretch {:.2} | other augmentations {:.2} | log-mel {:.2}",
-            a.ms[0], a.ms[1], a.ms[2]
+            "  Python anchor  pitch+stretch {:.2} | other augmentations {:.2} | log-mel {:.2} | total {:.2}",
+            a.ms[0],
+            a.ms[1],
+            a.ms[2],
+            a.ms.iter().sum::<f64>()
         );
     }
     let cpu = |r: Option<f64>| r.map_or("n/a".to_string(), |v| format!("{v:.1}"));
-    println!("one core, views/s (higher is better)     wall-clock   per CPU-second");
-    println!(
-        "  loev (BatchLoader, 1 worker)           {:>10.1}   {:>14}",
-        one.views_per_s,
-        cpu(one.cpu_views_per_s)
-    );
+    println!("one core, views/s (higher is better)     wall-clock   per CPU-second   ÷ anchor (wall, CPU)");
+    for (method, _, rates) in &methods {
+        let one = &rates[0];
+        let ratio = match &anchor {
+            Ok(a) => format!(
+                "{:.2}×, {}",
+                one.views_per_s / a.views_per_s,
+                one.cpu_views_per_s
+                    .map_or("n/a".to_string(), |v| format!("{:.2}×", v / a.cpu_views_per_s))
+            ),
+            Err(_) => "n/a".to_string(),
+        };
+        println!(
+            "  loev {:<9} (BatchLoader, 1 worker) {:>9.1}   {:>14}   {ratio}",
+            method.name(),
+            one.views_per_s,
+            cpu(one.cpu_views_per_s)
+        );
+    }
     match &anchor {
         Ok(a) => {
             println!(
-                "  Python anchor                          {:>10.1}   {:>14.1}",
+                "  Python anchor                          {:>9.1}   {:>14.1}",
                 a.views_per_s, a.cpu_views_per_s
-            );
-            let cpu_ratio = one
-                .cpu_views_per_s
-                .map_or("n/a".to_string(), |v| format!("{:.2}×", v / a.cpu_views_per_s));
-            println!(
-                "  loev / anchor (goal ≥ 2×)              {:>9.2}×   {:>14}",
-                one.views_per_s / a.views_per_s,
-                cpu_ratio
             );
             println!("  anchor: {}", a.versions);
         }
         Err(reason) => println!("  Python anchor: {reason}"),
     }
-    println!(
-        "two cores: loev (BatchLoader, 2 workers) {:.1} views/s wall-clock, {:.2}× one worker",
-        two.views_per_s,
-        two.views_per_s / one.views_per_s
-    );
+    println!("workers (BatchLoader; {cores} cores here), views/s wall-clock and ÷ one worker");
+    for (method, _, rates) in &methods {
+        let cells: Vec<String> = worker_counts
+            .iter()
+            .zip(rates)
+            .map(|(w, r)| {
+                format!(
+                    "{w}: {:.1} ({:.2}×)",
+                    r.views_per_s,
+                    r.views_per_s / rates[0].views_per_s
+                )
+            })
+            .collect();
+        println!("  loev {:<9} {}", method.name(), cells.join(" | "));
+    }
     println!(
         "load average at the end: {} (other work on the machine lowers the wall-clock figures)",
         load_average()
@@ -180,8 +237,10 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Milliseconds per view of (pitch shift + time stretch), (the other transforms) and
-/// (the log-mel), measured sequentially on this thread over 64 views.
+/// Milliseconds per view of three stages, measured sequentially on this thread over 64 views.
+/// Exact method: (pitch shift + time stretch), (the other transforms on the view), (the
+/// log-mel). Spectral method: 0, (the other transforms on the source span), (the warped
+/// log-mel, which is the pitch shift, the time stretch and the log-mel at once).
 fn stage_split(cfg: &LoaderConfig, audio: &[f32]) -> anyhow::Result<[f64; 3]> {
     let chain = AugmentChain::new(cfg.chain.clone())?;
     let frontend = FrontEnd::new(cfg.frontend.clone())?;
@@ -199,25 +258,42 @@ fn stage_split(cfg: &LoaderConfig, audio: &[f32]) -> anyhow::Result<[f64; 3]> {
             len,
         };
         let source = read_crop(audio, &crop);
-        let stretch_only = ViewPlan {
-            gain_db: None,
-            polarity_inverted: false,
-            noise: None,
-            filter: loev_augment::chain::FilterPlan {
-                applied: false,
-                ..plan.filter
-            },
-            reverb: None,
-            distortion_db: None,
-            ..plan.clone()
+        let (t0, t1, t2, t3) = match chain.method() {
+            StretchMethod::Exact => {
+                let stretch_only = ViewPlan {
+                    gain_db: None,
+                    polarity_inverted: false,
+                    noise: None,
+                    filter: loev_augment::chain::FilterPlan {
+                        applied: false,
+                        ..plan.filter
+                    },
+                    reverb: None,
+                    distortion_db: None,
+                    ..plan.clone()
+                };
+                let t0 = Instant::now();
+                let mut x = chain.render(&stretch_only, &source, view_len);
+                let t1 = Instant::now();
+                chain.render_effects(&plan, &mut x);
+                let t2 = Instant::now();
+                frontend.view_input(&x, &mut out);
+                (t0, t1, t2, Instant::now())
+            }
+            StretchMethod::Spectral => {
+                let t0 = Instant::now();
+                let mut span = source;
+                chain.render_effects(&plan, &mut span);
+                let t2 = Instant::now();
+                frontend.warped_mel_power(
+                    &span,
+                    SpectralWarp::new(plan.stretch_rate, plan.pitch_semitones),
+                    &mut out,
+                );
+                frontend.finish_input(&mut out);
+                (t0, t0, t2, Instant::now())
+            }
         };
-        let t0 = Instant::now();
-        let mut x = chain.render(&stretch_only, &source, view_len);
-        let t1 = Instant::now();
-        chain.render_effects(&plan, &mut x);
-        let t2 = Instant::now();
-        frontend.view_input(&x, &mut out);
-        let t3 = Instant::now();
         if v >= 4 {
             totals[0] += (t1 - t0).as_secs_f64();
             totals[1] += (t2 - t1).as_secs_f64();

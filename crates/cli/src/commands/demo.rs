@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use loev_eval::demo::{DemoConfig, run_demo};
 
+use super::MethodArg;
+
 /// Arguments of `loev demo`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,6 +24,11 @@ pub struct Args {
     /// No progress bars or stage messages.
     #[arg(long)]
     pub quiet: bool,
+    /// How pretraining renders pitch shift and time stretch: `spectral` (read from the STFT;
+    /// about 4× faster) or `exact` (Signalsmith waveform). Use a separate --out per method:
+    /// runs trained with the other method are not reused.
+    #[arg(long, value_enum, default_value = "spectral")]
+    pub augment_method: MethodArg,
 }
 
 /// Runs `loev demo`.
@@ -35,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.models.push("loev++-psts".into());
     }
     config.progress = !args.quiet;
+    config.augment_method = args.augment_method.into();
     let started = std::time::Instant::now();
     let report = run_demo(&config)?;
     println!(

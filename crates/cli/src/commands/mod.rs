@@ -17,3 +17,21 @@ pub mod pretrain;
 pub mod probe;
 pub mod python_anchor;
 pub mod retrieve;
+
+/// `--augment-method` / `--method` values: how pitch shift and time stretch are rendered.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum MethodArg {
+    /// Signalsmith Stretch renders the waveform, then the log-mel.
+    Exact,
+    /// The log-mel is read from the source span's STFT through a warp (no waveform).
+    Spectral,
+}
+
+impl From<MethodArg> for loev_augment::StretchMethod {
+    fn from(method: MethodArg) -> Self {
+        match method {
+            MethodArg::Exact => Self::Exact,
+            MethodArg::Spectral => Self::Spectral,
+        }
+    }
+}
