@@ -25,7 +25,7 @@ use loev_corpus::CorpusConfig;
 use loev_data::manifest_tasks::parse_tags;
 use loev_data::{LoadOptions, Split, TaskKind, load_manifest_tasks};
 use loev_train::rundir::RunDir;
-use loev_train::{TrainOptions, preset};
+use loev_train::{AnchorMean, TrainOptions, preset};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
@@ -73,6 +73,10 @@ pub struct DemoConfig {
     /// How pretraining renders pitch shift and time stretch (`[augment.stretcher] method`).
     #[serde(default = "StretchMethod::unnamed")]
     pub augment_method: StretchMethod,
+    /// How each loss head averages over anchors (`[objective] anchor_mean`; the presets use
+    /// the authors' mean over all anchors).
+    #[serde(default = "AnchorMean::unnamed")]
+    pub anchor_mean: AnchorMean,
 }
 
 impl DemoConfig {
@@ -112,6 +116,7 @@ impl DemoConfig {
             invariance_clips: 6,
             progress: true,
             augment_method: StretchMethod::Spectral,
+            anchor_mean: AnchorMean::AllAnchors,
         }
     }
 
@@ -227,6 +232,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         train.train.checkpoint_every = config.steps.max(1);
         train.train.log_every = (config.steps / 20).max(1);
         train.augment.stretcher.method = config.augment_method;
+        train.objective.anchor_mean = config.anchor_mean;
         let mut options = TrainOptions::new(&run_dir);
         options.progress = config.progress;
         options.verbose = config.progress;
@@ -235,7 +241,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
             .and_then(|r| r.checkpoints().ok())
             .is_some_and(|c| c.iter().any(|(step, _)| *step >= config.steps));
         if run_dir.join("config.toml").exists() {
-            refuse_other_augmentation(&run_dir, &train)?;
+            refuse_other_recipe(&run_dir, &train)?;
         }
         if finished {
             say(config, &format!("reusing the trained run {}", run_dir.display()));
@@ -350,20 +356,27 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
 }
 
 /// A run folder left by an earlier demo is reused only if it was trained with the same
-/// augmentation chain (e.g. not with the other pitch/stretch method).
-fn refuse_other_augmentation(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Result<(), EvalError> {
+/// augmentation chain and objective (e.g. not with the other pitch/stretch method or anchor
+/// mean).
+fn refuse_other_recipe(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Result<(), EvalError> {
     let path = run_dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(EvalError::io("read", &path))?;
     let saved = loev_train::TrainConfig::from_toml(&text, &path.display().to_string())
         .map_err(|e| EvalError::format(&path, e.to_string()))?;
-    if saved.augment != wanted.augment {
-        let method = |c: &loev_train::TrainConfig| c.augment.stretcher.method.name();
+    if saved.augment != wanted.augment || saved.objective != wanted.objective {
+        let recipe = |c: &loev_train::TrainConfig| {
+            format!(
+                "pitch/stretch method {}, anchor mean {:?}",
+                c.augment.stretcher.method.name(),
+                c.objective.anchor_mean
+            )
+        };
         return Err(EvalError::Invalid(format!(
-            "{} was trained with another augmentation chain (pitch/stretch method {}, this demo asks for {}); \
-             give the demo another --out folder or remove that run",
+            "{} was trained with another recipe ({}; this demo asks for {}); give the demo \
+             another --out folder or remove that run",
             run_dir.display(),
-            method(&saved),
-            method(wanted)
+            recipe(&saved),
+            recipe(wanted)
         )));
     }
     Ok(())

@@ -14,7 +14,7 @@ use loev_augment::{ChainConfig, LoaderConfig};
 use loev_model::{EncoderConfig, LoevModelConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::loss::{DEFAULT_TEMPERATURE, HeadObjective};
+use crate::loss::{AnchorMean, DEFAULT_TEMPERATURE, HeadObjective, LossSettings};
 
 /// Name of the invariant head.
 pub const INVARIANT_HEAD: &str = "invariant";
@@ -185,6 +185,22 @@ pub struct ObjectiveConfig {
     /// Softmax temperature τ.
     #[serde(default = "default_temperature")]
     pub temperature: f64,
+    /// How each head averages over anchors: `all_anchors` (an anchor without a positive
+    /// counts 0; the authors' code and the presets) or `with_positives` (such anchors are
+    /// left out). A configuration that names none means `with_positives`, which is what
+    /// loev did before the key existed.
+    #[serde(default = "AnchorMean::unnamed")]
+    pub anchor_mean: AnchorMean,
+}
+
+impl ObjectiveConfig {
+    /// The loss settings of this objective.
+    pub fn loss_settings(&self) -> LossSettings {
+        LossSettings {
+            temperature: self.temperature,
+            anchor_mean: self.anchor_mean,
+        }
+    }
 }
 
 fn default_temperature() -> f64 {
@@ -600,6 +616,7 @@ pub fn preset(spec: &str) -> Result<TrainConfig, ConfigError> {
         objective: ObjectiveConfig {
             kind,
             temperature: DEFAULT_TEMPERATURE,
+            anchor_mean: AnchorMean::AllAnchors,
         },
         optimizer: OptimizerConfig::default(),
         train: ScheduleConfig::default(),

@@ -9,7 +9,9 @@ pub mod step;
 pub mod trainer;
 
 pub use config::{ConfigError, ObjectiveKind, PRESET_NAMES, TrainConfig, preset};
-pub use loss::{ContrastiveLoss, HeadObjective, ViewLabels, contrastive_loss, contrastive_loss_sharded};
+pub use loss::{
+    AnchorMean, ContrastiveLoss, HeadObjective, LossSettings, ViewLabels, contrastive_loss, contrastive_loss_sharded,
+};
 pub use rundir::RunDir;
 pub use step::{StepBatch, StepGradients, StepLosses, gradients_on_host, shard_ranges, step_gradients};
 pub use trainer::{BURN_DEFAULT_DEVICE_VARIABLE, TrainError, TrainOptions, TrainSummary, pretrain, resume};

@@ -5,9 +5,15 @@
 //! ℓ_i = −1/|P_k(i)| Σ_{p∈P_k(i)} log( exp(s_ip/τ) / Σ_{j≠i} exp(s_ij/τ) )
 //!
 //! where P(i) are the other views of the same clip and, for a leave-one-out head,
-//! P_k(i) = P(i) ∩ {j : t_jk = t_ik = 0} (augmentation k applied to neither view). Anchors
-//! without a positive are left out of the head's mean and counted. The total loss is the mean
-//! over heads.
+//! P_k(i) = P(i) ∩ {j : t_jk = t_ik = 0} (augmentation k applied to neither view). An anchor
+//! without a positive has no ℓ_i; [`AnchorMean`] says how the head's mean treats it:
+//! [`AnchorMean::AllAnchors`] counts it as 0 and divides by every anchor (the authors' code,
+//! MuLOVR's `NTXent`), [`AnchorMean::WithPositives`] leaves it out of the mean. Either way the
+//! anchors without positives are counted. The total loss is the mean over heads.
+//!
+//! The choice sets the heads' balance. At p = 0.5 and 4 views per clip only
+//! 0.5 · (1 − 0.5³) = 43.75 % of the anchors have a positive in a leave-out head, so with
+//! `WithPositives` each leave-out head weighs about 2.3× more than with `AllAnchors`.
 //!
 //! Global negatives: the loss is written for a block of anchor rows against all columns, so a
 //! data-parallel step computes each device's rows against the embeddings of every device
@@ -32,6 +38,45 @@ const SELF_MASK: f32 = -1.0e9;
 /// this floor one silent crop turns every gradient into NaN. Real projections are many orders
 /// of magnitude longer, so their values are unchanged.
 const NORM_EPS: f64 = 1e-6;
+
+/// How a head averages its per-anchor losses ℓ_i (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnchorMean {
+    /// Divide by the number of anchors; an anchor without a positive adds 0 (the authors'
+    /// code; the presets).
+    AllAnchors,
+    /// Divide by the number of anchors with at least one positive (loev before this option
+    /// existed; what a configuration that names no `anchor_mean` means).
+    WithPositives,
+}
+
+impl AnchorMean {
+    /// The mean of a configuration that names none: [`AnchorMean::WithPositives`], so that
+    /// runs configured before the option existed resume with the loss they started with.
+    pub fn unnamed() -> Self {
+        Self::WithPositives
+    }
+}
+
+/// Everything about the loss besides the heads' positive rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossSettings {
+    /// Softmax temperature τ.
+    pub temperature: f64,
+    /// How each head averages over anchors.
+    pub anchor_mean: AnchorMean,
+}
+
+impl Default for LossSettings {
+    /// The seed paper's temperature and the authors' mean over all anchors.
+    fn default() -> Self {
+        Self {
+            temperature: DEFAULT_TEMPERATURE,
+            anchor_mean: AnchorMean::AllAnchors,
+        }
+    }
+}
 
 /// Which views count as positives in one head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,7 +220,7 @@ fn host_matrix(values: &[f32], rows: usize, cols: usize, device: &Device) -> Ten
 /// The loss of one head with its bookkeeping.
 #[derive(Clone, Debug)]
 pub struct HeadLoss {
-    /// Mean ℓ_i over anchors with at least one positive (0 when there are none).
+    /// Mean of ℓ_i as [`AnchorMean`] says (0 when no anchor has a positive).
     pub loss: Tensor<1>,
     /// Anchors with at least one positive in this head.
     pub anchors_with_positives: usize,
@@ -198,16 +243,16 @@ pub fn contrastive_loss(
     projections: &[Tensor<2>],
     objectives: &[HeadObjective],
     labels: &ViewLabels,
-    temperature: f64,
+    settings: LossSettings,
 ) -> Result<ContrastiveLoss, LossError> {
     let shards: Vec<Vec<Tensor<2>>> = projections.iter().map(|z| vec![z.clone()]).collect();
-    contrastive_loss_sharded(&shards, objectives, labels, temperature)
+    contrastive_loss_sharded(&shards, objectives, labels, settings)
 }
 
 /// The contrastive loss with embeddings split into shards (one per device, in view order):
 /// `shards[k][d]` is head k's projection on device d. Each shard's anchors are compared with
 /// the embeddings of every shard (global negatives), and the per-shard sums are normalised by
-/// the global count of anchors with positives, so the result — value and gradients, which flow
+/// the global count of anchors (all, or those with positives), so the result — value and gradients, which flow
 /// back into every shard — equals [`contrastive_loss`] on the concatenated batch.
 ///
 /// All shards must live on one device here (the gathered embeddings are concatenated on the
@@ -217,7 +262,7 @@ pub fn contrastive_loss_sharded(
     shards: &[Vec<Tensor<2>>],
     objectives: &[HeadObjective],
     labels: &ViewLabels,
-    temperature: f64,
+    settings: LossSettings,
 ) -> Result<ContrastiveLoss, LossError> {
     labels.check()?;
     if shards.len() != objectives.len() || shards.is_empty() {
@@ -252,7 +297,7 @@ pub fn contrastive_loss_sharded(
         for (z_rows, &rows) in head_shards.iter().zip(&sizes) {
             let masks = head_masks(labels, objective, offset..offset + rows);
             valid_anchors = masks.valid_anchors;
-            let part = head_loss_sum(z_rows.clone(), all.clone(), &masks, temperature); // [1]
+            let part = head_loss_sum(z_rows.clone(), all.clone(), &masks, settings.temperature); // [1]
             sum = Some(match sum {
                 Some(s) => s + part,
                 None => part,
@@ -260,8 +305,13 @@ pub fn contrastive_loss_sharded(
             offset += rows;
         }
         let sum = sum.ok_or_else(|| LossError::Shape("a head has no shards".into()))?;
+        let divisor = match settings.anchor_mean {
+            AnchorMean::AllAnchors => labels.len(),
+            AnchorMean::WithPositives => valid_anchors,
+        };
+        // No anchor with a positive: the sum is 0 (every weight is 0); keep it in the graph.
         let loss = if valid_anchors > 0 {
-            sum / valid_anchors as f64
+            sum / divisor as f64
         } else {
             sum * 0.0
         };
@@ -293,6 +343,7 @@ mod tests {
         objectives: &[HeadObjective],
         labels: &ViewLabels,
         tau: f64,
+        anchor_mean: AnchorMean,
     ) -> (f64, Vec<f64>) {
         let n = labels.len();
         let mut head_losses = Vec::new();
@@ -321,7 +372,11 @@ mod tests {
                 total += li;
                 valid += 1;
             }
-            head_losses.push(if valid > 0 { total / valid as f64 } else { 0.0 });
+            let divisor = match anchor_mean {
+                AnchorMean::AllAnchors => n,
+                AnchorMean::WithPositives => valid,
+            };
+            head_losses.push(if valid > 0 { total / divisor as f64 } else { 0.0 });
         }
         (head_losses.iter().sum::<f64>() / head_losses.len() as f64, head_losses)
     }
@@ -376,20 +431,59 @@ mod tests {
         t.into_data().try_to_vec::<f32>().unwrap()[0] as f64
     }
 
+    /// Both anchor means against the brute force, within 1e-5 (relative above 1).
     fn check_against_brute_force(case: &Case) {
         let device = Device::flex();
         let tensors: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device)).collect();
-        let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
-        let (want_total, want_heads) = brute_force(&case.z, &case.objectives, &case.labels, DEFAULT_TEMPERATURE);
-        let got_total = scalar(loss.total.clone());
-        assert!(
-            (got_total - want_total).abs() <= 1e-5 * want_total.abs().max(1.0),
-            "total {got_total} vs {want_total}"
-        );
-        for (head, want) in loss.heads.iter().zip(want_heads) {
-            let got = scalar(head.loss.clone());
-            assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "head {got} vs {want}");
+        for anchor_mean in [AnchorMean::AllAnchors, AnchorMean::WithPositives] {
+            let settings = LossSettings {
+                temperature: DEFAULT_TEMPERATURE,
+                anchor_mean,
+            };
+            let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, settings).unwrap();
+            let (want_total, want_heads) = brute_force(
+                &case.z,
+                &case.objectives,
+                &case.labels,
+                DEFAULT_TEMPERATURE,
+                anchor_mean,
+            );
+            let got_total = scalar(loss.total.clone());
+            assert!(
+                (got_total - want_total).abs() <= 1e-5 * want_total.abs().max(1.0),
+                "{anchor_mean:?}: total {got_total} vs {want_total}"
+            );
+            for (head, want) in loss.heads.iter().zip(want_heads) {
+                let got = scalar(head.loss.clone());
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{anchor_mean:?}: head {got} vs {want}"
+                );
+            }
         }
+    }
+
+    /// The two means differ exactly by the share of anchors with positives.
+    #[test]
+    fn the_two_anchor_means_differ_by_the_share_of_anchors_with_positives() {
+        let case = random_case(40, 6, 4, 16, loev(1), 1, 0.5);
+        let device = Device::flex();
+        let tensors: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device)).collect();
+        let run = |anchor_mean| {
+            let settings = LossSettings {
+                temperature: DEFAULT_TEMPERATURE,
+                anchor_mean,
+            };
+            contrastive_loss(&tensors, &case.objectives, &case.labels, settings).unwrap()
+        };
+        let (all, with) = (run(AnchorMean::AllAnchors), run(AnchorMean::WithPositives));
+        let head = &all.heads[1];
+        assert!(head.anchors_without_positives > 0 && head.anchors_with_positives > 0);
+        let share = head.anchors_with_positives as f64 / 24.0;
+        let (a, w) = (scalar(head.loss.clone()), scalar(with.heads[1].loss.clone()));
+        assert!((a - share * w).abs() < 1e-5, "{a} vs {share} × {w}");
+        // The invariant head has a positive for every anchor: the means agree.
+        assert!((scalar(all.heads[0].loss.clone()) - scalar(with.heads[0].loss.clone())).abs() < 1e-6);
     }
 
     fn loev(n_variants: usize) -> Vec<HeadObjective> {
@@ -425,7 +519,7 @@ mod tests {
         check_against_brute_force(&case);
         let device = Device::flex();
         let tensors: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device)).collect();
-        let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
+        let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, LossSettings::default()).unwrap();
         assert_eq!(loss.heads[0].anchors_without_positives, 0);
         assert_eq!(loss.heads[1].anchors_without_positives, 16);
         assert_eq!(scalar(loss.heads[1].loss.clone()), 0.0);
@@ -434,7 +528,7 @@ mod tests {
         case.z[1] = case.z[0].clone();
         check_against_brute_force(&case);
         let tensors: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device)).collect();
-        let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
+        let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, LossSettings::default()).unwrap();
         assert!((scalar(loss.heads[0].loss.clone()) - scalar(loss.heads[1].loss.clone())).abs() < 1e-6);
         // Mixed: some anchors keep positives, some lose all of them.
         let mut case = random_case(22, 3, 4, 8, loev(1), 1, 0.0);
@@ -443,7 +537,7 @@ mod tests {
         }
         check_against_brute_force(&case);
         let tensors: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device)).collect();
-        let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
+        let loss = contrastive_loss(&tensors, &case.objectives, &case.labels, LossSettings::default()).unwrap();
         // Clips 0 and 1 keep a single untransformed view each: 8 anchors left out of 12.
         assert_eq!(loss.heads[1].anchors_without_positives, 8);
     }
@@ -454,7 +548,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let reference = {
             let leaves: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device).require_grad()).collect();
-            let loss = contrastive_loss(&leaves, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
+            let loss = contrastive_loss(&leaves, &case.objectives, &case.labels, LossSettings::default()).unwrap();
             let value = scalar(loss.total.clone());
             let grads = loss.total.backward();
             let grads: Vec<Vec<f32>> = leaves
@@ -474,7 +568,8 @@ mod tests {
                         .collect()
                 })
                 .collect();
-            let loss = contrastive_loss_sharded(&leaves, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
+            let loss =
+                contrastive_loss_sharded(&leaves, &case.objectives, &case.labels, LossSettings::default()).unwrap();
             let value = scalar(loss.total.clone());
             assert!(
                 (value - reference.0).abs() < 1e-5,
@@ -505,7 +600,7 @@ mod tests {
     fn loss_and_gradients(case: &Case) -> (f64, Vec<Vec<f32>>) {
         let device = Device::flex().autodiff();
         let leaves: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device).require_grad()).collect();
-        let loss = contrastive_loss(&leaves, &case.objectives, &case.labels, DEFAULT_TEMPERATURE).unwrap();
+        let loss = contrastive_loss(&leaves, &case.objectives, &case.labels, LossSettings::default()).unwrap();
         let value = scalar(loss.total.clone());
         let grads = loss.total.backward();
         let grads = leaves
@@ -564,8 +659,8 @@ mod tests {
         let case = random_case(40, 2, 2, 4, loev(1), 1, 0.5);
         let device = Device::flex();
         let tensors: Vec<Tensor<2>> = case.z.iter().map(|zk| to_tensor(zk, &device)).collect();
-        assert!(contrastive_loss(&tensors[..1], &case.objectives, &case.labels, 0.1).is_err());
+        assert!(contrastive_loss(&tensors[..1], &case.objectives, &case.labels, LossSettings::default()).is_err());
         let bad = vec![HeadObjective::Invariant, HeadObjective::LeaveOut { variant: 3 }];
-        assert!(contrastive_loss(&tensors, &bad, &case.labels, 0.1).is_err());
+        assert!(contrastive_loss(&tensors, &bad, &case.labels, LossSettings::default()).is_err());
     }
 }

@@ -26,7 +26,7 @@ use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use loev_model::{ForwardMode, LoevModel};
 
-use crate::loss::{HeadObjective, ViewLabels, contrastive_loss};
+use crate::loss::{HeadObjective, LossSettings, ViewLabels, contrastive_loss};
 
 /// A batch as the step sees it: model inputs and the labels the positives come from.
 #[derive(Clone, Copy, Debug)]
@@ -112,7 +112,7 @@ pub fn step_gradients(
     batch: StepBatch<'_>,
     devices: &[Device],
     objectives: &[HeadObjective],
-    temperature: f64,
+    settings: LossSettings,
     seed: u64,
 ) -> Result<StepGradients, StepError> {
     let views = batch.views();
@@ -160,7 +160,7 @@ pub fn step_gradients(
                 handle,
             });
         }
-        let result = coordinate(main, &workers, &ranges, batch.labels, objectives, temperature);
+        let result = coordinate(main, &workers, &ranges, batch.labels, objectives, settings);
         // Unblock any worker still waiting, then join them all: a worker's panic (burn's way of
         // reporting a driver or kernel failure) becomes this step's error.
         let mut failure = None;
@@ -256,7 +256,7 @@ fn coordinate(
     ranges: &[std::ops::Range<usize>],
     labels: &ViewLabels,
     objectives: &[HeadObjective],
-    temperature: f64,
+    settings: LossSettings,
 ) -> Result<StepGradients, StepError> {
     let mut shards: Vec<Vec<TensorData>> = Vec::with_capacity(workers.len());
     for worker in workers {
@@ -277,7 +277,7 @@ fn coordinate(
         .map(|k| gather_rows(shards.iter().map(|s| &s[k]), main).map(Tensor::require_grad)) // [views, d]
         .collect::<Result<_, _>>()?;
     let loss =
-        contrastive_loss(&gathered, objectives, labels, temperature).map_err(|e| StepError::Shape(e.to_string()))?;
+        contrastive_loss(&gathered, objectives, labels, settings).map_err(|e| StepError::Shape(e.to_string()))?;
     let readout = Tensor::cat(
         std::iter::once(loss.total.clone())
             .chain(loss.heads.iter().map(|h| h.loss.clone()))

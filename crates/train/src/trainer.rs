@@ -499,7 +499,7 @@ fn train_step(
         step_batch,
         devices,
         objectives,
-        config.objective.temperature,
+        config.objective.loss_settings(),
         seed,
     )
     .map_err(|e| TrainError::Model(e.to_string()))?;

@@ -12,7 +12,11 @@ use common::{FRAMES, MELS, batch, loev_objectives, loev_plusplus_test_config, re
 use loev_model::{LoevModel, training_keep_masks};
 use loev_train::{StepBatch, gradients_on_host, shard_ranges, step_gradients};
 
-const TEMPERATURE: f64 = 0.1;
+/// The presets' loss: temperature 0.1, mean over all anchors.
+const SETTINGS: loev_train::LossSettings = loev_train::LossSettings {
+    temperature: 0.1,
+    anchor_mean: loev_train::AnchorMean::AllAnchors,
+};
 
 /// A step seed whose stochastic-depth masks drop at least one residual of this batch, so that
 /// slicing the whole batch's masks per shard is exercised.
@@ -67,7 +71,7 @@ fn several_devices_give_the_loss_and_gradients_of_one_device() {
             step_batch,
             &vec![device.clone(); devices],
             &objectives,
-            TEMPERATURE,
+            SETTINGS,
             seed,
         )
         .expect("step");
@@ -130,7 +134,7 @@ fn an_adam_step_from_several_devices_moves_the_weights_like_one_device() {
             step_batch,
             &vec![device.clone(); devices],
             &objectives,
-            TEMPERATURE,
+            SETTINGS,
             seed,
         )
         .expect("step")

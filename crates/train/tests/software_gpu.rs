@@ -32,7 +32,11 @@ use common::{FRAMES, MELS, batch, loev_objectives, loev_plusplus_test_config, re
 use loev_model::{DeviceChoice, LoevModel, check_device, select_device};
 use loev_train::{StepBatch, TrainConfig, TrainOptions, gradients_on_host, preset, step_gradients};
 
-const TEMPERATURE: f64 = 0.1;
+/// The presets' loss: temperature 0.1, mean over all anchors.
+const SETTINGS: loev_train::LossSettings = loev_train::LossSettings {
+    temperature: 0.1,
+    anchor_mean: loev_train::AnchorMean::AllAnchors,
+};
 
 /// True when whole training steps are to be compared (`LOEV_TEST_GPU_TRAINING=1`).
 fn training_enabled() -> bool {
@@ -137,7 +141,7 @@ fn the_contrastive_loss_and_its_gradient_on_the_gpu_equal_the_cpu() {
             .iter()
             .map(|p| Tensor::<2>::from_data(TensorData::new(p.clone(), [labels.len(), 16]), device).require_grad()) // [views, 16]
             .collect();
-        let loss = loev_train::contrastive_loss(&z, &objectives, &labels, TEMPERATURE).expect("loss");
+        let loss = loev_train::contrastive_loss(&z, &objectives, &labels, SETTINGS).expect("loss");
         let heads: Vec<f32> = loss.heads.iter().map(|h| h.loss.clone().into_scalar::<f32>()).collect();
         let grads = loss.total.backward();
         let gradients: Vec<Vec<f32>> = z
@@ -201,7 +205,7 @@ fn training_steps_on_the_gpu_equal_the_cpu() {
             step_batch,
             std::slice::from_ref(&cpu),
             &objectives,
-            TEMPERATURE,
+            SETTINGS,
             step,
         )
         .expect("cpu step");
@@ -210,7 +214,7 @@ fn training_steps_on_the_gpu_equal_the_cpu() {
             step_batch,
             std::slice::from_ref(&gpu),
             &objectives,
-            TEMPERATURE,
+            SETTINGS,
             step,
         )
         .expect("gpu step");

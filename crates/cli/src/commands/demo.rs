@@ -29,6 +29,19 @@ pub struct Args {
     /// runs trained with the other method are not reused.
     #[arg(long, value_enum, default_value = "spectral")]
     pub augment_method: MethodArg,
+    /// How each loss head averages over anchors: `all-anchors` (an anchor without a positive
+    /// counts 0, as in the authors' code) or `with-positives` (such anchors are left out).
+    #[arg(long, value_enum, default_value = "all-anchors")]
+    pub anchor_mean: AnchorMeanArg,
+}
+
+/// `--anchor-mean` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum AnchorMeanArg {
+    /// Divide by every anchor (the authors' code).
+    AllAnchors,
+    /// Divide by the anchors with a positive.
+    WithPositives,
 }
 
 /// Runs `loev demo`.
@@ -43,6 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.progress = !args.quiet;
     config.augment_method = args.augment_method.into();
+    config.anchor_mean = match args.anchor_mean {
+        AnchorMeanArg::AllAnchors => loev_train::AnchorMean::AllAnchors,
+        AnchorMeanArg::WithPositives => loev_train::AnchorMean::WithPositives,
+    };
     let started = std::time::Instant::now();
     let report = run_demo(&config)?;
     println!(
