@@ -413,18 +413,25 @@ struct LoaderState {
     alive: usize,
     /// The consumer has been handed an error: every later call is `LoaderStopped`.
     failed: bool,
+    /// A worker panicked (a bug): the batch it held will never come.
+    panicked: bool,
 }
 
-/// Decrements the live-worker count when a worker ends, even by a panic, so that the
-/// consumer never waits for a batch nobody builds.
+/// Decrements the live-worker count when a worker ends, and stops the loader when it ends by
+/// a panic, so that the consumer never waits for a batch nobody builds.
 struct WorkerExit<'a>(&'a LoaderShared);
 
 impl Drop for WorkerExit<'_> {
     fn drop(&mut self) {
         let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.alive -= 1;
+        if std::thread::panicking() {
+            state.panicked = true;
+            state.stopped = true;
+        }
         drop(state);
         self.0.finished.notify_all();
+        self.0.room.notify_all();
     }
 }
 
@@ -450,6 +457,7 @@ impl BatchLoader {
                 stopped: false,
                 alive: n_workers,
                 failed: false,
+                panicked: false,
             }),
             finished: Condvar::new(),
             room: Condvar::new(),
@@ -520,7 +528,7 @@ impl BatchLoader {
             if let Some(result) = state.finished.remove(&wanted) {
                 break result;
             }
-            if state.alive == 0 || (state.stopped && state.next_claim <= wanted) {
+            if state.alive == 0 || state.panicked || (state.stopped && state.next_claim <= wanted) {
                 return Err(AugmentError::LoaderStopped);
             }
             state = self.shared.finished.wait(state).unwrap_or_else(PoisonError::into_inner);
