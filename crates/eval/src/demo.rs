@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
+use crate::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
 use crate::invariance::{InvarianceConfig, InvariancePoint, analyze, write_csv};
 use crate::plot::plot_invariance;
 use crate::probe::{ProbeConfig, probe_data, run_probe};
@@ -68,6 +69,12 @@ pub struct DemoConfig {
     pub invariance: InvarianceConfig,
     /// Test tracks used for the invariance analysis.
     pub invariance_clips: usize,
+    /// Equivariance-probe settings.
+    #[serde(default)]
+    pub equivariance: EquivarianceConfig,
+    /// Test tracks used for the equivariance probes (half fit, half test).
+    #[serde(default = "default_equivariance_clips")]
+    pub equivariance_clips: usize,
     /// Show progress bars.
     pub progress: bool,
     /// How pretraining renders pitch shift and time stretch (`[augment.stretcher] method`).
@@ -114,6 +121,8 @@ impl DemoConfig {
                 ..InvarianceConfig::default()
             },
             invariance_clips: 6,
+            equivariance: EquivarianceConfig::default(),
+            equivariance_clips: default_equivariance_clips(),
             progress: true,
             augment_method: StretchMethod::Spectral,
             anchor_mean: AnchorMean::AllAnchors,
@@ -146,9 +155,19 @@ impl DemoConfig {
                 clip_seconds: Some(6.0),
             },
             invariance_clips: 2,
+            equivariance: EquivarianceConfig {
+                views_per_clip: 3,
+                clip_seconds: Some(4.0),
+                ..EquivarianceConfig::default()
+            },
+            equivariance_clips: 4,
             ..Self::full(out)
         }
     }
+}
+
+fn default_equivariance_clips() -> usize {
+    24
 }
 
 /// What the demo measured.
@@ -166,6 +185,12 @@ pub struct DemoReport {
     pub table_two: String,
     /// The invariance plot.
     pub plot: PathBuf,
+    /// Equivariance R² per model, space and transform.
+    #[serde(default)]
+    pub equivariance: Vec<EquivarianceScore>,
+    /// The equivariance table (Markdown).
+    #[serde(default)]
+    pub table_equivariance: String,
     /// The central comparison, in words.
     pub verdict: String,
 }
@@ -262,9 +287,11 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
     }
 
     // 3.–4. Per model: embed, probe, retrieve, invariance.
-    let clips = invariance_clips(&manifest, config.invariance_clips)?;
+    let clips = test_clips(&manifest, config.invariance_clips)?;
+    let equivariance_clips = test_clips(&manifest, config.equivariance_clips)?;
     let mut results = Vec::new();
     let mut invariance = Vec::new();
+    let mut equivariance = Vec::new();
     for name in &config.models {
         let embedder = Embedder::from_run(
             &out.join("runs").join(name),
@@ -311,6 +338,17 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         say(config, &format!("invariance of {name} on {} clips", clips.len()));
         invariance.extend(analyze(&embedder, name, &clips, &config.invariance)?);
         lap(&format!("invariance {name}"), &mut timings);
+        say(
+            config,
+            &format!("equivariance probes of {name} on {} clips", equivariance_clips.len()),
+        );
+        equivariance.extend(analyze_equivariance(
+            &embedder,
+            name,
+            &equivariance_clips,
+            &config.equivariance,
+        )?);
+        lap(&format!("equivariance {name}"), &mut timings);
     }
 
     // 5. Results.
@@ -327,6 +365,9 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
     write("table2.md", &table_two)?;
     write("table2.csv", &table_two_csv(&results))?;
     write_csv(&results_dir.join("invariance.csv"), &invariance)?;
+    let table_equivariance = crate::equivariance::markdown(&equivariance);
+    crate::equivariance::write_csv(&results_dir.join("equivariance.csv"), &equivariance)?;
+    write("equivariance.md", &table_equivariance)?;
     let plotted: Vec<InvariancePoint> = invariance.iter().filter(|p| p.space == "v").cloned().collect();
     let plot = results_dir.join("invariance.png");
     plot_invariance(
@@ -348,6 +389,8 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         table_one,
         table_two,
         plot,
+        equivariance,
+        table_equivariance,
         verdict,
     };
     let json = serde_json::to_string_pretty(&report).map_err(|e| EvalError::Invalid(e.to_string()))?;
@@ -382,8 +425,8 @@ fn refuse_other_recipe(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Resu
     Ok(())
 }
 
-/// The first `n` test tracks of the corpus (audio), for the invariance analysis.
-fn invariance_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, EvalError> {
+/// The first `n` test tracks of the corpus (audio), for the invariance and equivariance analyses.
+fn test_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, EvalError> {
     let parsed = Manifest::read(manifest).map_err(|e| EvalError::format(manifest, e.to_string()))?;
     parsed
         .rows

@@ -16,6 +16,7 @@
 
 pub mod demo;
 pub mod embed;
+pub mod equivariance;
 mod error;
 pub mod invariance;
 pub mod metrics;

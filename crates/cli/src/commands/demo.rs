@@ -69,6 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{}", report.table_one);
     println!("Table II — retrieval among the music tracks (%):\n");
     println!("{}", report.table_two);
+    println!(
+        "Equivariance — R² of the applied pitch shift (semitones) and stretch rate, regressed from \
+         the embedding difference view − clean (ridge; half the clips fit, half test):\n"
+    );
+    println!("{}", report.table_equivariance);
     println!("{}\n", report.verdict);
     println!("invariance plot: {}", report.plot.display());
     println!("all results: {}", config.out.join("results").display());
