@@ -203,18 +203,15 @@ fn r_squared(pairs: &Pairs, fit: &[usize], test: &[usize], ridge: f64) -> f64 {
     for &i in fit {
         let x = standard(i);
         let y = pairs.targets[i] - target_mean;
-        for a in 0..dim {
-            rhs[a] += x[a] * y;
-            for b in a..dim {
-                gram[a][b] += x[a] * x[b];
+        for ((row, r), &xa) in gram.iter_mut().zip(rhs.iter_mut()).zip(&x) {
+            *r += xa * y;
+            for (g, &xb) in row.iter_mut().zip(&x) {
+                *g += xa * xb;
             }
         }
     }
-    for a in 0..dim {
-        for b in 0..a {
-            gram[a][b] = gram[b][a];
-        }
-        gram[a][a] += ridge * n;
+    for (a, row) in gram.iter_mut().enumerate() {
+        row[a] += ridge * n;
     }
     let Some(weights) = solve(gram, rhs) else {
         return f64::NAN;
