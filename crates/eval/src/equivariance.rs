@@ -48,7 +48,7 @@ impl Default for EquivarianceConfig {
             rates: [0.7, 1.3],
             clip_seconds: Some(6.0),
             seed: 0,
-            ridge_grid: vec![1e-3, 1e-2, 1e-1, 1.0, 10.0],
+            ridge_grid: vec![1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0],
         }
     }
 }

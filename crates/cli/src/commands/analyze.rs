@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use loev_eval::embed::{EmbedOptions, Embedder, list_inputs_and_skipped};
+use loev_eval::equivariance::{EquivarianceConfig, analyze_equivariance};
 use loev_eval::invariance::{InvarianceConfig, analyze, write_csv};
 use loev_eval::plot_invariance;
 use loev_model::open_device;
@@ -36,6 +37,10 @@ pub struct Args {
     #[arg(long, default_value_t = 20)]
     pub max_clips: usize,
     /// Spaces drawn in the plot (repeatable; default `v`); the CSV has every space.
+    /// Views per clip and transform of the equivariance probes (ridge R² of the applied
+    /// pitch shift and stretch rate per space; needs at least 4 clips); 0 skips them.
+    #[arg(long, default_value_t = 6)]
+    pub equivariance_views: usize,
     #[arg(long = "plot-space", default_values_t = vec!["v".to_string()])]
     pub plot_spaces: Vec<String>,
     /// `cpu`, `cuda:N`, `vulkan:N`, `vulkan:cpu` or `opengl:cpu` (GPU backends need a build with
@@ -82,6 +87,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!clips.is_empty(), "no usable clip in {}", args.input.display());
     let mut points = Vec::new();
+    let run_equivariance = args.equivariance_views > 0 && clips.len() >= 4;
+    if args.equivariance_views > 0 && !run_equivariance {
+        eprintln!(
+            "note: skipping the equivariance probes: they need at least 4 clips (2 to fit, 2 to test), {} given",
+            clips.len()
+        );
+    }
+    let mut scores = Vec::new();
     let models = args
         .runs
         .iter()
@@ -99,9 +112,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_else(|| "model".into());
         eprintln!("analysing {name} on {} clips", clips.len());
         points.extend(analyze(&embedder, &name, &clips, &config).with_context(|| format!("model {}", path.display()))?);
+        if run_equivariance {
+            let equivariance_config = EquivarianceConfig {
+                views_per_clip: args.equivariance_views,
+                clip_seconds: args.clip_seconds.or(EquivarianceConfig::default().clip_seconds),
+                ..EquivarianceConfig::default()
+            };
+            scores.extend(
+                analyze_equivariance(&embedder, &name, &clips, &equivariance_config)
+                    .with_context(|| format!("equivariance of model {}", path.display()))?,
+            );
+        }
     }
     std::fs::create_dir_all(&args.out)?;
     write_csv(&args.out.join("invariance.csv"), &points)?;
+    if run_equivariance {
+        loev_eval::equivariance::write_csv(&args.out.join("equivariance.csv"), &scores)?;
+        let table = loev_eval::equivariance::markdown(&scores);
+        let path = args.out.join("equivariance.md");
+        loev_audio::io::atomic_write(&path, table.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("equivariance: R² of the applied transform from the embedding difference view − clean\n{table}");
+    }
     let plotted: Vec<_> = points
         .iter()
         .filter(|p| args.plot_spaces.contains(&p.space))
