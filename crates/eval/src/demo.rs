@@ -287,8 +287,10 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
     }
 
     // 3.–4. Per model: embed, probe, retrieve, invariance.
-    let clips = test_clips(&manifest, config.invariance_clips)?;
-    let equivariance_clips = test_clips(&manifest, config.equivariance_clips)?;
+    // Both analyses use the first test tracks: read them once.
+    let loaded = test_clips(&manifest, config.invariance_clips.max(config.equivariance_clips))?;
+    let clips = &loaded[..config.invariance_clips.min(loaded.len())];
+    let equivariance_clips = &loaded[..config.equivariance_clips.min(loaded.len())];
     let mut results = Vec::new();
     let mut invariance = Vec::new();
     let mut equivariance = Vec::new();
@@ -336,7 +338,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         }
         lap(&format!("probe+retrieve {name}"), &mut timings);
         say(config, &format!("invariance of {name} on {} clips", clips.len()));
-        invariance.extend(analyze(&embedder, name, &clips, &config.invariance)?);
+        invariance.extend(analyze(&embedder, name, clips, &config.invariance)?);
         lap(&format!("invariance {name}"), &mut timings);
         say(
             config,
@@ -345,7 +347,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         equivariance.extend(analyze_equivariance(
             &embedder,
             name,
-            &equivariance_clips,
+            equivariance_clips,
             &config.equivariance,
         )?);
         lap(&format!("equivariance {name}"), &mut timings);

@@ -13,14 +13,13 @@
 use std::path::Path;
 
 use loev_audio::rng::derived_rng;
-use loev_augment::{pitch_shift, time_stretch};
 use rand::RngExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::embed::Embedder;
-use crate::invariance::Transform;
+use crate::invariance::{Transform, leading_seconds};
 
 /// What to draw and how to fit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,52 +93,52 @@ pub fn analyze_equivariance(
         )));
     }
     let spaces: Vec<String> = embedder.spaces().iter().map(|s| s.name.clone()).collect();
-    let mut scores = Vec::new();
-    for transform in [Transform::PitchShift, Transform::TimeStretch] {
-        let mut pairs: Vec<Pairs> = spaces
-            .iter()
-            .map(|_| Pairs {
-                features: Vec::new(),
-                targets: Vec::new(),
-                clips: Vec::new(),
-            })
-            .collect();
-        for (c, clip) in clips.iter().enumerate() {
-            let clip = match config.clip_seconds {
-                Some(s) => &clip[..clip.len().min((s * loev_audio::SAMPLE_RATE as f64) as usize)],
-                None => &clip[..],
-            };
-            let (clean, _) = embedder.embed_audio(clip)?;
+    let transforms = [Transform::PitchShift, Transform::TimeStretch];
+    // pairs[transform][space]
+    let mut pairs: Vec<Vec<Pairs>> = transforms
+        .iter()
+        .map(|_| {
+            spaces
+                .iter()
+                .map(|_| Pairs {
+                    features: Vec::new(),
+                    targets: Vec::new(),
+                    clips: Vec::new(),
+                })
+                .collect()
+        })
+        .collect();
+    for (c, clip) in clips.iter().enumerate() {
+        let clip = leading_seconds(clip, config.clip_seconds);
+        // One clean embedding per clip, shared by both transforms.
+        let (clean, _) = embedder.embed_audio(clip)?;
+        for (transform, pairs) in transforms.iter().copied().zip(pairs.iter_mut()) {
             let mut rng = derived_rng(config.seed, &[transform as u64, c as u64]);
-            let (low, high) = match transform {
-                Transform::PitchShift => (config.semitones[0], config.semitones[1]),
-                Transform::TimeStretch => (config.rates[0], config.rates[1]),
+            let [low, high] = match transform {
+                Transform::PitchShift => config.semitones,
+                Transform::TimeStretch => config.rates,
             };
             let parameters: Vec<f64> = (0..config.views_per_clip)
                 .map(|_| low + (high - low) * rng.random::<f64>())
                 .collect();
             let views: Vec<Vec<f32>> = parameters
                 .par_iter()
-                .map(|&p| match transform {
-                    Transform::PitchShift => pitch_shift(clip, p),
-                    Transform::TimeStretch => time_stretch(clip, p),
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| EvalError::Audio {
-                    path: format!("clip {c}").into(),
-                    reason: e.to_string(),
-                })?;
+                .map(|&p| transform.apply(clip, p, c))
+                .collect::<Result<_, _>>()?;
             for (view, &parameter) in views.iter().zip(&parameters) {
                 let (moved, _) = embedder.embed_audio(view)?;
-                for (s, (a, b)) in clean.spaces.iter().zip(&moved.spaces).enumerate() {
+                for (space_pairs, (a, b)) in pairs.iter_mut().zip(clean.spaces.iter().zip(&moved.spaces)) {
                     let difference = b.mean.iter().zip(&a.mean).map(|(x, y)| f64::from(x - y)).collect();
-                    pairs[s].features.push(difference);
-                    pairs[s].targets.push(parameter);
-                    pairs[s].clips.push(c);
+                    space_pairs.features.push(difference);
+                    space_pairs.targets.push(parameter);
+                    space_pairs.clips.push(c);
                 }
             }
         }
-        for (space, pairs) in spaces.iter().zip(&pairs) {
+    }
+    let mut scores = Vec::new();
+    for (transform, pairs) in transforms.iter().copied().zip(&pairs) {
+        for (space, pairs) in spaces.iter().zip(pairs) {
             let (r2, ridge, train_pairs, test_pairs) = fit_and_score(pairs, &config.ridge_grid);
             scores.push(EquivarianceScore {
                 model: model.to_string(),

@@ -54,6 +54,29 @@ impl Transform {
             Transform::TimeStretch => "time_stretch",
         }
     }
+
+    /// `clip` transformed by `parameter` (semitones or rate); the identity (0 semitones, rate
+    /// 1) returns the clip unchanged. `c` names the clip in the error.
+    pub fn apply(self, clip: &[f32], parameter: f64, c: usize) -> Result<Vec<f32>, EvalError> {
+        match self {
+            Transform::PitchShift if parameter == 0.0 => Ok(clip.to_vec()),
+            Transform::PitchShift => pitch_shift(clip, parameter),
+            Transform::TimeStretch if parameter == 1.0 => Ok(clip.to_vec()),
+            Transform::TimeStretch => time_stretch(clip, parameter),
+        }
+        .map_err(|e| EvalError::Audio {
+            path: format!("clip {c}").into(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The first `seconds` of a 16 kHz clip (the whole clip when `None` or shorter).
+pub fn leading_seconds(clip: &[f32], seconds: Option<f64>) -> &[f32] {
+    match seconds {
+        Some(s) => &clip[..clip.len().min((s * loev_audio::SAMPLE_RATE as f64) as usize)],
+        None => clip,
+    }
 }
 
 /// Mean distance at one transform size in one space.
@@ -92,24 +115,12 @@ pub fn analyze(
     // distances[case][space] = per-clip distances
     let mut distances = vec![vec![Vec::with_capacity(clips.len()); spaces.len()]; cases.len()];
     for (c, clip) in clips.iter().enumerate() {
-        let clip = match config.clip_seconds {
-            Some(s) => &clip[..clip.len().min((s * loev_audio::SAMPLE_RATE as f64) as usize)],
-            None => &clip[..],
-        };
+        let clip = leading_seconds(clip, config.clip_seconds);
         let (clean, _) = embedder.embed_audio(clip)?;
         let transformed: Vec<Vec<f32>> = cases
             .par_iter()
-            .map(|&(t, p)| match t {
-                Transform::PitchShift if p == 0.0 => Ok(clip.to_vec()),
-                Transform::PitchShift => pitch_shift(clip, p),
-                Transform::TimeStretch if p == 1.0 => Ok(clip.to_vec()),
-                Transform::TimeStretch => time_stretch(clip, p),
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| EvalError::Audio {
-                path: format!("clip {c}").into(),
-                reason: e.to_string(),
-            })?;
+            .map(|&(t, p)| t.apply(clip, p, c))
+            .collect::<Result<_, _>>()?;
         for (i, audio) in transformed.iter().enumerate() {
             let (moved, _) = embedder.embed_audio(audio)?;
             for (s, (a, b)) in clean.spaces.iter().zip(&moved.spaces).enumerate() {
