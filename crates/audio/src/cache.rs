@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::SAMPLE_RATE;
 use crate::decode::load_mono;
-use crate::io::atomic_write;
 use crate::manifest::{Manifest, ManifestError};
+use loev_core::io::atomic_write;
 
 const FORMAT_NAME: &str = "loev-audio-cache";
 const FORMAT_VERSION: u32 = 1;
@@ -158,7 +158,7 @@ pub enum CacheError {
     },
     /// Another process is building the same cache.
     #[error(transparent)]
-    Locked(#[from] crate::lock::LockError),
+    Locked(#[from] loev_core::lock::LockError),
     /// The source folder or manifest is unusable.
     #[error("cannot use {} as a source: {reason}", path.display())]
     Source {
@@ -631,7 +631,7 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
 /// names of its partial folders. Starting a build also removes the partial folders that dead
 /// processes left (a build killed or failed before it could clean up).
 struct BuildGuard {
-    _lock: crate::lock::FolderLock,
+    _lock: loev_core::lock::FolderLock,
     parent: PathBuf,
     name: String,
     removed_partials: Vec<PathBuf>,
@@ -649,11 +649,11 @@ impl BuildGuard {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "cache".into());
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let lock = crate::lock::FolderLock::acquire(&parent.join(format!(".{name}.lock")), out_dir)?;
+        let lock = loev_core::lock::FolderLock::acquire(&parent.join(format!(".{name}.lock")), out_dir)?;
         let taken_over_from = lock.taken_over_from().map(str::to_string);
         let mut removed_partials = Vec::new();
         for prefix in [format!(".{name}.building-"), format!(".{name}.old-")] {
-            removed_partials.extend(crate::lock::remove_stale_partials(&parent, &prefix).map_err(io_err(&parent))?);
+            removed_partials.extend(loev_core::lock::remove_stale_partials(&parent, &prefix).map_err(io_err(&parent))?);
         }
         Ok(Self {
             _lock: lock,

@@ -17,7 +17,7 @@
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use crate::rng::Rng;
+use loev_core::rng::Rng;
 
 /// How the crops of one anchor relate to each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -193,7 +193,7 @@ pub fn read_crop_into(track: &[f32], crop: &Crop, out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::rng_from_seed;
+    use loev_core::rng::rng_from_seed;
 
     fn only(strategy: CropStrategy) -> CropProbabilities {
         CropProbabilities {

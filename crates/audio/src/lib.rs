@@ -19,15 +19,11 @@ pub mod chunks;
 pub mod decode;
 mod error;
 pub mod frontend;
-pub mod io;
-pub mod lock;
 pub mod manifest;
 pub mod resample;
-pub mod rng;
 pub mod walk;
 pub mod wav;
 
 pub use error::AudioError;
 
-/// The sample rate of every waveform inside loev (MULE's front end runs at 16 kHz).
-pub const SAMPLE_RATE: u32 = 16_000;
+pub use loev_core::SAMPLE_RATE;

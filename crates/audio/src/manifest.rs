@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::io::atomic_write;
+use loev_core::io::atomic_write;
 
 /// Why a manifest could not be read. Every variant names the manifest file.
 #[derive(Debug, thiserror::Error)]

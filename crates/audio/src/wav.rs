@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-use crate::io::atomic_write_with;
+use loev_core::io::atomic_write_with;
 
 /// Writes mono `samples` as a 16-bit PCM wav at `sample_rate`, atomically.
 ///

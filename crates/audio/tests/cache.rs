@@ -10,7 +10,7 @@ use loev_audio::cache::{AudioCache, CacheBuildOptions, CacheError, CacheSource};
 use loev_audio::chunks::{CropProbabilities, read_crop, sample_crops};
 use loev_audio::decode::load_mono;
 use loev_audio::manifest::{Manifest, ManifestRow};
-use loev_audio::rng::derived_rng;
+use loev_core::rng::derived_rng;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

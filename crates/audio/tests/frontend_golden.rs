@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
-use loev_audio::io::read_npy_f32;
+use loev_core::io::read_npy_f32;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use loev_audio::decode::{DecodedAudio, decode_bytes};
 use loev_audio::manifest::Manifest;
 use loev_audio::resample::resample;
-use loev_audio::rng::{Rng, derived_rng};
+use loev_core::rng::{Rng, derived_rng};
 use rand::RngExt;
 use rayon::prelude::*;
 

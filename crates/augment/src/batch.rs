@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use loev_audio::cache::AudioCache;
 use loev_audio::chunks::{CropProbabilities, CropStrategy, read_crop_into, sample_crops};
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
-use loev_audio::rng::{Rng, derived_rng};
+use loev_core::rng::{Rng, derived_rng};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use rand_distr::{Beta, Distribution};

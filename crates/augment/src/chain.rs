@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use loev_audio::frontend::{FrontEnd, SpectralWarp};
-use loev_audio::rng::{Rng, rng_from_seed};
+use loev_core::rng::{Rng, rng_from_seed};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -440,7 +440,7 @@ impl AugmentChain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loev_audio::rng::derived_rng;
+    use loev_core::rng::derived_rng;
 
     /// Real music often starts with digital silence, and a crop can fall entirely inside it. No
     /// transform may turn silence into NaN (e.g. by normalising by the signal's level): every

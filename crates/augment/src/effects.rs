@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use loev_audio::rng::Rng;
+use loev_core::rng::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};

@@ -16,7 +16,7 @@
 //!   coloured noise, reverb, distortion).
 //!
 //! ```no_run
-//! use loev_audio::rng::derived_rng;
+//! use loev_core::rng::derived_rng;
 //! use loev_augment::{AugmentChain, ChainConfig};
 //!
 //! let chain = AugmentChain::new(ChainConfig::default())?;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use loev_audio::cache::AudioCache;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
-use loev_audio::rng::rng_from_seed;
 use loev_augment::{AugmentChain, Batch, BatchLoader, LoaderConfig, StretchMethod, anchor_tracks, build_batch, mixup};
+use loev_core::rng::rng_from_seed;
 
 /// A cache of `n` generated 4 s tracks (different tones and rhythms) in a fresh temp dir.
 fn test_cache(name: &str, n: usize) -> (PathBuf, Arc<AudioCache>) {

@@ -4,11 +4,11 @@
 use std::f64::consts::PI;
 
 use loev_audio::SAMPLE_RATE;
-use loev_audio::rng::rng_from_seed;
 use loev_augment::config::StretchPreset;
 use loev_augment::effects::{self, ReverbParams};
 use loev_augment::filters::FilterCascade;
 use loev_augment::{Stretcher, pitch_shift, stretch_and_shift, time_stretch};
+use loev_core::rng::rng_from_seed;
 use realfft::RealFftPlanner;
 
 const FS: f64 = SAMPLE_RATE as f64;

@@ -2,9 +2,9 @@
 //! probabilities, parameters lie in range, records and tracking vectors agree, and every
 //! rendered view has exactly the view length.
 
-use loev_audio::rng::derived_rng;
 use loev_augment::config::{ChainConfig, TRANSFORM_NAMES};
 use loev_augment::{AugmentChain, ViewRecord};
+use loev_core::rng::derived_rng;
 
 const VIEWS: u64 = 10_000;
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::Device;
-use loev_audio::lock::FolderLock;
 use loev_audio::wav::write_wav;
+use loev_core::lock::FolderLock;
 use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
 
 fn text(output: &Output) -> (String, String) {

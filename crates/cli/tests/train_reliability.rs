@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use loev_audio::cache::AudioCache;
-use loev_audio::lock::LOCK_FILE_NAME;
+use loev_core::lock::LOCK_FILE_NAME;
 use loev_train::{TrainConfig, preset};
 
 fn text(bytes: &[u8]) -> String {

@@ -6,8 +6,8 @@
 //! off-beat eighths (and the sixteenths around them) for every part alike, so the whole
 //! band shuffles together.
 
-use loev_audio::rng::Rng;
-use loev_data::labels::{Key, Mode};
+use loev_core::key::{Key, Mode};
+use loev_core::rng::Rng;
 use rand::RngExt;
 
 use crate::drums::{self, DrumStyle, Hit, Kit};
@@ -596,7 +596,7 @@ fn finish(out: &mut [f32], rng: &mut Rng) {
 mod tests {
     use super::*;
     use crate::theory::scale_pitch_classes;
-    use loev_audio::rng::rng_from_seed;
+    use loev_core::rng::rng_from_seed;
 
     #[test]
     fn phrases_start_on_the_tonic_and_every_note_is_in_the_key() {

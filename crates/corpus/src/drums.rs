@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use loev_audio::rng::Rng;
+use loev_core::rng::Rng;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 

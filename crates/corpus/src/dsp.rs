@@ -10,7 +10,7 @@
 use std::f64::consts::TAU;
 use std::sync::LazyLock;
 
-use loev_audio::rng::Rng;
+use loev_core::rng::Rng;
 use rand::RngExt;
 
 /// The sample rate the synthesiser renders at, as f64.

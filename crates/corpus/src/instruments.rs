@@ -6,7 +6,7 @@ use std::f64::consts::TAU;
 use std::fmt;
 use std::str::FromStr;
 
-use loev_audio::rng::Rng;
+use loev_core::rng::Rng;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -564,7 +564,7 @@ fn render_synth_bass(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loev_audio::rng::rng_from_seed;
+    use loev_core::rng::rng_from_seed;
 
     /// RMS level (dB) over the held second of a mid-range note at velocity 0.8.
     fn level_db(instrument: Instrument, midi: u8) -> f32 {

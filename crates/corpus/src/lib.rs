@@ -45,9 +45,9 @@ mod summary;
 mod theory;
 mod write;
 
-use loev_audio::rng::derived_rng;
-use loev_data::Split;
-use loev_data::labels::Key;
+use loev_core::Split;
+use loev_core::key::Key;
+use loev_core::rng::derived_rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! NSynth-like single notes: one instrument, one pitch, held for three quarters of the
 //! duration (3 s of 4 s) and then released, so the release tail is part of the example.
 
-use loev_audio::rng::Rng;
+use loev_core::rng::Rng;
 use rand::RngExt;
 
 use crate::dsp::FS;

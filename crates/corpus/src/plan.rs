@@ -8,9 +8,9 @@
 //! (key, tempo) pair. Everything is a pure function of (seed, index), so items can be
 //! generated in any order or in parallel.
 
-use loev_audio::rng::{derive_seed, derived_rng};
-use loev_data::Split;
-use loev_data::labels::{KEY_CLASSES, Key};
+use loev_core::Split;
+use loev_core::key::{KEY_CLASSES, Key};
+use loev_core::rng::{derive_seed, derived_rng};
 use rand::RngExt;
 
 use crate::CorpusConfig;
@@ -26,7 +26,7 @@ pub const MIN_NOTE_PITCH: u8 = 21;
 /// The highest MIDI pitch of the single notes (C8).
 pub const MAX_NOTE_PITCH: u8 = 108;
 
-// Stream ids under the corpus seed (see `loev_audio::rng::derive_seed`).
+// Stream ids under the corpus seed (see `loev_core::rng::derive_seed`).
 const STREAM_PERMUTATIONS: u64 = 1;
 pub(crate) const STREAM_TRACK: u64 = 2;
 pub(crate) const STREAM_NOTE: u64 = 3;
@@ -226,7 +226,7 @@ pub(crate) fn plan_track(seed: u64, index: usize, cfg: &CorpusConfig) -> TrackPl
     let tempi = permutation(seed, 1, tempo_count);
     let ensembles = Ensemble::all();
     let ensemble_order = permutation(seed, 2, ensembles.len());
-    let key = Key::from_class_index(keys[index % KEY_CLASSES]).unwrap_or(Key::new(0, loev_data::labels::Mode::Major));
+    let key = Key::from_class_index(keys[index % KEY_CLASSES]).unwrap_or(Key::new(0, loev_core::key::Mode::Major));
     let (low, high) = cfg.track_seconds;
     let seconds = if high > low {
         derived_rng(seed, &[STREAM_TRACK_DURATION, index as u64]).random_range(low..high)

@@ -2,55 +2,14 @@
 
 use std::fmt;
 
-use loev_data::Split;
-use loev_data::labels::{KEY_CLASSES, Key};
+use loev_core::Split;
+use loev_core::key::{KEY_CLASSES, Key};
+pub use loev_core::split::SplitCounts;
 use serde::Serialize;
 
 use crate::TrackLabels;
 use crate::instruments::Instrument;
 use crate::plan::{MAX_NOTE_PITCH, MAX_TEMPO, MIN_NOTE_PITCH, MIN_TEMPO};
-
-/// Item counts per split.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SplitCounts {
-    /// Items in train.
-    pub train: usize,
-    /// Items in valid.
-    pub valid: usize,
-    /// Items in test.
-    pub test: usize,
-}
-
-impl SplitCounts {
-    /// Counts one item of `split`.
-    pub fn add(&mut self, split: Split) {
-        match split {
-            Split::Train => self.train += 1,
-            Split::Valid => self.valid += 1,
-            Split::Test => self.test += 1,
-        }
-    }
-
-    /// All items.
-    pub fn total(&self) -> usize {
-        self.train + self.valid + self.test
-    }
-
-    /// The count of one split.
-    pub fn get(&self, split: Split) -> usize {
-        match split {
-            Split::Train => self.train,
-            Split::Valid => self.valid,
-            Split::Test => self.test,
-        }
-    }
-}
-
-impl fmt::Display for SplitCounts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>4} ({}/{}/{})", self.total(), self.train, self.valid, self.test)
-    }
-}
 
 /// How many tracks and notes carry each label value, by split.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -164,32 +123,35 @@ impl fmt::Display for CorpusSummary {
         writeln!(
             f,
             "tracks: {}  {:.1} min of audio",
-            self.tracks,
+            self.tracks.compact(),
             self.track_seconds / 60.0
         )?;
         writeln!(
             f,
             "notes:  {}  {:.1} min of audio",
-            self.notes,
+            self.notes.compact(),
             self.note_seconds / 60.0
         )?;
         if self.tracks.total() > 0 {
             writeln!(f, "\ntracks per key:")?;
             for row in self.keys.chunks(4) {
-                let cells: Vec<String> = row.iter().map(|(k, c)| format!("{k:>9} {c:<16}")).collect();
+                let cells: Vec<String> = row.iter().map(|(k, c)| format!("{k:>9} {:<16}", c.compact())).collect();
                 writeln!(f, "  {}", cells.join(" "))?;
             }
             writeln!(f, "\ntracks per tempo (BPM):")?;
             for row in self.tempo_bins.chunks(4) {
                 let cells: Vec<String> = row
                     .iter()
-                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {c:<16}"))
+                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {:<16}", c.compact()))
                     .collect();
                 writeln!(f, "  {}", cells.join(" "))?;
             }
             writeln!(f, "\ntracks per tag:")?;
             for row in self.tags.chunks(3) {
-                let cells: Vec<String> = row.iter().map(|(t, c)| format!("{t:>24} {c:<16}")).collect();
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|(t, c)| format!("{t:>24} {:<16}", c.compact()))
+                    .collect();
                 writeln!(f, "  {}", cells.join(" "))?;
             }
         }
@@ -198,13 +160,16 @@ impl fmt::Display for CorpusSummary {
             for row in self.pitch_bins.chunks(4) {
                 let cells: Vec<String> = row
                     .iter()
-                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {c:<16}"))
+                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {:<16}", c.compact()))
                     .collect();
                 writeln!(f, "  {}", cells.join(" "))?;
             }
             writeln!(f, "\nnotes per instrument:")?;
             for row in self.note_instruments.chunks(3) {
-                let cells: Vec<String> = row.iter().map(|(name, c)| format!("{name:>15} {c:<16}")).collect();
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|(name, c)| format!("{name:>15} {:<16}", c.compact()))
+                    .collect();
                 writeln!(f, "  {}", cells.join(" "))?;
             }
         }

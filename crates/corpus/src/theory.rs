@@ -1,7 +1,7 @@
 //! Just enough music theory for key-true tracks: scales, diatonic triads with the
 //! harmonic-minor dominant, and functional chord progressions.
 
-use loev_data::labels::{Key, Mode};
+use loev_core::key::{Key, Mode};
 
 /// Semitone offsets of the major scale.
 pub(crate) const MAJOR_SCALE: [u8; 7] = [0, 2, 4, 5, 7, 9, 11];

@@ -70,7 +70,7 @@ pub fn generate_to_dir(
     prepare_dir(dir)?;
     let done = std::sync::atomic::AtomicUsize::new(0);
     let tick = || progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-    let tracks: Vec<(ManifestRow, crate::TrackLabels, loev_data::Split, f64)> = (0..cfg.tracks)
+    let tracks: Vec<(ManifestRow, crate::TrackLabels, loev_core::Split, f64)> = (0..cfg.tracks)
         .into_par_iter()
         .map(|i| {
             let track = generate_track(cfg.seed, i, cfg);
@@ -80,7 +80,7 @@ pub fn generate_to_dir(
             Ok((row, track.labels, track.split, seconds))
         })
         .collect::<Result<_, CorpusError>>()?;
-    let notes: Vec<(ManifestRow, u8, crate::Instrument, loev_data::Split, f64)> = (0..cfg.notes)
+    let notes: Vec<(ManifestRow, u8, crate::Instrument, loev_core::Split, f64)> = (0..cfg.notes)
         .into_par_iter()
         .map(|i| {
             let note = generate_note(cfg.seed, i, cfg);
@@ -192,6 +192,6 @@ fn finish(dir: &Path, rows: Vec<ManifestRow>, config: &CorpusConfig) -> Result<P
     let text = format!(
         "# The config that generated this corpus; `loev corpus generate --config {CONFIG_NAME} -o DIR` regenerates it.\n{toml}"
     );
-    loev_audio::io::atomic_write(&config_path, text.as_bytes()).map_err(io_error(&config_path))?;
+    loev_core::io::atomic_write(&config_path, text.as_bytes()).map_err(io_error(&config_path))?;
     Ok(manifest_path)
 }

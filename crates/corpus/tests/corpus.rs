@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use loev_audio::manifest::Manifest;
+use loev_core::Split;
+use loev_core::key::{KEY_CLASSES, Key};
 use loev_corpus::{
     CONFIG_NAME, CorpusConfig, CorpusError, CorpusSummary, DrumStyle, Instrument, MANIFEST_COLUMNS, generate,
     generate_note, generate_to_dir, generate_track, tag_vocabulary, track_labels, write_corpus,
 };
-use loev_data::Split;
-use loev_data::labels::{KEY_CLASSES, Key};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("loev-corpus-test-{}-{name}", std::process::id()));

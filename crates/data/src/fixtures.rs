@@ -14,8 +14,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use loev_audio::SAMPLE_RATE;
-use loev_audio::io::atomic_write;
 use loev_audio::wav::write_wav;
+use loev_core::io::atomic_write;
 use npyz::WriterBuilder;
 
 use crate::datasets::{DatasetName, load_dataset};
@@ -359,7 +359,7 @@ pub fn write_npy_strings(path: &Path, items: &[String]) -> io::Result<()> {
     let type_str: npyz::TypeStr = format!("<U{width}")
         .parse()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?;
-    loev_audio::io::atomic_write_with(path, |file| {
+    loev_core::io::atomic_write_with(path, |file| {
         let mut writer = npyz::WriteOptions::<String>::new()
             .dtype(npyz::DType::Plain(type_str))
             .shape(&[items.len() as u64])

@@ -23,7 +23,7 @@ pub mod labels;
 pub mod manifest_tasks;
 pub mod options;
 pub mod report;
-pub mod split;
+pub use loev_core::split;
 pub mod task;
 mod text;
 

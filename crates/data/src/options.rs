@@ -1,5 +1,7 @@
-//! Options of the loaders. The defaults reproduce the LOEV protocol (`reference/evaluation.md`
-//! §2.4, §3.11); every field can be set from TOML (`deny_unknown_fields`).
+//! Options of the loaders. The defaults reproduce the protocol of the LOEV reference code (Pons
+//! MTT split, low-quality MTG-Jamendo audio, GiantSteps tempo v2 with 0-BPM files kept, tempo
+//! classes by truncation, seeded 90/10 train/valid splits); every field can be set from TOML
+//! (`deny_unknown_fields`).
 
 use std::path::PathBuf;
 

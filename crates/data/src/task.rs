@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::labels::{KEY_CLASSES, Key, TEMPO_CLASSES, TempoBinning, tempo_class};
 use crate::split::Split;
+pub use crate::split::SplitCounts;
 
 /// What a task predicts, which fixes its loss, its targets and its metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -201,52 +202,6 @@ impl TaskDataset {
             class_counts: self.classes.iter().cloned().zip(per_class).collect(),
             groups: groups.into_iter().collect(),
         }
-    }
-}
-
-/// A count for each split.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SplitCounts {
-    /// Training split.
-    pub train: usize,
-    /// Validation split.
-    pub valid: usize,
-    /// Test split.
-    pub test: usize,
-}
-
-impl SplitCounts {
-    /// Adds one to `split`.
-    pub fn add(&mut self, split: Split) {
-        *self.get_mut(split) += 1;
-    }
-
-    /// The count of `split`.
-    pub fn get(&self, split: Split) -> usize {
-        match split {
-            Split::Train => self.train,
-            Split::Valid => self.valid,
-            Split::Test => self.test,
-        }
-    }
-
-    fn get_mut(&mut self, split: Split) -> &mut usize {
-        match split {
-            Split::Train => &mut self.train,
-            Split::Valid => &mut self.valid,
-            Split::Test => &mut self.test,
-        }
-    }
-
-    /// Sum over the splits.
-    pub fn total(&self) -> usize {
-        self.train + self.valid + self.test
-    }
-}
-
-impl fmt::Display for SplitCounts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "train {}, valid {}, test {}", self.train, self.valid, self.test)
     }
 }
 

@@ -55,7 +55,7 @@ pub(crate) fn name_without(path: &Path, suffix: &str) -> String {
     name.strip_suffix(suffix).map(str::to_string).unwrap_or(name)
 }
 
-/// FNV-1a of a string: a stable stream index for [`loev_audio::rng::derive_seed`].
+/// FNV-1a of a string: a stable stream index for [`loev_core::rng::derive_seed`].
 pub(crate) fn stream_of(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
@@ -81,7 +81,7 @@ pub(crate) fn split_three_ways(count: usize, fractions: [f64; 3], seed: u64, str
 
 fn assign_by_permutation(count: usize, sizes: &[usize; 3], seed: u64, stream: &str) -> Vec<Split> {
     let mut order: Vec<usize> = (0..count).collect();
-    let mut rng = loev_audio::rng::derived_rng(seed, &[stream_of(stream)]);
+    let mut rng = loev_core::rng::derived_rng(seed, &[stream_of(stream)]);
     order.shuffle(&mut rng);
     let mut splits = vec![Split::Train; count];
     for (rank, &index) in order.iter().enumerate() {

@@ -13,7 +13,7 @@ Writes crates/eval/tests/data/metric_reference.json, read by crates/eval/tests/m
 * `tempo`: Acc1 and Acc2 on edge cases, in Gouyon's form as tempo_eval defines it (tolerance
   relative to the scaled reference ref*f, `<=`, factors 1, 2, 3, 1/2, 1/3) and in the form of
   the LOEV reference code (`|est - gt*f| / gt <= tol`). Neither mir_eval nor scikit-learn has
-  Acc1/Acc2, so both are written out here from those definitions (reference/evaluation.md 1.2).
+  Acc1/Acc2, so both are written out here from those definitions.
 
 Run from the repository root:
     python -m venv .venv-metrics && .venv-metrics/bin/pip install -r crates/eval/reference/requirements.txt
@@ -85,7 +85,8 @@ def ranking_cases():
     y[1] = 0
     s = np.round((y * 0.3 + rng.random(y.shape)) * 3) / 3
     cases.append(ranking_case("tied", y, s))
-    # The worked example of reference/evaluation.md 1.3 (one label), plus its mirror.
+    # scikit-learn's tie example as label 0 (y=[0,1,1,0,1], s=[.5,.5,.9,.1,.5]: AUC = AP = 5/6),
+    # plus its mirror as label 1.
     y = np.array([[0, 1], [1, 0], [1, 0], [0, 1], [1, 0]])
     s = np.array([[0.5, 0.5], [0.5, 0.5], [0.9, 0.1], [0.1, 0.9], [0.5, 0.5]])
     cases.append(ranking_case("tie_example", y, s))

@@ -358,7 +358,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
     std::fs::create_dir_all(&results_dir).map_err(EvalError::io("create", &results_dir))?;
     let write = |file: &str, text: &str| {
         let path = results_dir.join(file);
-        loev_audio::io::atomic_write(&path, text.as_bytes()).map_err(EvalError::io("write", &path))
+        loev_core::io::atomic_write(&path, text.as_bytes()).map_err(EvalError::io("write", &path))
     };
     let table_one = table_one_markdown(&results);
     let table_two = table_two_markdown(&results);

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use loev_audio::rng::derived_rng;
+use loev_core::rng::derived_rng;
 use rand::RngExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -264,7 +264,7 @@ pub fn write_csv(path: &Path, scores: &[EquivarianceScore]) -> Result<(), EvalEr
             s.test_pairs
         ));
     }
-    loev_audio::io::atomic_write(path, text.as_bytes()).map_err(EvalError::io("write", path))
+    loev_core::io::atomic_write(path, text.as_bytes()).map_err(EvalError::io("write", path))
 }
 
 /// The scores as a Markdown table: one row per model and space, R² per transform.

@@ -2,7 +2,8 @@
 //! cosine distance d = 1 − cos(z, z*) between the track embedding of a clean clip and that of
 //! the same clip pitch-shifted by s semitones (−12 … +12) or time-stretched by rate r
 //! (0.5 … 1.5), averaged over clips, per embedding space. Distances are computed per item
-//! (never over the whole batch, the synesis bug `reference/peers.md` §4 warns about).
+//! (never over the whole batch: synesis' `covariate_shift` takes its l1/l2 norms over the whole
+//! batch, `torch.norm` without `dim`, and that mistake is not repeated here).
 
 use std::path::Path;
 
@@ -165,7 +166,7 @@ pub fn write_csv(path: &Path, points: &[InvariancePoint]) -> Result<(), EvalErro
             p.clips
         ));
     }
-    loev_audio::io::atomic_write(path, text.as_bytes()).map_err(EvalError::io("write", path))
+    loev_core::io::atomic_write(path, text.as_bytes()).map_err(EvalError::io("write", path))
 }
 
 /// Reads a CSV written by [`write_csv`].

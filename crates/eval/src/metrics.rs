@@ -1,6 +1,7 @@
-//! Evaluation metrics with the semantics of the reference implementations
-//! (`reference/evaluation.md` §1), checked against values computed with scikit-learn 1.9.1 and
-//! mir_eval 0.8.2 (`tests/metric_reference.rs`).
+//! Evaluation metrics with the semantics of the reference implementations (scikit-learn for
+//! ROC-AUC and AP, mir_eval for the key score, Gouyon's definitions for tempo Acc1/Acc2),
+//! checked against values computed with scikit-learn 1.9.1 and mir_eval 0.8.2
+//! (`crates/eval/tests/metric_reference.rs`).
 //!
 //! * ROC-AUC and average precision per label follow scikit-learn exactly, ties included: items
 //!   are sorted by score and every *distinct* score is one threshold, so tied items enter the
@@ -208,7 +209,7 @@ mod tests {
 
     #[test]
     fn auc_counts_ties_as_one_threshold() {
-        // reference/evaluation.md §1.3: y=[0,1,1,0,1], s=[.5,.5,.9,.1,.5] → AUC = AP = 0.8333.
+        // scikit-learn's tie example: y=[0,1,1,0,1], s=[.5,.5,.9,.1,.5] → AUC = AP = 0.8333.
         let y = [false, true, true, false, true];
         let s = [0.5, 0.5, 0.9, 0.1, 0.5];
         assert!((roc_auc(&y, &s).unwrap() - 5.0 / 6.0).abs() < 1e-12);

@@ -26,7 +26,7 @@ use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use loev_audio::rng::{Rng, derive_seed, rng_from_seed};
+use loev_core::rng::{Rng, derive_seed, rng_from_seed};
 use loev_data::labels::{Key, TEMPO_TOLERANCE, tempo_class};
 use loev_data::{LoadOptions, LoadReport, Split, Target, TaskDataset, TaskKind, TaskTrack, load_manifest_tasks};
 use rand::RngExt;

@@ -8,9 +8,10 @@
 //!
 //! * **tag precision@k**, per tag averaged over tags: for tag t, over the queries that have t,
 //!   the mean fraction of their k neighbours that also have t; then the mean over the tags
-//!   that at least one query has. (There is no reference definition, `reference/evaluation.md`
-//!   §1.5; this is the per-tag variant (c), which weighs rare and common tags equally, like the
-//!   macro ROC-AUC of the tagging probe.)
+//!   that at least one query has. (The LOEV, synesis and MARBLE code define no tag precision@k.
+//!   Of the candidate definitions, namely the share of neighbours sharing at least one tag with
+//!   the query, the mean tag overlap per neighbour, and per-tag precision, this is the per-tag
+//!   one, which weighs rare and common tags equally, like the macro ROC-AUC of the tagging probe.)
 //! * **key**: the mean mir_eval weighted score of (query key as reference, neighbour key as
 //!   estimate) over all query–neighbour pairs where both have a key (LOEV's
 //!   `giantsteps_metrics(queries, retrieved)`).

@@ -23,8 +23,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use loev_audio::io::{atomic_write, read_npy_f32, write_npy_f32};
 use loev_audio::manifest::{Manifest, ManifestRow};
+use loev_core::io::{atomic_write, read_npy_f32, write_npy_f32};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 

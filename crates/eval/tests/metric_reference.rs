@@ -1,6 +1,7 @@
 //! The metrics against reference values computed with mir_eval 0.8.2 and scikit-learn 1.9.1
-//! (`reference/make_metric_reference.py`, pinned in `reference/requirements.txt`; the output
-//! `tests/data/metric_reference.json` is committed).
+//! (`crates/eval/reference/make_metric_reference.py`, pinned in
+//! `crates/eval/reference/requirements.txt`; the output
+//! `crates/eval/tests/data/metric_reference.json` is committed).
 
 use loev_data::labels::{KeyLabel, TEMPO_TOLERANCE, key_weighted_score, tempo_acc1, tempo_acc2, tempo_acc2_loev};
 use loev_eval::metrics::{MacroPolicy, average_precision, macro_mean, roc_auc};

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use loev_audio::rng::rng_from_seed;
+use loev_core::rng::rng_from_seed;
 use rand::RngExt;
 
 use crate::config::LoevModelConfig;

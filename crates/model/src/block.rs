@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
-use loev_audio::rng::derived_rng;
+use loev_core::rng::derived_rng;
 use rand::RngExt;
 
 use crate::init::ParamFactory;

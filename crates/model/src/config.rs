@@ -11,7 +11,7 @@ pub const NUM_STAGES: usize = 4;
 /// convolution with a single input channel has a zero kernel.
 pub const MIN_SCALED_WIDTH: usize = 2;
 
-/// Shape of the SF-NFNet-F0 encoder (MULE's Keras network, `reference/architecture.md` §2).
+/// Shape of the SF-NFNet-F0 encoder (MULE's Keras network `SfNfNetF0`, layer for layer).
 ///
 /// Every width is explicit so that small variants keep the exact topology: both paths, the four
 /// fast→slow fusions, four stages, squeeze-excite and stochastic depth. Build small variants with
@@ -247,7 +247,7 @@ impl EncoderConfig {
         (channels as f64 * self.se_ratio) as usize
     }
 
-    /// β of every block of every stage (MULE's schedule, `architecture.md` §2.3): the first block
+    /// β of every block of every stage (MULE's schedule, which differs from DeepMind's): the first block
     /// of a stage divides by the stage's expected std (1 for stage 1, √(1+α²) after), later blocks
     /// by a running √(e² + α²).
     pub fn betas(&self) -> [Vec<f64>; NUM_STAGES] {

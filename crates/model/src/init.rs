@@ -7,7 +7,7 @@
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
-use loev_audio::rng::derived_rng;
+use loev_core::rng::derived_rng;
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
@@ -69,7 +69,7 @@ impl ParamFactory {
 
     fn make<const D: usize, F>(&mut self, shape: [usize; D], fill: F) -> Param<Tensor<D>>
     where
-        F: Fn(loev_audio::rng::Rng, &mut [f32]) + Sync,
+        F: Fn(loev_core::rng::Rng, &mut [f32]) + Sync,
     {
         let stream = self.next_stream;
         self.next_stream += 1;

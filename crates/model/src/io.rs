@@ -59,7 +59,7 @@ impl LoevModel {
             reason: e.to_string(),
         })?;
         canonicalise_header(&mut bytes);
-        loev_audio::io::atomic_write(path, &bytes).map_err(|source| ModelError::Io {
+        loev_core::io::atomic_write(path, &bytes).map_err(|source| ModelError::Io {
             action: "write",
             path: path.to_path_buf(),
             source,

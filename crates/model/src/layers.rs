@@ -193,7 +193,8 @@ mod tests {
 
     #[test]
     fn same_padding_matches_tensorflow() {
-        // Values from shared/anchors/same_pad.py (96×300 input).
+        // TensorFlow's SAME padding for a 96×300 input: total = max((ceil(n/s) − 1)·s + k − n, 0), the extra
+        // pixel at the end.
         assert_eq!(same_padding(96, 3, 2), (0, 1));
         assert_eq!(same_padding(300, 1, 8), (0, 0));
         assert_eq!(same_padding(48, 3, 1), (1, 1));

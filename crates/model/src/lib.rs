@@ -1,6 +1,6 @@
 //! loev-model: MULE's SF-NFNet-F0 encoder, LOEV projection heads and LOEV++ branches, in burn.
 //!
-//! The encoder follows MULE's Keras network exactly (`shared/reference/architecture.md` §2):
+//! The encoder follows MULE's Keras network (`SfNfNetF0`) exactly:
 //! weight-standardised convolutions with TF "SAME" padding, scaled GELU, NF bottleneck blocks
 //! with MULE's β schedule, SkipInit, squeeze-excite × 2 and per-example stochastic depth, slow and
 //! fast stems, four fast→slow fusions, pooled concat → 1728. Inputs are `[batch, 1, n_mels,
@@ -23,7 +23,7 @@
 //! * **LOEV++** ([`LoevModelConfig::plusplus`]): blocks 1… of the last stage of both paths are
 //!   duplicated per head; [`ModelOutput::branch_embeddings`] holds V^k and
 //!   [`ModelOutput::embedding`] is V^++ (their concatenation).
-//! * **Determinism**: weights come from per-parameter streams of `loev_audio::rng` seeded by
+//! * **Determinism**: weights come from per-parameter streams of `loev_core::rng` seeded by
 //!   [`LoevModel::init`]'s seed, stochastic-depth masks from [`ForwardMode::Train`]'s seed; the
 //!   same seeds give the same numbers on every thread count.
 //! * **Files**: [`LoevModel::save`] writes safetensors with the configuration in the header;

@@ -2,7 +2,7 @@
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
-use loev_audio::rng::rng_from_seed;
+use loev_core::rng::rng_from_seed;
 use rand::RngExt;
 
 use crate::block::{BlockSpec, NfBlock};

@@ -3,7 +3,7 @@
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use loev_audio::rng::rng_from_seed;
+use loev_core::rng::rng_from_seed;
 use loev_model::{
     EncoderConfig, ForwardMode, LoevModel, LoevModelConfig, ModelError, NfBlock, Path, read_config, training_keep_masks,
 };

@@ -334,7 +334,7 @@ pub fn contrastive_loss_sharded(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loev_audio::rng::rng_from_seed;
+    use loev_core::rng::rng_from_seed;
     use rand::RngExt;
 
     /// The loss formula written as plain loops in f64: the reference the tensor code must match.

@@ -30,8 +30,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use loev_audio::io::atomic_write;
-use loev_audio::lock::LOCK_FILE_NAME;
+use loev_core::io::atomic_write;
+use loev_core::lock::LOCK_FILE_NAME;
 use serde::{Deserialize, Serialize};
 
 /// File names inside a checkpoint folder.
@@ -369,9 +369,8 @@ impl RunDir {
         let root = &self.root;
         let mut removed = Vec::new();
         for prefix in [".corpus-cache.building-", ".config.toml.tmp", ".metrics.jsonl.tmp"] {
-            removed.extend(
-                loev_audio::lock::remove_stale_partials(root, prefix).map_err(io_err("cannot clean up", root))?,
-            );
+            removed
+                .extend(loev_core::lock::remove_stale_partials(root, prefix).map_err(io_err("cannot clean up", root))?);
         }
         let dir = self.checkpoints_dir();
         let entries = match fs::read_dir(&dir) {
@@ -390,7 +389,7 @@ impl RunDir {
             else {
                 continue;
             };
-            if pid == std::process::id() || loev_audio::lock::process_is_alive(pid) {
+            if pid == std::process::id() || loev_core::lock::process_is_alive(pid) {
                 continue;
             }
             let path = entry.path();

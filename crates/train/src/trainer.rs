@@ -28,10 +28,10 @@ use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Bytes, Device};
 use indicatif::{ProgressBar, ProgressStyle};
 use loev_audio::cache::AudioCache;
-use loev_audio::io::atomic_write;
-use loev_audio::lock::{FolderLock, LockError};
-use loev_audio::rng::derive_seed;
 use loev_augment::{Batch, BatchLoader};
+use loev_core::io::atomic_write;
+use loev_core::lock::{FolderLock, LockError};
+use loev_core::rng::derive_seed;
 use loev_model::LoevModel;
 use serde_json::json;
 

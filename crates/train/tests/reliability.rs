@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use loev_audio::cache::AudioCache;
-use loev_audio::lock::{FolderLock, LOCK_FILE_NAME};
+use loev_core::lock::{FolderLock, LOCK_FILE_NAME};
 use loev_train::rundir::{OPTIMIZER_FILE, RunDirError};
 use loev_train::{TrainConfig, TrainError, TrainOptions, TrainSummary, preset};
 

@@ -127,7 +127,7 @@ fn the_contrastive_loss_and_its_gradient_on_the_gpu_equal_the_cpu() {
     let cpu = Device::flex().autodiff();
     let (_, labels) = batch(3, 4, 13);
     let objectives = loev_objectives();
-    let mut rng = loev_audio::rng::rng_from_seed(5);
+    let mut rng = loev_core::rng::rng_from_seed(5);
     let projections: Vec<Vec<f32>> = objectives
         .iter()
         .map(|_| {

@@ -130,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         loev_eval::equivariance::write_csv(&args.out.join("equivariance.csv"), &scores)?;
         let table = loev_eval::equivariance::markdown(&scores);
         let path = args.out.join("equivariance.md");
-        loev_audio::io::atomic_write(&path, table.as_bytes())
+        loev_core::io::atomic_write(&path, table.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("equivariance: R² of the applied transform from the embedding difference view − clean\n{table}");
     }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use loev_audio::SAMPLE_RATE;
 use loev_audio::chunks::{CropProbabilities, CropStrategy, read_crop, sample_crops};
-use loev_audio::rng::derived_rng;
 use loev_augment::{AugmentChain, ChainConfig, CropRecord, ViewRecord, mixup};
+use loev_core::rng::derived_rng;
 use serde::Serialize;
 
 /// Arguments of `loev augment`.
@@ -199,7 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let json_path = out_dir.join("views.json");
     let json = serde_json::to_string_pretty(&views_file)?;
-    loev_audio::io::atomic_write(&json_path, json.as_bytes())
+    loev_core::io::atomic_write(&json_path, json.as_bytes())
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     println!(
         "wrote {} views of {:.2} s ({strategy} crops) and {} to {}; tracking over {:?}:",

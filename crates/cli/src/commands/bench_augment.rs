@@ -16,8 +16,8 @@ use super::{MethodArg, python_anchor};
 use loev_audio::cache::AudioCache;
 use loev_audio::chunks::{Crop, read_crop};
 use loev_audio::frontend::{FrontEnd, SpectralWarp};
-use loev_audio::rng::{derive_seed, derived_rng};
 use loev_augment::{AugmentChain, BatchLoader, ChainConfig, LoaderConfig, StretchMethod, ViewPlan};
+use loev_core::rng::{derive_seed, derived_rng};
 
 /// Arguments of `loev bench augment`.
 #[derive(clap::Args)]

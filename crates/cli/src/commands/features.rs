@@ -52,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let slices = frontend.slices(&mel, args.slice_hop);
         let (n_mels, frames) = (mel.n_mels, frontend.config().frames);
         let data: Vec<f32> = slices.iter().flat_map(|(_, s)| s.iter().copied()).collect();
-        loev_audio::io::write_npy_f32(&args.out, &[slices.len() as u64, n_mels as u64, frames as u64], &data)
+        loev_core::io::write_npy_f32(&args.out, &[slices.len() as u64, n_mels as u64, frames as u64], &data)
             .with_context(|| format!("cannot write {}", args.out.display()))?;
         let centres: Vec<String> = slices.iter().map(|(c, _)| format!("{c:.2}")).collect();
         println!(
@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             centres.join(", ")
         );
     } else {
-        loev_audio::io::write_npy_f32(&args.out, &[mel.n_mels as u64, mel.n_frames as u64], &mel.data)
+        loev_core::io::write_npy_f32(&args.out, &[mel.n_mels as u64, mel.n_frames as u64], &mel.data)
             .with_context(|| format!("cannot write {}", args.out.display()))?;
         println!(
             "wrote {}: log-mel [{}, {}] of {seconds:.2} s of audio",

@@ -132,9 +132,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = args.out.unwrap_or_else(|| args.embeddings.clone());
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let md = table_one_markdown(&results);
-    loev_audio::io::atomic_write(&out.join("probe.md"), md.as_bytes())?;
-    loev_audio::io::atomic_write(&out.join("probe.csv"), table_one_csv(&results).as_bytes())?;
-    loev_audio::io::atomic_write(
+    loev_core::io::atomic_write(&out.join("probe.md"), md.as_bytes())?;
+    loev_core::io::atomic_write(&out.join("probe.csv"), table_one_csv(&results).as_bytes())?;
+    loev_core::io::atomic_write(
         &out.join("probe.json"),
         serde_json::to_string_pretty(&results)?.as_bytes(),
     )?;

@@ -84,8 +84,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = args.out.unwrap_or_else(|| args.embeddings.clone());
     std::fs::create_dir_all(&out)?;
     let md = table_two_markdown(&results);
-    loev_audio::io::atomic_write(&out.join("retrieval.md"), md.as_bytes())?;
-    loev_audio::io::atomic_write(&out.join("retrieval.csv"), table_two_csv(&results).as_bytes())?;
+    loev_core::io::atomic_write(&out.join("retrieval.md"), md.as_bytes())?;
+    loev_core::io::atomic_write(&out.join("retrieval.csv"), table_two_csv(&results).as_bytes())?;
     println!("{md}");
     println!(
         "tag precision@k: per tag, the fraction of the k neighbours of each query with that tag that share it, averaged over queries, then over tags; \

@@ -1,5 +1,5 @@
-//! GiantSteps key (test) and GiantSteps-MTG-key (train/valid) (`reference/evaluation.md`
-//! §3.3–3.4, LOEV protocol §2.4).
+//! GiantSteps key (test) and GiantSteps-MTG-key (train/valid), in their distributed layouts and
+//! with the filtering and train/valid split of the LOEV reference code.
 //!
 //! * GiantSteps key: `annotations/key/<ID>.LOFI.key`, one line `"<Tonic> <mode>"` without a
 //!   trailing newline; every track is test.

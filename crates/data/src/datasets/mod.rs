@@ -1,6 +1,6 @@
-//! Loaders for the benchmark datasets in their distributed on-disk formats
-//! (`reference/evaluation.md` §3). Each dataset has a fixed layout under its root folder,
-//! listed in [`DatasetName::layout`] and printed by `loev data list`.
+//! Loaders for the benchmark datasets in their distributed on-disk formats. Each dataset has a
+//! fixed layout under its root folder, listed in [`DatasetName::layout`] and printed by
+//! `loev data list`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! MTG-Jamendo top-50 tagging, split 0 (`reference/evaluation.md` §3.2).
+//! MTG-Jamendo top-50 tagging, split 0 of the official splits (`MTG/mtg-jamendo-dataset`).
 //!
 //! * `data/splits/split-<k>/autotagging_top50tags-{train,validation,test}.tsv`: header
 //!   `TRACK_ID  ARTIST_ID  ALBUM_ID  PATH  DURATION  TAGS`, tab-separated, CRLF line ends, one

@@ -1,4 +1,4 @@
-//! NSynth pitch (`reference/evaluation.md` §3.10).
+//! NSynth pitch: the MIDI pitch of each 4 s note is its class.
 //!
 //! * `nsynth-{train,valid,test}/examples.json`: one JSON object keyed by `note_str`, ~290k
 //!   entries for train; it is streamed entry by entry, never held whole.

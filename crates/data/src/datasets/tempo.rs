@@ -1,5 +1,7 @@
-//! Tempo datasets and the AllTempo leave-one-dataset-out protocol (`reference/evaluation.md`
-//! §3.5–3.8, §3.11), in the folder layout of synesis/LOEV's AllTempo.
+//! Tempo datasets (GTZAN, Hainsworth, ACM-MIRUM, GiantSteps tempo) and the AllTempo
+//! leave-one-dataset-out protocol (one task per held-out dataset: its tracks are test, the other
+//! datasets' tracks are split 90/10 into train and valid), in the folder layout of synesis/LOEV's
+//! AllTempo.
 //!
 //! * GTZAN: `gtzan_tempo_beat/tempo/gtzan_<genre>_<NNNNN>.bpm` (numpy scientific notation),
 //!   restricted to the fault-filtered split lists (`assets/gtzan/*_filtered.txt`, 930 tracks);

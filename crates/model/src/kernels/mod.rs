@@ -376,7 +376,7 @@ impl<C: CheckpointStrategy> LoevOps for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use loev_audio::rng::rng_from_seed;
+    use loev_core::rng::rng_from_seed;
     use rand::RngExt;
 
     fn random(seed: u64, shape: [usize; 4], device: &Device) -> Tensor<4> {

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-use loev_audio::rng::rng_from_seed;
+use loev_core::rng::rng_from_seed;
 use loev_model::{EncoderConfig, LoevModelConfig};
 use loev_train::{HeadObjective, ViewLabels};
 use rand::RngExt;

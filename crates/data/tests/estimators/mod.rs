@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use loev_data::labels::{Key, Mode};
+use loev_core::key::{Key, Mode};
 use realfft::{RealFftPlanner, RealToComplex};
 
 /// The analysis sample rate (the corpus renders at 16 kHz).

@@ -1,7 +1,7 @@
 //! Renders log-spectrograms of a generated track and note as PNGs, for checking by eye
 //! what the corpus sounds like (chords, bass, drum hits on the beat grid, melody).
 //!
-//! `cargo run --release -p loev-corpus --example corpus_spectrogram -- OUT_DIR [TRACK NOTE SEED]`
+//! `cargo run --release -p loev-data --example corpus_spectrogram -- OUT_DIR [TRACK NOTE SEED]`
 //!
 //! The track image shows its first 8 s: frequency on a log axis (30 Hz at the bottom to
 //! 8 kHz at the top), time left to right, level as black → red → yellow → white over 60 dB.

@@ -55,6 +55,57 @@ impl FromStr for Split {
     }
 }
 
+/// A count for each split (tracks of a dataset, items of the built-in corpus, problems found).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitCounts {
+    /// Training split.
+    pub train: usize,
+    /// Validation split.
+    pub valid: usize,
+    /// Test split.
+    pub test: usize,
+}
+
+impl SplitCounts {
+    /// Adds one to `split`.
+    pub fn add(&mut self, split: Split) {
+        *self.get_mut(split) += 1;
+    }
+
+    /// The count of `split`.
+    pub fn get(&self, split: Split) -> usize {
+        match split {
+            Split::Train => self.train,
+            Split::Valid => self.valid,
+            Split::Test => self.test,
+        }
+    }
+
+    fn get_mut(&mut self, split: Split) -> &mut usize {
+        match split {
+            Split::Train => &mut self.train,
+            Split::Valid => &mut self.valid,
+            Split::Test => &mut self.test,
+        }
+    }
+
+    /// Sum over the splits.
+    pub fn total(&self) -> usize {
+        self.train + self.valid + self.test
+    }
+
+    /// `total (train/valid/test)`, the total right-aligned in 4 columns: a table cell.
+    pub fn compact(&self) -> String {
+        format!("{:>4} ({}/{}/{})", self.total(), self.train, self.valid, self.test)
+    }
+}
+
+impl fmt::Display for SplitCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "train {}, valid {}, test {}", self.train, self.valid, self.test)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,22 @@
+//! The foundation every loev crate builds on, and nothing else: kept small so that each crate
+//! above it depends only on what it uses.
+//!
+//! * [`rng`]: the seeded generator all random draws come from (same seed ⇒ same bytes).
+//! * [`io`]: atomic file writes and `.npy` arrays, so a crash never leaves a half-written file.
+//! * [`lock`]: exclusive folder locks and the clean-up of what a dead process left behind.
+//! * [`SAMPLE_RATE`]: the one sample rate of every waveform inside loev.
+//! * [`key`] and [`split`]: musical keys and train/valid/test partitions, shared by the
+//!   dataset loaders, the built-in corpus and the evaluation.
+
+pub mod io;
+pub mod key;
+pub mod lock;
+pub mod rng;
+pub mod split;
+
+pub use key::{Key, Mode};
+pub use split::Split;
+
+/// The sample rate of every waveform inside loev (Hz): audio is decoded, resampled and cached
+/// at 16 kHz mono, as MULE's front end expects.
+pub const SAMPLE_RATE: u32 = 16_000;
