@@ -32,6 +32,8 @@ enum Command {
     Data(commands::data::DataCommand),
     /// Contrastive pretraining (MULE, MULE++, LOEV, LOEV++) into a run folder.
     Pretrain(commands::pretrain::Args),
+    /// A self-describing model file from a run's newest good checkpoint.
+    Export(commands::export::Args),
     /// Embedding timelines and track means of audio files for every embedding space of a model.
     Embed(commands::embed::Args),
     /// MLP probes on cached embeddings: tagging, key, pitch, tempo.
@@ -101,6 +103,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Corpus(cmd) => commands::corpus::run(cmd),
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Pretrain(args) => commands::pretrain::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Retrieve(args) => commands::retrieve::run(args),

@@ -6,25 +6,12 @@
 //! Every case runs even when an earlier one fails; the test then lists all failures at once.
 
 mod common;
-use common::{loev, temp_dir};
+use common::{loev, run_ok, temp_dir};
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use loev_train::{TrainConfig, preset};
-
-/// Runs a command that must succeed (fixture setup) and returns its stderr.
-fn run_ok(command: &mut Command) -> String {
-    let output = command.output().expect("the loev binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{stderr}\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    stderr
-}
 
 /// Valid inputs that the bad cases are variations of: a small corpus of audio files, its cache,
 /// a run trained for two steps of the test-size model, and the corpus's embeddings.
@@ -571,7 +558,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     let garbage_model = f.file("garbage.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{bad}");
     all.push(
         case("embed", "damaged model file")
-            .args(["embed", "--quiet", "--checkpoint"])
+            .args(["embed", "--quiet", "--model"])
             .arg(&garbage_model)
             .arg("-o")
             .arg(out.join("e2"))
@@ -581,7 +568,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     );
     all.push(
         case("embed", "unknown output format")
-            .args(["embed", "--quiet", "--format", "hdf5", "--checkpoint"])
+            .args(["embed", "--quiet", "--format", "hdf5", "--model"])
             .arg(&f.checkpoint)
             .arg("-o")
             .arg(out.join("e3"))
@@ -591,7 +578,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     );
     all.push(
         case("embed", "batch of zero")
-            .args(["embed", "--quiet", "--batch", "0", "--checkpoint"])
+            .args(["embed", "--quiet", "--batch", "0", "--model"])
             .arg(&f.checkpoint)
             .arg("-o")
             .arg(out.join("e4"))
@@ -601,7 +588,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     );
     all.push(
         case("embed", "missing input")
-            .args(["embed", "--quiet", "--checkpoint"])
+            .args(["embed", "--quiet", "--model"])
             .arg(&f.checkpoint)
             .arg("-o")
             .arg(out.join("e5"))
@@ -613,7 +600,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     std::fs::write(no_audio.join("readme.txt"), "nothing here").expect("file");
     all.push(
         case("embed", "folder without audio")
-            .args(["embed", "--quiet", "--checkpoint"])
+            .args(["embed", "--quiet", "--model"])
             .arg(&f.checkpoint)
             .arg("-o")
             .arg(out.join("e6"))
@@ -623,7 +610,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     );
     all.push(
         case("embed", "unknown device")
-            .args(["embed", "--quiet", "--device", "tpu:0", "--checkpoint"])
+            .args(["embed", "--quiet", "--device", "tpu:0", "--model"])
             .arg(&f.checkpoint)
             .arg("-o")
             .arg(out.join("e7"))
@@ -633,7 +620,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     );
     all.push(
         case("embed", "negative hop")
-            .args(["embed", "--quiet", "--hop=-1", "--checkpoint"])
+            .args(["embed", "--quiet", "--hop=-1", "--model"])
             .arg(&f.checkpoint)
             .arg("-o")
             .arg(out.join("e8"))

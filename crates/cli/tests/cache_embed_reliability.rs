@@ -59,7 +59,17 @@ fn model_file(root: &Path) -> PathBuf {
     let config = LoevModelConfig::new(EncoderConfig::test(), vec!["invariant".into()]).with_projection_dims(vec![8]);
     let model = LoevModel::init(&config, &Device::flex(), 1);
     let path = root.join("model.safetensors");
-    model.save(&config, &path).unwrap();
+    let info = loev_artifacts::ModelFileInfo::new(
+        loev_audio::frontend::FrontEndConfig::default(),
+        vec![loev_artifacts::HeadInfo {
+            name: "invariant".into(),
+            objective: loev_artifacts::HeadRole::Invariant,
+        }],
+        "test".into(),
+        None,
+        0,
+    );
+    loev_artifacts::model_file::write_model_file(&path, &model, &config, &info).unwrap();
     path
 }
 
@@ -101,7 +111,7 @@ fn embed_lists_each_track_once_and_reports_loops_and_dangling_links() {
     let out = root.join("emb");
     let (stdout, _) = run_ok(
         loev()
-            .args(["embed", "--quiet", "--checkpoint"])
+            .args(["embed", "--quiet", "--model"])
             .arg(&model)
             .arg("-o")
             .arg(&out)
@@ -239,7 +249,7 @@ fn messages_say_what_was_given_and_what_to_pass() {
     std::fs::write(&manifest, "path\nmissing.wav\n").unwrap();
     let stderr = run_err(
         loev()
-            .args(["embed", "--quiet", "--checkpoint"])
+            .args(["embed", "--quiet", "--model"])
             .arg(&model)
             .arg("-o")
             .arg(root.join("e2"))

@@ -5,35 +5,13 @@
 //! code path is the one every preset uses.
 
 mod common;
-use common::{loev, temp_dir};
+use common::{loev, pretrain, run_ok, temp_dir, write_config};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use loev_train::{TrainConfig, preset};
-
-/// `loev pretrain --config CONFIG --out RUN` without a progress bar.
-fn pretrain(config: &Path, run: &Path) -> Command {
-    let mut command = loev();
-    command
-        .args(["pretrain", "--no-progress", "--config"])
-        .arg(config)
-        .arg("--out")
-        .arg(run);
-    command
-}
-
-fn run_ok(command: &mut Command) -> String {
-    let output = command.output().expect("the loev binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{stderr}\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    stderr
-}
 
 /// Writes a small corpus as audio files and builds a cache from its manifest, so that training
 /// reads real decoded audio.
@@ -83,12 +61,6 @@ fn small_config(cache: &Path, steps: u64, checkpoint_every: u64) -> TrainConfig 
     config.optimizer.learning_rate = 1e-3;
     config.validate().unwrap();
     config
-}
-
-fn write_config(dir: &Path, config: &TrainConfig) -> PathBuf {
-    let path = dir.join("run.toml");
-    std::fs::write(&path, config.to_toml()).unwrap();
-    path
 }
 
 /// All tensors of a safetensors file, by name (raw little-endian bytes).
@@ -310,7 +282,8 @@ fn probe_runs_end_to_end_on_every_fixture_dataset() {
     let model_config = config.model_config();
     let model = loev_model::LoevModel::init(&model_config, &burn::tensor::Device::flex(), 5);
     let checkpoint = root.join("model.safetensors");
-    model.save(&model_config, &checkpoint).unwrap();
+    loev_artifacts::model_file::write_model_file(&checkpoint, &model, &model_config, &config.model_file_info(0))
+        .unwrap();
 
     // Each dataset, the probe kind its export must lead to, and whether it has a training
     // split (the test-only benchmarks are probed through the combined exports `gs-key` and
@@ -351,7 +324,7 @@ fn probe_runs_end_to_end_on_every_fixture_dataset() {
             let embeddings = root.join(format!("{dataset}-{task}-emb"));
             run_ok(
                 loev()
-                    .args(["embed", "--quiet", "--checkpoint"])
+                    .args(["embed", "--quiet", "--model"])
                     .arg(&checkpoint)
                     .arg(&manifest)
                     .arg("-o")

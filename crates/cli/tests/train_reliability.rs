@@ -4,16 +4,14 @@
 //! `crates/train/tests/reliability.rs`.
 
 mod common;
-use common::{loev, temp_dir};
+use common::{loev, pretrain, small_cache, small_config, temp_dir, write_config};
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use loev_audio::cache::AudioCache;
 use loev_core::lock::LOCK_FILE_NAME;
-use loev_train::{TrainConfig, preset};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
@@ -32,60 +30,6 @@ fn ok(command: &mut Command) -> Output {
         text(&output.stdout)
     );
     output
-}
-
-/// A cache of four short corpus tracks.
-fn small_cache(root: &Path) -> PathBuf {
-    let corpus = loev_corpus::CorpusConfig {
-        tracks: 4,
-        notes: 0,
-        seed: 11,
-        track_seconds: (4.0, 5.0),
-        ..Default::default()
-    };
-    let tracks = (0..corpus.tracks).map(|index| {
-        let track = loev_corpus::generate_track(corpus.seed, index, &corpus);
-        (track.id, track.audio, Default::default())
-    });
-    let cache = root.join("cache");
-    AudioCache::build_from_tracks(tracks, &cache).expect("cache");
-    cache
-}
-
-/// The test-size LOEV-PS model on 2 anchors × 2 views of 32 × 64 inputs.
-fn small_config(cache: &Path, steps: u64) -> TrainConfig {
-    let mut config = preset("loev-ps:test").expect("preset");
-    config.name = "reliability".into();
-    config.data.cache = Some(cache.to_path_buf());
-    config.data.anchors = 2;
-    config.data.views = 2;
-    config.data.workers = 1;
-    config.data.prefetch = 1;
-    config.frontend.n_mels = 32;
-    config.frontend.frames = 64;
-    config.train.steps = steps;
-    config.train.checkpoint_every = 2;
-    config.train.keep_last = 2;
-    config.train.keep_every = 0;
-    config.train.log_every = 1;
-    config.validate().expect("valid test config");
-    config
-}
-
-fn write_config(dir: &Path, config: &TrainConfig) -> PathBuf {
-    let path = dir.join("run.toml");
-    fs::write(&path, config.to_toml()).expect("config");
-    path
-}
-
-fn pretrain(config: &Path, out: &Path) -> Command {
-    let mut command = loev();
-    command
-        .args(["pretrain", "--no-progress", "--config"])
-        .arg(config)
-        .arg("--out")
-        .arg(out);
-    command
 }
 
 fn resume(out: &Path) -> Command {

@@ -35,6 +35,7 @@
 //! Every track and note is a pure function of (seed, index): generation in parallel gives
 //! the same bytes as generation in series.
 
+mod cache;
 mod compose;
 mod drums;
 mod dsp;
@@ -51,6 +52,7 @@ use loev_core::rng::derived_rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use cache::{build_training_cache, open_or_build_training_cache};
 pub use drums::{DrumStyle, UnknownDrumStyle};
 pub use dsp::midi_to_hz;
 pub use instruments::{Instrument, UnknownInstrument};
@@ -112,6 +114,9 @@ pub enum CorpusError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Building or opening the audio cache of the corpus failed.
+    #[error("audio cache of the built-in corpus: {0}")]
+    Cache(String),
 }
 
 impl CorpusConfig {

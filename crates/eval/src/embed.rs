@@ -28,6 +28,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
+use loev_artifacts::LoadedModel;
+use loev_artifacts::model_file::{load_model_file, load_run_model};
+use loev_artifacts::run_folder::CONFIG_FILE;
 use loev_audio::AudioError;
 use loev_audio::SAMPLE_RATE;
 use loev_audio::decode::{MonoStream, load_mono};
@@ -37,8 +40,6 @@ use loev_augment::time_stretch;
 use loev_core::rng::derived_rng;
 use loev_data::Split;
 use loev_model::{LoevModel, LoevModelConfig, ModelOutput};
-use loev_train::TrainConfig;
-use loev_train::rundir::{MODEL_FILE, RunDir};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -222,59 +223,44 @@ impl Embedder {
         })
     }
 
-    /// The newest valid checkpoint of a run folder, with the run's front end.
+    /// The newest valid checkpoint of a run folder, with the model's front end.
     pub fn from_run(run_dir: &Path, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
         // Say what is wrong with the folder itself, before the run folder's own checks (whose
         // wording is about resuming training).
         if !run_dir.is_dir() {
             return Err(EvalError::Model(format!(
                 "{} is not a folder; --run takes a run folder made by `loev pretrain` (e.g. runs/<name>), \
-                 --checkpoint a model file",
+                 --model a model file",
                 run_dir.display()
             )));
         }
-        if !run_dir.join("config.toml").is_file() {
+        if !run_dir.join(CONFIG_FILE).is_file() {
             return Err(EvalError::Model(format!(
-                "{} is not a run folder: it has no config.toml; pass a folder made by `loev pretrain` \
-                 (e.g. runs/<name>) to --run, or a model file (model.safetensors) to --checkpoint",
+                "{} is not a run folder: it has no {CONFIG_FILE}; pass a folder made by `loev pretrain` \
+                 (e.g. runs/<name>) to --run, or a model file (model.safetensors) to --model",
                 run_dir.display()
             )));
         }
-        let run = RunDir::open(run_dir).map_err(|e| EvalError::Model(e.to_string()))?;
-        let config = TrainConfig::from_file(&run.config_path()).map_err(|e| EvalError::Model(e.to_string()))?;
-        let checkpoint = run
-            .latest_valid_checkpoint(|w| eprintln!("{w}"))
-            .map_err(|e| EvalError::Model(e.to_string()))?
-            .ok_or_else(|| {
-                EvalError::Model(format!(
-                    "run {} has no usable checkpoint yet: train it first (loev pretrain)",
-                    run_dir.display()
-                ))
-            })?;
-        let path = checkpoint.path.join(MODEL_FILE);
-        let (model, model_config) = LoevModel::load(&path, &device).map_err(|e| EvalError::Model(e.to_string()))?;
-        Self::new(
-            model,
-            model_config,
-            config.frontend,
-            device,
-            options,
-            path.display().to_string(),
-        )
+        let loaded =
+            load_run_model(run_dir, &device, |w| eprintln!("{w}")).map_err(|e| EvalError::Model(e.to_string()))?;
+        Self::from_loaded(loaded, device, options)
     }
 
-    /// A model file. The front end comes from the `config.toml` of the run the file belongs
-    /// to (`<run>/checkpoints/step-N/model.safetensors`) when there is one, else MULE's default.
-    pub fn from_checkpoint(path: &Path, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
-        let (model, model_config) = LoevModel::load(path, &device).map_err(|e| EvalError::Model(e.to_string()))?;
-        let frontend = run_config_of(path).map(|c| c.frontend).unwrap_or_default();
+    /// A model file: a self-describing one alone, or a checkpoint of an older loev inside its
+    /// run folder (whose `config.toml` gives the front end).
+    pub fn from_model_file(path: &Path, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
+        let loaded = load_model_file(path, &device).map_err(|e| EvalError::Model(e.to_string()))?;
+        Self::from_loaded(loaded, device, options)
+    }
+
+    fn from_loaded(loaded: LoadedModel, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
         Self::new(
-            model,
-            model_config,
-            frontend,
+            loaded.model,
+            loaded.config,
+            loaded.frontend,
             device,
             options,
-            path.display().to_string(),
+            loaded.path.display().to_string(),
         )
     }
 
@@ -892,12 +878,6 @@ pub(crate) fn progress_bar(len: u64, prefix: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} ETA {eta}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(len).with_style(style).with_prefix(prefix.to_string())
-}
-
-/// The run config of a checkpoint file at `<run>/checkpoints/<step>/model.safetensors`.
-fn run_config_of(model_file: &Path) -> Option<TrainConfig> {
-    let run: PathBuf = model_file.parent()?.parent()?.parent()?.to_path_buf();
-    TrainConfig::from_file(&run.join("config.toml")).ok()
 }
 
 /// Mean of the rows of a `[T × dim]` matrix (zeros for T = 0).

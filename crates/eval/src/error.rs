@@ -41,9 +41,6 @@ pub enum EvalError {
     /// A dataset or manifest could not be loaded.
     #[error(transparent)]
     Data(#[from] loev_data::DataError),
-    /// Pretraining (inside `loev demo`) failed.
-    #[error(transparent)]
-    Train(#[from] loev_train::TrainError),
     /// Nothing to evaluate: e.g. a task whose test split is empty.
     #[error("{0}")]
     Empty(String),

@@ -12,9 +12,7 @@
 //!   embeddings, per space, with a CSV and a plot.
 //! * [`metrics`] — ROC-AUC / AP (scikit-learn semantics), key and tempo scores.
 //! * [`tables`] — Markdown + CSV result tables laid out like the seed paper's Tables I and II.
-//! * [`demo`] — `loev demo`: corpus → pretraining → embeddings → probes, retrieval, invariance.
 
-pub mod demo;
 pub mod embed;
 pub mod equivariance;
 mod error;

@@ -20,8 +20,13 @@
 
 use std::collections::BTreeSet;
 
+use loev_audio::manifest::Manifest;
 use loev_data::labels::{Key, KeyLabel, key_weighted_score, tempo_acc1};
+use loev_data::manifest_tasks::parse_tags;
 use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::store::EmbeddingSet;
 
 /// The k of the benchmark.
 pub const DEFAULT_KS: [usize; 4] = [1, 3, 5, 10];
@@ -161,6 +166,34 @@ pub fn evaluate_retrieval(items: &[RetrievalItem], ks: &[usize], tolerance: f64)
             }
         })
         .collect()
+}
+
+/// The music tracks of an embedding folder (every split) with their labels, for retrieval.
+pub fn retrieval_items(set: &EmbeddingSet, space: &str) -> Result<Vec<RetrievalItem>, EvalError> {
+    let index = set.index_path();
+    let parsed = Manifest::read(&index).map_err(|e| EvalError::format(&index, e.to_string()))?;
+    let mut items = Vec::new();
+    for row in &parsed.rows {
+        let field = |k: &str| row.fields.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        if field("kind").is_some_and(|k| k != "track") {
+            continue;
+        }
+        let key = field("key").and_then(|k| k.parse().ok());
+        let tempo = field("tempo").and_then(|t| t.parse::<f64>().ok());
+        let tags = field("tags").map(parse_tags).unwrap_or_default();
+        if key.is_none() && tempo.is_none() && tags.is_empty() {
+            continue;
+        }
+        let embedding = set.read_space(&row.path, space)?.mean;
+        items.push(RetrievalItem {
+            id: field("id").unwrap_or_default().to_string(),
+            embedding,
+            key,
+            tempo,
+            tags,
+        });
+    }
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //!
 //! Tensor names are the module paths (`encoder.slow_stages.2.blocks.0.conv1.weight`); values are
 //! little-endian f32. The header metadata holds `loev.format` and `loev.config` (the
-//! [`LoevModelConfig`] as JSON), so a file is self-describing.
+//! [`LoevModelConfig`] as JSON); callers may add entries of their own (the model file of
+//! loev-artifacts adds the front end and the training facts), which [`LoevModel::load_with_metadata`]
+//! hands back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
@@ -23,6 +25,23 @@ const CONFIG_KEY: &str = "loev.config";
 impl LoevModel {
     /// Writes the weights and `config` to `path` (safetensors, atomic write).
     pub fn save(&self, config: &LoevModelConfig, path: &Path) -> Result<(), ModelError> {
+        self.save_with_metadata(config, &BTreeMap::new(), path)
+    }
+
+    /// [`LoevModel::save`] with extra header entries; a key of the model's own (`loev.format`,
+    /// `loev.config`) is refused.
+    pub fn save_with_metadata(
+        &self,
+        config: &LoevModelConfig,
+        extra: &BTreeMap<String, String>,
+        path: &Path,
+    ) -> Result<(), ModelError> {
+        if let Some(key) = extra.keys().find(|k| *k == FORMAT_KEY || *k == CONFIG_KEY) {
+            return Err(ModelError::Format {
+                path: path.to_path_buf(),
+                reason: format!("header entry `{key}` is the model's own and cannot be set by the caller"),
+            });
+        }
         let mut collector = Collector::default();
         self.visit(&mut collector);
         if let Some(reason) = collector.error {
@@ -50,10 +69,11 @@ impl LoevModel {
             path: path.to_path_buf(),
             reason: format!("config: {e}"),
         })?;
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             (FORMAT_KEY.to_string(), FORMAT.to_string()),
             (CONFIG_KEY.to_string(), config_json),
         ]);
+        metadata.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Format {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -83,10 +103,20 @@ impl LoevModel {
 
     /// Reads a model and its configuration from a file written by [`LoevModel::save`].
     pub fn load(path: &Path, device: &Device) -> Result<(Self, LoevModelConfig), ModelError> {
+        let (model, config, _) = Self::load_with_metadata(path, device)?;
+        Ok((model, config))
+    }
+
+    /// [`LoevModel::load`], plus every header entry other than the model's own.
+    pub fn load_with_metadata(
+        path: &Path,
+        device: &Device,
+    ) -> Result<(Self, LoevModelConfig, BTreeMap<String, String>), ModelError> {
         let bytes = read(path)?;
         let config = config_of(path, &bytes)?;
+        let extra = extra_metadata_of(path, &bytes)?;
         let model = Self::load_bytes(path, &bytes, &config, device)?;
-        Ok((model, config))
+        Ok((model, config, extra))
     }
 
     /// Reads the weights of `path` into a model built from `config`; a tensor that is missing,
@@ -133,6 +163,63 @@ impl LoevModel {
 pub fn read_config(path: &Path) -> Result<LoevModelConfig, ModelError> {
     let bytes = read(path)?;
     config_of(path, &bytes)
+}
+
+/// The header entries of a model file other than the model's own (`loev.format`,
+/// `loev.config`), without loading the weights.
+pub fn read_extra_metadata(path: &Path) -> Result<BTreeMap<String, String>, ModelError> {
+    use std::io::Read;
+    let format_error = |reason: String| ModelError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let io_error = |source| ModelError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    };
+    // Only the header is read: a full-size model file is 250 MB.
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let mut len_bytes = [0u8; 8];
+    file.read_exact(&mut len_bytes).map_err(io_error)?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > 100_000_000 {
+        return Err(format_error(format!(
+            "header length {header_len} is not that of a safetensors file"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(io_error)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| format_error(format!("header is not JSON: {e}")))?;
+    let entries = value
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| format_error("no header metadata".into()))?;
+    match entries.get(FORMAT_KEY).and_then(|f| f.as_str()) {
+        Some(FORMAT) => {}
+        Some(other) => return Err(format_error(format!("format `{other}`, expected `{FORMAT}`"))),
+        None => return Err(format_error(format!("no `{FORMAT_KEY}` entry in the header"))),
+    }
+    Ok(entries
+        .iter()
+        .filter(|(k, _)| *k != FORMAT_KEY && *k != CONFIG_KEY)
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect())
+}
+
+fn extra_metadata_of(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, String>, ModelError> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Format {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(metadata
+        .metadata()
+        .iter()
+        .flatten()
+        .filter(|(k, _)| *k != FORMAT_KEY && *k != CONFIG_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ModelError> {

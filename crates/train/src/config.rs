@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use loev_artifacts::{HeadInfo, HeadRole, ModelFileInfo};
 use loev_audio::chunks::CropProbabilities;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 use loev_augment::{ChainConfig, LoaderConfig};
@@ -302,6 +303,9 @@ impl Default for ScheduleConfig {
 pub struct TrainConfig {
     /// Run name (the default run directory is `runs/<name>`).
     pub name: String,
+    /// The preset the configuration was made from (`loev-ps:tiny`), recorded in model files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     /// Seed of every random draw (weights, batches, augmentations, stochastic depth).
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -402,6 +406,32 @@ impl TrainConfig {
             }
         }
         (names, objectives)
+    }
+
+    /// The model file entry of this run's model at `step`: front end, heads and their
+    /// objectives, run, preset.
+    pub fn model_file_info(&self, step: u64) -> ModelFileInfo {
+        let (names, objectives) = self.heads();
+        let heads = names
+            .into_iter()
+            .zip(objectives)
+            .map(|(name, objective)| HeadInfo {
+                name,
+                objective: match objective {
+                    HeadObjective::Invariant => HeadRole::Invariant,
+                    HeadObjective::LeaveOut { variant } => HeadRole::LeaveOut {
+                        transform: self.augment.variant.get(variant).cloned().unwrap_or_default(),
+                    },
+                },
+            })
+            .collect();
+        ModelFileInfo::new(
+            self.frontend.clone(),
+            heads,
+            self.name.clone(),
+            self.preset.clone(),
+            step,
+        )
     }
 
     /// The model configuration this run trains.
@@ -599,6 +629,7 @@ pub fn preset(spec: &str) -> Result<TrainConfig, ConfigError> {
     };
     let mut config = TrainConfig {
         name: format!("{name}-{size}"),
+        preset: Some(format!("{name}:{size}")),
         seed: default_seed(),
         device: default_device(),
         data: DataConfig {

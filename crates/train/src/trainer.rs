@@ -38,8 +38,9 @@ use serde_json::json;
 use crate::config::TrainConfig;
 use crate::device::open_training_devices;
 use crate::loss::{HeadObjective, ViewLabels};
-use crate::rundir::{LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError};
 use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients};
+use loev_artifacts::model_file::write_model_file;
+use loev_artifacts::run_folder::{CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError};
 
 /// Errors that end a training run.
 #[derive(Debug, thiserror::Error)]
@@ -329,40 +330,27 @@ fn adam(config: &TrainConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// The folder in a run folder that holds the generated built-in corpus.
-pub const CORPUS_DIR: &str = "corpus-cache";
-
 /// Opens the built-in corpus generated once into the run folder (training split only, so the
 /// evaluation splits stay unseen), generating it the first time.
 fn open_corpus(config: &TrainConfig, run: &RunDir, verbose: bool) -> Result<Arc<AudioCache>, TrainError> {
-    let data_err = |e: String| TrainError::Data(e);
     let dir = run.root().join(CORPUS_DIR);
-    if let Ok(cache) = AudioCache::open(&dir) {
-        return Ok(Arc::new(cache));
-    }
-    if verbose {
-        eprintln!(
-            "no data.cache given: generating the built-in corpus ({} tracks) into {}",
-            config.data.corpus_tracks,
-            dir.display()
-        );
-    }
     let corpus_config = loev_corpus::CorpusConfig {
         tracks: config.data.corpus_tracks,
         notes: 0,
         seed: config.seed,
         ..Default::default()
     };
-    let corpus = loev_corpus::generate(&corpus_config).map_err(|e| data_err(e.to_string()))?;
-    let tracks = corpus
-        .tracks
-        .into_iter()
-        .filter(|t| t.split == loev_data::Split::Train)
-        .map(|t| (t.id, t.audio, Default::default()));
-    AudioCache::build_from_tracks(tracks, &dir).map_err(|e| data_err(e.to_string()))?;
-    AudioCache::open(&dir)
-        .map(Arc::new)
-        .map_err(|e| data_err(e.to_string()))
+    let cache = loev_corpus::open_or_build_training_cache(&corpus_config, &dir, || {
+        if verbose {
+            eprintln!(
+                "no data.cache given: generating the built-in corpus ({} tracks) into {}",
+                config.data.corpus_tracks,
+                dir.display()
+            );
+        }
+    })
+    .map_err(|e| TrainError::Data(e.to_string()))?;
+    Ok(Arc::new(cache))
 }
 
 /// Model, optimizer and the step they are at.
@@ -439,6 +427,7 @@ fn check_default_device_for_optimizer_state() -> Result<(), TrainError> {
 
 fn write_checkpoint(config: &TrainConfig, run: &RunDir, state: &TrainState) -> Result<PathBuf, TrainError> {
     let model_config = config.model_config();
+    let info = config.model_file_info(state.step);
     let ids = param_ids(&state.model);
     let mut model_error = None;
     let path = run.write_checkpoint(
@@ -447,7 +436,7 @@ fn write_checkpoint(config: &TrainConfig, run: &RunDir, state: &TrainState) -> R
         config.train.keep_last,
         config.train.keep_every,
         |dir| {
-            if let Err(e) = state.model.save(&model_config, &dir.join(MODEL_FILE)) {
+            if let Err(e) = write_model_file(&dir.join(MODEL_FILE), &state.model, &model_config, &info) {
                 model_error = Some(e.to_string());
                 return Err(RunDirError::Corrupt {
                     path: dir.to_path_buf(),

@@ -13,9 +13,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use loev_artifacts::run_folder::{OPTIMIZER_FILE, RunDirError};
 use loev_audio::cache::AudioCache;
 use loev_core::lock::{FolderLock, LOCK_FILE_NAME};
-use loev_train::rundir::{OPTIMIZER_FILE, RunDirError};
 use loev_train::{TrainConfig, TrainError, TrainOptions, TrainSummary, preset};
 
 /// A PID far above Linux's pid_max (4,194,304): never a running process.

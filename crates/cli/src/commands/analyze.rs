@@ -18,9 +18,9 @@ pub struct Args {
     /// Run folders to compare (repeatable; the curve is named after the folder).
     #[arg(long = "run")]
     pub runs: Vec<PathBuf>,
-    /// Model files to compare (repeatable).
-    #[arg(long = "checkpoint")]
-    pub checkpoints: Vec<PathBuf>,
+    /// Model files to compare (repeatable; `loev export` writes one, every checkpoint is one).
+    #[arg(long = "model", alias = "checkpoint")]
+    pub models: Vec<PathBuf>,
     /// Output folder: `invariance.csv`, `invariance.png`, `invariance.svg`.
     #[arg(short, long)]
     pub out: PathBuf,
@@ -36,11 +36,11 @@ pub struct Args {
     /// At most this many clips.
     #[arg(long, default_value_t = 20)]
     pub max_clips: usize,
-    /// Spaces drawn in the plot (repeatable; default `v`); the CSV has every space.
     /// Views per clip and transform of the equivariance probes (ridge R² of the applied
     /// pitch shift and stretch rate per space; needs at least 4 clips); 0 skips them.
     #[arg(long, default_value_t = 6)]
     pub equivariance_views: usize,
+    /// Spaces drawn in the plot (repeatable; default `v`); the CSV has every space.
     #[arg(long = "plot-space", default_values_t = vec!["v".to_string()])]
     pub plot_spaces: Vec<String>,
     /// `cpu`, `cuda:N`, `vulkan:N`, `vulkan:cpu` or `opengl:cpu` (GPU backends need a build with
@@ -52,8 +52,8 @@ pub struct Args {
 /// Runs `loev analyze`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        !args.runs.is_empty() || !args.checkpoints.is_empty(),
-        "give at least one --run DIR or --checkpoint FILE"
+        !args.runs.is_empty() || !args.models.is_empty(),
+        "give at least one --run DIR or --model FILE"
     );
     let (_, device) = open_device(&args.device, false)?;
     let mut config = InvarianceConfig::default();
@@ -99,13 +99,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .runs
         .iter()
         .map(|r| (r, true))
-        .chain(args.checkpoints.iter().map(|c| (c, false)));
+        .chain(args.models.iter().map(|c| (c, false)));
     for (path, is_run) in models {
         let options = EmbedOptions::default();
         let embedder = if is_run {
             Embedder::from_run(path, device.clone(), options)?
         } else {
-            Embedder::from_checkpoint(path, device.clone(), options)?
+            Embedder::from_model_file(path, device.clone(), options)?
         };
         let name = if is_run { path.file_name() } else { path.file_stem() }
             .map(|n| n.to_string_lossy().into_owned())

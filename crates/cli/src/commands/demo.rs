@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use loev_eval::demo::{DemoConfig, run_demo};
+use loev_experiments::demo::{DemoConfig, run_demo};
 
 use super::MethodArg;
 

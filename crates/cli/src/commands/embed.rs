@@ -14,13 +14,13 @@ pub struct Args {
     /// An audio file, a folder (scanned recursively) or a manifest (.csv/.tsv with a `path`
     /// column; its label columns are carried over to the index).
     pub input: PathBuf,
-    /// A run folder: its newest valid checkpoint and its front end are used.
-    #[arg(long, required_unless_present = "checkpoint", conflicts_with = "checkpoint")]
+    /// A run folder: its newest valid checkpoint is used.
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
     pub run: Option<PathBuf>,
-    /// A model file (`model.safetensors`); the front end comes from its run's config.toml
-    /// when there is one, else MULE's default.
-    #[arg(long)]
-    pub checkpoint: Option<PathBuf>,
+    /// A model file (`loev export` writes one; every checkpoint is one): it carries its front
+    /// end, so nothing else is needed. A checkpoint of an older loev is read with its run folder.
+    #[arg(long, alias = "checkpoint")]
+    pub model: Option<PathBuf>,
     /// Output folder: `index.csv`, `embeddings.json` and `tracks/` (see the README's layout).
     #[arg(short, long)]
     pub out: PathBuf,
@@ -63,10 +63,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_size: args.batch,
         hop_seconds: args.hop,
     };
-    let embedder = match (&args.run, &args.checkpoint) {
+    let embedder = match (&args.run, &args.model) {
         (Some(run), _) => Embedder::from_run(run, device, options),
-        (None, Some(file)) => Embedder::from_checkpoint(file, device, options),
-        (None, None) => anyhow::bail!("give --run DIR or --checkpoint FILE"),
+        (None, Some(file)) => Embedder::from_model_file(file, device, options),
+        (None, None) => anyhow::bail!("give --run DIR or --model FILE"),
     }?;
     let job = EmbedJob {
         format: args.format.parse::<EmbeddingFormat>()?,

@@ -12,6 +12,7 @@ pub mod corpus;
 pub mod data;
 pub mod demo;
 pub mod embed;
+pub mod export;
 pub mod features;
 pub mod pretrain;
 pub mod probe;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use loev_eval::demo::retrieval_items;
+use loev_eval::retrieval::retrieval_items;
 use loev_eval::retrieval::{DEFAULT_KS, evaluate_retrieval};
 use loev_eval::store::EmbeddingSet;
 use loev_eval::tables::{ModelResults, table_two_csv, table_two_markdown};

@@ -1,7 +1,13 @@
-//! What every test of the `loev` binary needs: the binary, and a fresh scratch folder.
+//! What the tests of the `loev` binary share: the binary, a fresh scratch folder, a small
+//! cache of corpus tracks and a test-size training configuration. (Each test binary uses a
+//! part of it.)
+#![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use loev_audio::cache::AudioCache;
+use loev_train::{TrainConfig, preset};
 
 /// The `loev` binary that cargo built for these tests.
 pub fn loev() -> Command {
@@ -15,4 +21,72 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch folder in the temp dir");
     dir
+}
+
+/// Runs a command that must succeed (fixture setup) and returns its stderr.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = command.output().expect("the loev binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{stderr}\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    stderr
+}
+
+/// A cache of four short corpus tracks (4–5 s), built by the library.
+pub fn small_cache(root: &Path) -> PathBuf {
+    let corpus = loev_corpus::CorpusConfig {
+        tracks: 4,
+        notes: 0,
+        seed: 11,
+        track_seconds: (4.0, 5.0),
+        ..Default::default()
+    };
+    let tracks = (0..corpus.tracks).map(|index| {
+        let track = loev_corpus::generate_track(corpus.seed, index, &corpus);
+        (track.id, track.audio, Default::default())
+    });
+    let cache = root.join("cache");
+    AudioCache::build_from_tracks(tracks, &cache).expect("cache");
+    cache
+}
+
+/// The test-size LOEV-PS model on 2 anchors × 2 views of 32 × 64 inputs.
+pub fn small_config(cache: &Path, steps: u64) -> TrainConfig {
+    let mut config = preset("loev-ps:test").expect("preset");
+    config.name = "reliability".into();
+    config.data.cache = Some(cache.to_path_buf());
+    config.data.anchors = 2;
+    config.data.views = 2;
+    config.data.workers = 1;
+    config.data.prefetch = 1;
+    config.frontend.n_mels = 32;
+    config.frontend.frames = 64;
+    config.train.steps = steps;
+    config.train.checkpoint_every = 2;
+    config.train.keep_last = 2;
+    config.train.keep_every = 0;
+    config.train.log_every = 1;
+    config.validate().expect("valid test config");
+    config
+}
+
+/// Writes `config` as `run.toml` in `dir`.
+pub fn write_config(dir: &Path, config: &TrainConfig) -> PathBuf {
+    let path = dir.join("run.toml");
+    std::fs::write(&path, config.to_toml()).expect("config");
+    path
+}
+
+/// `loev pretrain --no-progress --config CONFIG --out RUN`.
+pub fn pretrain(config: &Path, out: &Path) -> Command {
+    let mut command = loev();
+    command
+        .args(["pretrain", "--no-progress", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out);
+    command
 }

@@ -30,9 +30,19 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use loev_audio::frontend::FrontEndConfig;
 use loev_core::io::atomic_write;
 use loev_core::lock::LOCK_FILE_NAME;
 use serde::{Deserialize, Serialize};
+
+/// The resolved training configuration of a run (TOML, every default written out).
+pub const CONFIG_FILE: &str = "config.toml";
+/// One JSON object per logged step.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The folder holding the checkpoint folders (`step-NNNNNNNN`).
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The folder in a run folder that holds the generated built-in corpus (when no cache was given).
+pub const CORPUS_DIR: &str = "corpus-cache";
 
 /// File names inside a checkpoint folder.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -73,6 +83,14 @@ pub enum RunDirError {
         dir: PathBuf,
         /// The first entry that does not belong to a run.
         entry: PathBuf,
+    },
+    /// The run's `config.toml` cannot be read as a run configuration.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// Resume was asked for but the folder has no run.
     #[error("{0} holds no run to resume (no config.toml)")]
@@ -171,7 +189,7 @@ impl RunDir {
                 entry,
             });
         }
-        fs::create_dir_all(root.join("checkpoints")).map_err(io_err("cannot create", root))?;
+        fs::create_dir_all(root.join(CHECKPOINTS_DIR)).map_err(io_err("cannot create", root))?;
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -187,10 +205,10 @@ impl RunDir {
 
     /// Opens an existing run folder for resuming.
     pub fn open(root: &Path) -> Result<Self, RunDirError> {
-        if !root.join("config.toml").exists() {
+        if !root.join(CONFIG_FILE).exists() {
             return Err(RunDirError::NotARun(root.to_path_buf()));
         }
-        fs::create_dir_all(root.join("checkpoints")).map_err(io_err("cannot create", root))?;
+        fs::create_dir_all(root.join(CHECKPOINTS_DIR)).map_err(io_err("cannot create", root))?;
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -229,7 +247,7 @@ impl RunDir {
             let name = entry.file_name().to_string_lossy().to_string();
             let ours = matches!(
                 name.as_str(),
-                "config.toml" | "metrics.jsonl" | "checkpoints" | "corpus-cache" | LOCK_FILE_NAME
+                CONFIG_FILE | METRICS_FILE | CHECKPOINTS_DIR | CORPUS_DIR | LOCK_FILE_NAME
             ) || [".corpus-cache.building-", ".config.toml.tmp", ".metrics.jsonl.tmp"]
                 .iter()
                 .any(|prefix| name.starts_with(prefix));
@@ -241,6 +259,36 @@ impl RunDir {
         Ok(foreign.into_iter().next())
     }
 
+    /// The run folder a checkpoint's model file lies in
+    /// (`<run>/checkpoints/step-N/model.safetensors`), when it lies in one.
+    pub fn of_model_file(model_file: &Path) -> Option<Self> {
+        let checkpoint = model_file.parent()?;
+        let checkpoints = checkpoint.parent()?;
+        if checkpoints.file_name()? != CHECKPOINTS_DIR {
+            return None;
+        }
+        let root = checkpoints.parent()?;
+        root.join(CONFIG_FILE).is_file().then(|| Self::at(root))
+    }
+
+    /// The log-mel front end of the run (the `[frontend]` table of its `config.toml`; MULE's
+    /// default when the table is absent, as training reads it). Only that table is read, so
+    /// the rest of the configuration is training's business.
+    pub fn frontend(&self) -> Result<FrontEndConfig, RunDirError> {
+        #[derive(Deserialize)]
+        struct FrontEndTable {
+            #[serde(default)]
+            frontend: FrontEndConfig,
+        }
+        let path = self.config_path();
+        let text = fs::read_to_string(&path).map_err(io_err("cannot read", &path))?;
+        let table: FrontEndTable = toml::from_str(&text).map_err(|e| RunDirError::Config {
+            path: path.clone(),
+            reason: format!("[frontend]: {e}"),
+        })?;
+        Ok(table.frontend)
+    }
+
     /// The folder.
     pub fn root(&self) -> &Path {
         &self.root
@@ -248,17 +296,17 @@ impl RunDir {
 
     /// `config.toml`.
     pub fn config_path(&self) -> PathBuf {
-        self.root.join("config.toml")
+        self.root.join(CONFIG_FILE)
     }
 
     /// `metrics.jsonl`.
     pub fn metrics_path(&self) -> PathBuf {
-        self.root.join("metrics.jsonl")
+        self.root.join(METRICS_FILE)
     }
 
     /// The folder holding checkpoints.
     pub fn checkpoints_dir(&self) -> PathBuf {
-        self.root.join("checkpoints")
+        self.root.join(CHECKPOINTS_DIR)
     }
 
     /// Writes the resolved config.

@@ -17,26 +17,27 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
+use loev_artifacts::RunDir;
 use loev_audio::cache::AudioCache;
 use loev_audio::decode::load_mono;
 use loev_audio::manifest::Manifest;
 use loev_augment::StretchMethod;
 use loev_corpus::CorpusConfig;
-use loev_data::manifest_tasks::parse_tags;
-use loev_data::{LoadOptions, Split, TaskKind, load_manifest_tasks};
-use loev_train::rundir::RunDir;
+use loev_data::{LoadOptions, TaskKind, load_manifest_tasks};
 use loev_train::{AnchorMean, TrainOptions, preset};
 use serde::{Deserialize, Serialize};
 
-use crate::EvalError;
-use crate::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
-use crate::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
-use crate::invariance::{InvarianceConfig, InvariancePoint, analyze, write_csv};
-use crate::plot::plot_invariance;
-use crate::probe::{ProbeConfig, probe_data, run_probe};
-use crate::retrieval::{DEFAULT_KS, RetrievalItem, evaluate_retrieval};
-use crate::store::EmbeddingSet;
-use crate::tables::{ModelResults, table_one_csv, table_one_markdown, table_two_csv, table_two_markdown};
+use loev_eval::EvalError;
+use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
+use loev_eval::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
+use loev_eval::invariance::{InvarianceConfig, InvariancePoint, analyze, write_csv};
+use loev_eval::plot_invariance;
+use loev_eval::probe::{ProbeConfig, probe_data, run_probe};
+use loev_eval::retrieval::{DEFAULT_KS, evaluate_retrieval, retrieval_items};
+use loev_eval::store::EmbeddingSet;
+use loev_eval::tables::{ModelResults, table_one_csv, table_one_markdown, table_two_csv, table_two_markdown};
+
+use crate::DemoError;
 
 /// Everything the demo does, with the sizes that fit its time budget.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -202,7 +203,7 @@ fn say(config: &DemoConfig, message: &str) {
 }
 
 /// Runs the demo (see the module doc).
-pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
+pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
     let out = &config.out;
     std::fs::create_dir_all(out).map_err(EvalError::io("create", out))?;
     let mut timings = Vec::new();
@@ -224,17 +225,9 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
                 config.corpus.tracks, config.corpus.notes
             ),
         );
-        let corpus = loev_corpus::generate(&config.corpus).map_err(|e| EvalError::Invalid(e.to_string()))?;
-        loev_corpus::write_corpus(&corpus, &corpus_dir).map_err(|e| EvalError::Invalid(e.to_string()))?;
-        let tracks = corpus
-            .tracks
-            .into_iter()
-            .filter(|t| t.split == Split::Train)
-            .map(|t| (t.id, t.audio, Default::default()));
-        if cache_dir.exists() {
-            std::fs::remove_dir_all(&cache_dir).map_err(EvalError::io("remove", &cache_dir))?;
-        }
-        AudioCache::build_from_tracks(tracks, &cache_dir).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let corpus = loev_corpus::generate(&config.corpus).map_err(|e| DemoError::Invalid(e.to_string()))?;
+        loev_corpus::write_corpus(&corpus, &corpus_dir).map_err(|e| DemoError::Invalid(e.to_string()))?;
+        loev_corpus::build_training_cache(corpus, &cache_dir).map_err(|e| DemoError::Invalid(e.to_string()))?;
     } else {
         say(config, &format!("reusing the corpus in {}", corpus_dir.display()));
     }
@@ -243,7 +236,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
     // 2. Pretraining.
     for name in &config.models {
         let run_dir = out.join("runs").join(name);
-        let mut train = preset(&format!("{name}:tiny")).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let mut train = preset(&format!("{name}:tiny")).map_err(|e| DemoError::Invalid(e.to_string()))?;
         train.name = name.clone();
         train.data.cache = Some(std::path::absolute(&cache_dir).unwrap_or(cache_dir.clone()));
         train.data.anchors = config.anchors;
@@ -315,7 +308,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         }
         lap(&format!("embed {name}"), &mut timings);
         let set = EmbeddingSet::open(&emb_dir)?;
-        let (tasks, _) = load_manifest_tasks(&set.index_path(), &LoadOptions::default())?;
+        let (tasks, _) = load_manifest_tasks(&set.index_path(), &LoadOptions::default()).map_err(EvalError::from)?;
         for space in config.spaces.iter().filter(|s| set.space(s).is_ok()) {
             say(config, &format!("probing {name} / {space}"));
             let mut probes = Vec::new();
@@ -324,7 +317,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
                 match run_probe(&data, space, &config.probe) {
                     Ok(result) => probes.push(result),
                     Err(EvalError::Empty(reason)) => say(config, &format!("skipping a probe: {reason}")),
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
             let items = retrieval_items(&set, space)?;
@@ -367,8 +360,8 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
     write("table2.md", &table_two)?;
     write("table2.csv", &table_two_csv(&results))?;
     write_csv(&results_dir.join("invariance.csv"), &invariance)?;
-    let table_equivariance = crate::equivariance::markdown(&equivariance);
-    crate::equivariance::write_csv(&results_dir.join("equivariance.csv"), &equivariance)?;
+    let table_equivariance = loev_eval::equivariance::markdown(&equivariance);
+    loev_eval::equivariance::write_csv(&results_dir.join("equivariance.csv"), &equivariance)?;
     write("equivariance.md", &table_equivariance)?;
     let plotted: Vec<InvariancePoint> = invariance.iter().filter(|p| p.space == "v").cloned().collect();
     let plot = results_dir.join("invariance.png");
@@ -395,7 +388,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
         table_equivariance,
         verdict,
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| EvalError::Invalid(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&report).map_err(|e| DemoError::Invalid(e.to_string()))?;
     write("summary.json", &json)?;
     Ok(report)
 }
@@ -403,7 +396,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, EvalError> {
 /// A run folder left by an earlier demo is reused only if it was trained with the same
 /// augmentation chain and objective (e.g. not with the other pitch/stretch method or anchor
 /// mean).
-fn refuse_other_recipe(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Result<(), EvalError> {
+fn refuse_other_recipe(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Result<(), DemoError> {
     let path = run_dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(EvalError::io("read", &path))?;
     let saved = loev_train::TrainConfig::from_toml(&text, &path.display().to_string())
@@ -416,7 +409,7 @@ fn refuse_other_recipe(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Resu
                 c.objective.anchor_mean
             )
         };
-        return Err(EvalError::Invalid(format!(
+        return Err(DemoError::Invalid(format!(
             "{} was trained with another recipe ({}; this demo asks for {}); give the demo \
              another --out folder or remove that run",
             run_dir.display(),
@@ -428,7 +421,7 @@ fn refuse_other_recipe(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Resu
 }
 
 /// The first `n` test tracks of the corpus (audio), for the invariance and equivariance analyses.
-fn test_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, EvalError> {
+fn test_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, DemoError> {
     let parsed = Manifest::read(manifest).map_err(|e| EvalError::format(manifest, e.to_string()))?;
     parsed
         .rows
@@ -438,40 +431,14 @@ fn test_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, EvalError> {
         })
         .take(n)
         .map(|r| {
-            load_mono(&r.path).map_err(|e| EvalError::Audio {
-                path: r.path.clone(),
-                reason: e.to_string(),
+            load_mono(&r.path).map_err(|e| {
+                DemoError::from(EvalError::Audio {
+                    path: r.path.clone(),
+                    reason: e.to_string(),
+                })
             })
         })
         .collect()
-}
-
-/// The music tracks of an embedding folder (every split) with their labels, for retrieval.
-pub fn retrieval_items(set: &EmbeddingSet, space: &str) -> Result<Vec<RetrievalItem>, EvalError> {
-    let index = set.index_path();
-    let parsed = Manifest::read(&index).map_err(|e| EvalError::format(&index, e.to_string()))?;
-    let mut items = Vec::new();
-    for row in &parsed.rows {
-        let field = |k: &str| row.fields.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-        if field("kind").is_some_and(|k| k != "track") {
-            continue;
-        }
-        let key = field("key").and_then(|k| k.parse().ok());
-        let tempo = field("tempo").and_then(|t| t.parse::<f64>().ok());
-        let tags = field("tags").map(parse_tags).unwrap_or_default();
-        if key.is_none() && tempo.is_none() && tags.is_empty() {
-            continue;
-        }
-        let embedding = set.read_space(&row.path, space)?.mean;
-        items.push(RetrievalItem {
-            id: field("id").unwrap_or_default().to_string(),
-            embedding,
-            key,
-            tempo,
-            tags,
-        });
-    }
-    Ok(items)
 }
 
 /// The seed paper's central comparison in words: LOEV-PS against MULE-PS on key and tags, and
@@ -508,7 +475,7 @@ pub fn verdict(results: &[ModelResults], invariance: &[InvariancePoint]) -> Stri
             .filter(|p| {
                 p.model == model
                     && p.space == "v"
-                    && p.transform == crate::invariance::Transform::PitchShift
+                    && p.transform == loev_eval::invariance::Transform::PitchShift
                     && p.parameter != 0.0
             })
             .map(|p| p.mean_distance)

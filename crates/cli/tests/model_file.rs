@@ -1,0 +1,139 @@
+//! The self-describing model file: `loev export` writes one from a run, `loev embed --model`
+//! needs nothing else, a file whose front end no longer matches its weights is refused, and a
+//! checkpoint of an older loev (no `loev.model_file` entry) loads through its run folder or is
+//! refused with a message that says how to export it.
+
+mod common;
+use common::{loev, pretrain, run_ok, small_cache, small_config, temp_dir, write_config};
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use loev_model::LoevModel;
+
+/// Files of an embedding folder's `tracks/`, by name, with their bytes.
+fn track_files(embeddings: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(embeddings.join("tracks"))
+        .expect("tracks/")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name").to_string_lossy().to_string();
+            (name, std::fs::read(&path).expect("track file"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn embed(model_flag: &str, model: &Path, input: &Path, out: &Path) -> std::process::Output {
+    loev()
+        .args(["embed", "--quiet", model_flag])
+        .arg(model)
+        .arg("-o")
+        .arg(out)
+        .arg(input)
+        .output()
+        .expect("the loev binary runs")
+}
+
+/// A copy of the safetensors file `from` at `to` whose `loev.model_file` entry has its front
+/// end's mel count set to `mels` (the header is rewritten, the tensors are kept).
+fn with_front_end_mels(from: &Path, to: &Path, mels: u64) {
+    let bytes = std::fs::read(from).expect("model file");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).expect("header JSON");
+    let entry = header["__metadata__"]["loev.model_file"]
+        .as_str()
+        .expect("loev.model_file entry");
+    let mut info: serde_json::Value = serde_json::from_str(entry).expect("entry JSON");
+    assert_eq!(info["frontend"]["n_mels"], 64, "the run was trained at 64 mels");
+    info["frontend"]["n_mels"] = mels.into();
+    header["__metadata__"]["loev.model_file"] = info.to_string().into();
+    let mut new_header = serde_json::to_vec(&header).expect("header");
+    while new_header.len() % 8 != 0 {
+        new_header.push(b' ');
+    }
+    let mut out = (new_header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&new_header);
+    out.extend_from_slice(&bytes[8 + header_len..]);
+    std::fs::write(to, out).expect("edited copy");
+}
+
+#[test]
+fn a_model_file_alone_embeds_like_its_run_and_a_mismatched_front_end_is_refused() {
+    let root = temp_dir("model-file");
+    let mut config = small_config(&small_cache(&root), 2);
+    config.frontend.n_mels = 64;
+    config.validate().expect("valid 64-mel config");
+    let run = root.join("run");
+    run_ok(&mut pretrain(&write_config(&root, &config), &run));
+
+    // Export, and move the file where no run folder is.
+    let alone = root.join("elsewhere");
+    std::fs::create_dir_all(&alone).expect("folder");
+    let model: PathBuf = alone.join("model.safetensors");
+    let exported = loev()
+        .args(["export"])
+        .arg(&run)
+        .arg("-o")
+        .arg(&model)
+        .output()
+        .expect("the loev binary runs");
+    let stdout = String::from_utf8_lossy(&exported.stdout);
+    assert!(
+        exported.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    assert!(stdout.contains("step 2") && stdout.contains("64 mels"), "{stdout}");
+    assert!(stdout.contains("head pitch_shift: leaves out pitch_shift"), "{stdout}");
+
+    let audio = root.join("clip.wav");
+    let track = loev_corpus::generate_track(3, 0, &loev_corpus::CorpusConfig::default());
+    loev_audio::wav::write_wav(&audio, &track.audio, 16_000).expect("wav");
+
+    let through_run = root.join("embeddings-run");
+    let output = embed("--run", &run, &audio, &through_run);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let through_file = root.join("embeddings-file");
+    let output = embed("--model", &model, &audio, &through_file);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let expected = track_files(&through_run);
+    assert!(!expected.is_empty());
+    assert_eq!(
+        track_files(&through_file),
+        expected,
+        "the model file alone embeds exactly as its run"
+    );
+
+    // The same file claiming a 96-mel front end: refused, naming the field.
+    let edited = alone.join("edited.safetensors");
+    with_front_end_mels(&model, &edited, 96);
+    let output = embed("--model", &edited, &audio, &root.join("embeddings-edited"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a 96-mel front end on 64-mel weights must be refused"
+    );
+    assert!(
+        stderr.contains("frontend.n_mels") && stderr.contains("96") && stderr.contains("64"),
+        "{stderr}"
+    );
+
+    // A checkpoint of an older loev: weights and model configuration only.
+    let checkpoint = run.join("checkpoints").join("step-00000002").join("model.safetensors");
+    let (weights, model_config) = LoevModel::load(&checkpoint, &Device::flex()).expect("checkpoint");
+    let old_alone = alone.join("old.safetensors");
+    weights.save(&model_config, &old_alone).expect("old-style file");
+    let output = embed("--model", &old_alone, &audio, &root.join("embeddings-old-alone"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "an old file alone has no front end");
+    assert!(stderr.contains("loev export"), "{stderr}");
+    // Inside its run folder it loads, with the run's front end.
+    weights.save(&model_config, &checkpoint).expect("old-style checkpoint");
+    let through_old = root.join("embeddings-old-in-run");
+    let output = embed("--model", &checkpoint, &audio, &through_old);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(track_files(&through_old), expected);
+    std::fs::remove_dir_all(&root).ok();
+}
