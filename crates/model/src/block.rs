@@ -98,31 +98,37 @@ impl NfBlock {
 
     /// Applies the block to `x` `[batch, C_in, F, T]`. `keep` is the per-example stochastic-depth
     /// mask `[batch]` (1 keeps the residual, 0 drops it); `None` keeps every residual (eval).
+    ///
+    /// Output `[batch, C_out, ⌈F/s⌉, T]` with `s` the block's `freq_stride` (time is never strided);
+    /// a non-transition block has `C_in = C_out` and `s = 1`.
     pub fn forward(&self, x: Tensor<4>, keep: Option<Tensor<1>>) -> Tensor<4> {
-        let activated = gelu(x.clone());
+        // x: [batch, C_in, F, T]; keep: [batch]
+        let activated = gelu(x.clone()); // [batch, C_in, F, T]
         let input_scale = self.beta * GELU_GAIN;
         let shortcut = match &self.shortcut {
+            // avg pool [batch, C_in, ⌈F/s⌉, T] → 1×1 conv [batch, C_out, ⌈F/s⌉, T]
             Some(conv) => conv.forward_scaled(avg_pool_freq(activated.clone(), self.freq_stride), input_scale),
-            None => x,
+            None => x, // [batch, C_in, F, T] (= [batch, C_out, F, T])
         };
-        let h = self.conv0.forward_scaled(activated, input_scale);
-        let h = self.conv1.forward_scaled(gelu(h), GELU_GAIN);
-        let h = self.conv1b.forward_scaled(gelu(h), GELU_GAIN);
-        let h = self.conv2.forward_scaled(gelu(h), GELU_GAIN);
-        let residual = self.scale_residual(h, keep);
-        shortcut + residual
+        let h = self.conv0.forward_scaled(activated, input_scale); // [batch, bottleneck, F, T]
+        let h = self.conv1.forward_scaled(gelu(h), GELU_GAIN); // [batch, bottleneck, ⌈F/s⌉, T]
+        let h = self.conv1b.forward_scaled(gelu(h), GELU_GAIN); // [batch, bottleneck, ⌈F/s⌉, T]
+        let h = self.conv2.forward_scaled(gelu(h), GELU_GAIN); // [batch, C_out, ⌈F/s⌉, T]
+        let residual = self.scale_residual(h, keep); // [batch, C_out, ⌈F/s⌉, T]
+        shortcut + residual // [batch, C_out, ⌈F/s⌉, T]
     }
 
     /// `SE(h) · skip_gain · α · keep` with all scalars folded into the `[batch, C]` gate.
     fn scale_residual(&self, h: Tensor<4>, keep: Option<Tensor<1>>) -> Tensor<4> {
+        // h: [batch, C, F, T]; keep: [batch]
         let [batch, channels, _, _] = h.dims();
-        let gate = self.se.gate(&h);
-        let scalar = self.skip_gain.val().mul_scalar(2.0 * self.alpha).reshape([1, 1]);
+        let gate = self.se.gate(&h); // [batch, C]
+        let scalar = self.skip_gain.val().mul_scalar(2.0 * self.alpha).reshape([1, 1]); // [1, 1]
         let gate = match keep {
-            Some(keep) => gate * scalar * keep.reshape([batch, 1]),
-            None => gate * scalar,
+            Some(keep) => gate * scalar * keep.reshape([batch, 1]), // [batch, C] · [1, 1] · [batch, 1] → [batch, C]
+            None => gate * scalar,                                  // [batch, C] · [1, 1] → [batch, C]
         };
-        h * gate.reshape([batch, channels, 1, 1])
+        h * gate.reshape([batch, channels, 1, 1]) // [batch, C, F, T] · [batch, C, 1, 1] → [batch, C, F, T]
     }
 }
 
@@ -131,23 +137,25 @@ impl NfBlock {
 /// The MULE case, stride 2, is a reshape + mean (cheap forward and backward); an odd height gets
 /// its last row repeated, which equals TF's mean over the one valid row of the last window.
 pub(crate) fn avg_pool_freq(x: Tensor<4>, stride: usize) -> Tensor<4> {
+    // x: [batch, C, F, T] (height = F, width = T)
     let [batch, channels, height, width] = x.dims();
     match stride {
-        1 => x,
+        1 => x, // [batch, C, F, T]
         2 => {
             let x = if height % 2 == 1 {
-                let last = x.clone().slice([0..batch, 0..channels, height - 1..height, 0..width]);
-                Tensor::cat(vec![x, last], 2)
+                let last = x.clone().slice([0..batch, 0..channels, height - 1..height, 0..width]); // [batch, C, 1, T]
+                Tensor::cat(vec![x, last], 2) // [batch, C, F + 1, T]
             } else {
-                x
+                x // [batch, C, F, T]
             };
             let out = height.div_ceil(2);
-            x.reshape([batch, channels, out, 2, width])
-                .mean_dim(3)
-                .reshape([batch, channels, out, width])
+            x.reshape([batch, channels, out, 2, width]) // [batch, C, ⌈F/2⌉, 2, T]
+                .mean_dim(3) // [batch, C, ⌈F/2⌉, 1, T]
+                .reshape([batch, channels, out, width]) // [batch, C, ⌈F/2⌉, T]
         }
         _ => {
             let pad = same_padding(height, stride, stride);
+            // [batch, C, ⌈F/stride⌉, T]
             avg_pool2d(
                 x,
                 AvgPoolOptions::new([stride, 1])
@@ -175,5 +183,5 @@ pub fn stochastic_depth_keep(seed: u64, stream: &[u64], batch: usize, drop_proba
 /// Uploads a keep mask as a float tensor `[batch]`.
 pub(crate) fn keep_tensor(keep: &[bool], device: &Device) -> Tensor<1> {
     let values: Vec<f32> = keep.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
-    Tensor::from_data(TensorData::new(values, [keep.len()]), device)
+    Tensor::from_data(TensorData::new(values, [keep.len()]), device) // [batch]
 }

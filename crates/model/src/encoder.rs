@@ -79,16 +79,19 @@ impl Stem {
         Self { convs }
     }
 
+    /// `[batch, 1, F, T]` → slow stem `[batch, slow_stem[3], ⌈F/4⌉, ⌈T/16⌉]` (strides [2,8], 1, 1,
+    /// [2,2]) or fast stem `[batch, fast_stem[3], ⌈F/4⌉, ⌈T/4⌉]` (strides [2,2], 1, 1, [2,2]).
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = x;
+        let mut h = x; // [batch, 1, F, T]
         for (i, conv) in self.convs.iter().enumerate() {
+            // conv i (stride [s_f, s_t]): [batch, C_{i−1}, F_i, T_i] → [batch, C_i, ⌈F_i/s_f⌉, ⌈T_i/s_t⌉]
             h = if i == 0 {
-                conv.forward(h)
+                conv.forward(h) // slow: [batch, C_0, ⌈F/2⌉, ⌈T/8⌉]; fast: [batch, C_0, ⌈F/2⌉, ⌈T/2⌉]
             } else {
-                conv.forward_scaled(gelu(h), GELU_GAIN)
+                conv.forward_scaled(gelu(h), GELU_GAIN) // [batch, C_i, ⌈F_i/s_f⌉, ⌈T_i/s_t⌉]
             };
         }
-        h
+        h // slow: [batch, C_3, ⌈F/4⌉, ⌈T/16⌉]; fast: [batch, C_3, ⌈F/4⌉, ⌈T/4⌉]
     }
 }
 
@@ -102,7 +105,12 @@ pub struct Fusion {
 }
 
 impl Fusion {
+    /// Fast features `[batch, C_fast, F_k, ⌈T/4⌉]` → `[batch, fusion_k · expansion_k, F_k, ⌈T/16⌉]`,
+    /// the slow path's time resolution.
     fn forward(&self, fast: Tensor<4>) -> Tensor<4> {
+        // fast: [batch, C_fast, F_k, ⌈T/4⌉]
+        // temporal [1,7] s[1,4] → [batch, fusion_k, F_k, ⌈T/16⌉]
+        // expand 1×1 → [batch, fusion_k · expansion_k, F_k, ⌈T/16⌉]
         self.expand.forward(self.temporal.forward(fast))
     }
 }
@@ -125,8 +133,10 @@ struct StreamId {
 }
 
 impl Stage {
+    /// `[batch, C_in, F, T]` → `[batch, width, ⌈F/d⌉, T]`, `d` the stage's frequency downsample
+    /// (carried by block 0; LOEV++ branch stages start at block 1, so `d = 1` for them).
     fn forward(&self, x: Tensor<4>, mode: ForwardMode, stream: StreamId) -> Tensor<4> {
-        let mut h = x;
+        let mut h = x; // [batch, C_in, F, T]
         for (offset, block) in self.blocks.iter().enumerate() {
             let index = self.first_index + offset;
             let batch = h.dims()[0];
@@ -140,11 +150,12 @@ impl Stage {
                 // The first draws of a stream do not depend on its length, so a whole batch's
                 // mask sliced equals the shard's own.
                 let keep = stochastic_depth_keep(seed, &block_stream(stream, index), total, p);
-                keep_tensor(&keep[first..first + batch], &h.device())
+                keep_tensor(&keep[first..first + batch], &h.device()) // [batch]
             });
+            // block 0: [batch, C_in, F, T] → [batch, width, ⌈F/d⌉, T]; later blocks keep the shape
             h = block.forward(h, keep);
         }
-        h
+        h // [batch, width, ⌈F/d⌉, T]
     }
 }
 
@@ -316,7 +327,8 @@ impl SfNfNet {
     /// Pooled embeddings `[batch, d_E]` of `x` `[batch, 1, n_mels, n_frames]`: one for a plain
     /// encoder (V), one per branch (V^k) for LOEV++.
     pub fn forward(&self, x: Tensor<4>, mode: ForwardMode) -> Vec<Tensor<2>> {
-        self.forward_recorded(x, mode, None)
+        // x: [batch, 1, F, T]
+        self.forward_recorded(x, mode, None) // 1 or num_branches × [batch, d_E]
     }
 
     /// Runs an eval forward pass and reports the stem and stage output shapes.
@@ -332,8 +344,13 @@ impl SfNfNet {
         mode: ForwardMode,
         mut record: Option<&mut FeatureShapes>,
     ) -> Vec<Tensor<2>> {
-        let mut slow = self.slow_stem.forward(x.clone());
-        let mut fast = self.fast_stem.forward(x);
+        // Shapes with F = n_mels, T = frames, every "/" rounding up (TF SAME padding); the
+        // numbers in brackets are the full F0's channels (96 × 300 gives F/4 = 24, T/16 = 19,
+        // T/4 = 75). Frequency after stage k: F/4, F/8, F/16, F/32 (downsamples 1, 2, 2, 2).
+        //
+        // x: [batch, 1, F, T]
+        let mut slow = self.slow_stem.forward(x.clone()); // [batch, slow_stem[3] (128), F/4, T/16]
+        let mut fast = self.fast_stem.forward(x); // [batch, fast_stem[3] (16), F/4, T/4]
         if let Some(r) = record.as_deref_mut() {
             r.slow_stem = slow.dims();
             r.fast_stem = fast.dims();
@@ -347,9 +364,14 @@ impl SfNfNet {
             branch: 0,
         };
         for stage in 0..NUM_STAGES {
+            // F_k = frequency entering stage k (F/4, F/4, F/8, F/16); d_k = freq_downsamples[k]
+            // fused: [batch, fusion_out_k (128, 256, 512, 3072), F_k, T/16]
             let fused = self.fusions[stage].forward(fast.clone());
+            // [batch, C_slow + fusion_out_k (256, 512, 1024, 4608), F_k, T/16]
             slow = Tensor::cat(vec![slow, fused], 1);
+            // [batch, slow_widths[k] (256, 512, 1536, 1536), F_k/d_k, T/16]; LOEV++ last stage: block 0 only
             slow = self.slow_stages[stage].forward(slow, mode, trunk_slow);
+            // [batch, fast_widths[k] (32, 64, 192, 192), F_k/d_k, T/4]; LOEV++ last stage: block 0 only
             fast = self.fast_stages[stage].forward(fast, mode, trunk_fast);
             if let Some(r) = record.as_deref_mut()
                 && (stage < NUM_STAGES - 1 || self.num_branches() == 0)
@@ -358,8 +380,9 @@ impl SfNfNet {
                 r.fast_stages.push(fast.dims());
             }
         }
+        // slow: [batch, slow_widths[3] (1536), F/32, T/16]; fast: [batch, fast_widths[3] (192), F/32, T/4]
         if self.num_branches() == 0 {
-            return vec![pool(slow, fast)];
+            return vec![pool(slow, fast)]; // [batch, d_E (1728)]
         }
         (0..self.num_branches())
             .map(|k| {
@@ -371,6 +394,8 @@ impl SfNfNet {
                     path: Path::Fast,
                     branch: k + 1,
                 };
+                // blocks 1… of the last stage, no downsampling:
+                // s: [batch, slow_widths[3] (1536), F/32, T/16]; f: [batch, fast_widths[3] (192), F/32, T/4]
                 let s = self.slow_branches[k].forward(slow.clone(), mode, branch_slow);
                 let f = self.fast_branches[k].forward(fast.clone(), mode, branch_fast);
                 if k == 0
@@ -379,7 +404,7 @@ impl SfNfNet {
                     r.slow_stages.push(s.dims());
                     r.fast_stages.push(f.dims());
                 }
-                pool(s, f)
+                pool(s, f) // V^k: [batch, d_E (1728)]
             })
             .collect()
     }
@@ -389,5 +414,5 @@ impl SfNfNet {
 fn pool(slow: Tensor<4>, fast: Tensor<4>) -> Tensor<2> {
     let slow = spatial_mean(slow); // [batch, C_slow]
     let fast = spatial_mean(fast); // [batch, C_fast]
-    scaled_gelu(Tensor::cat(vec![slow, fast], 1)) // [batch, C_slow + C_fast]
+    scaled_gelu(Tensor::cat(vec![slow, fast], 1)) // [batch, C_slow + C_fast] = [batch, d_E]
 }

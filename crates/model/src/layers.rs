@@ -16,7 +16,7 @@ pub const WS_EPS: f64 = 1e-4;
 
 /// Scaled GELU: exact erf GELU × [`GELU_GAIN`].
 pub fn scaled_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    gelu(x).mul_scalar(GELU_GAIN)
+    gelu(x).mul_scalar(GELU_GAIN) // same shape as x, e.g. [batch, d]
 }
 
 /// TensorFlow "SAME" padding of one axis: output `ceil(len / stride)`, total padding
@@ -71,27 +71,33 @@ impl WsConv2d {
 
     /// The standardised kernel actually convolved with the input.
     pub fn standardized_weight(&self) -> Tensor<4> {
-        let weight = self.weight.val();
+        let weight = self.weight.val(); // [out, in/groups, kh, kw]
         let [out, per_group, kh, kw] = weight.dims();
         let fan_in = per_group * kh * kw;
-        let flat = weight.reshape([out, fan_in]);
-        let (var, mean) = flat.clone().var_mean_bias(1);
+        let flat = weight.reshape([out, fan_in]); // [out, fan_in]
+        let (var, mean) = flat.clone().var_mean_bias(1); // [out, 1] each
+        // [out, 1] = 1 / sqrt(max(N·var, ε)) · gain
         let scale = var.mul_scalar(fan_in as f64).clamp_min(WS_EPS).sqrt().recip() * self.gain.val().reshape([out, 1]);
-        ((flat - mean) * scale).reshape([out, per_group, kh, kw])
+        ((flat - mean) * scale).reshape([out, per_group, kh, kw]) // [out, in/groups, kh, kw]
     }
 
     /// Convolves `x` `[batch, in, freq, time]` with TF "SAME" padding.
+    ///
+    /// Output `[batch, out, ⌈freq/stride[0]⌉, ⌈time/stride[1]⌉]` (SAME padding: the kernel size
+    /// never changes the output size).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_scaled(x, 1.0)
+        // x: [batch, in, freq, time]
+        self.forward_scaled(x, 1.0) // [batch, out, ⌈freq/s_f⌉, ⌈time/s_t⌉]
     }
 
     /// `forward(input_scale · x)`, computed by scaling the (small) kernel instead of the (large)
     /// input: convolution is linear, so this folds the scaled-activation gain and β into the
     /// next convolution at no cost.
     pub fn forward_scaled(&self, x: Tensor<4>, input_scale: f64) -> Tensor<4> {
-        let mut weight = self.standardized_weight();
+        // x: [batch, in, freq, time]
+        let mut weight = self.standardized_weight(); // [out, in/groups, kh, kw]
         if input_scale != 1.0 {
-            weight = weight.mul_scalar(input_scale);
+            weight = weight.mul_scalar(input_scale); // [out, in/groups, kh, kw]
         }
         let [_, _, kh, kw] = weight.dims();
         let [_, _, height, width] = x.dims();
@@ -99,6 +105,7 @@ impl WsConv2d {
             same_padding(height, kh, self.stride[0]),
             same_padding(width, kw, self.stride[1]),
         ];
+        // [batch, out, ⌈freq/s_f⌉, ⌈time/s_t⌉]
         kernels::conv2d(x, weight, self.bias.val(), self.stride, padding, self.groups)
     }
 
@@ -140,10 +147,11 @@ impl Dense {
         let [rows, inputs] = x.dims();
         let outputs = self.weight.dims()[1];
         crate::flops::add(2.0 * (rows * inputs * outputs) as f64);
-        let y = x.matmul(self.weight.val()); // [rows, out]
+        // x: [batch, in]
+        let y = x.matmul(self.weight.val()); // [batch, out]
         match &self.bias {
-            Some(bias) => y + bias.val().unsqueeze_dim(0),
-            None => y,
+            Some(bias) => y + bias.val().unsqueeze_dim(0), // [batch, out] + [1, out] → [batch, out]
+            None => y,                                     // [batch, out]
         }
     }
 }
@@ -183,7 +191,8 @@ impl SqueezeExcite {
     /// fold into their own scale).
     pub fn gate(&self, x: &Tensor<4>) -> Tensor<2> {
         let pooled = spatial_mean(x.clone()); // [batch, C]
-        sigmoid(self.excite.forward(relu(self.squeeze.forward(pooled))))
+        // squeeze → [batch, se_hidden] (ReLU), excite → [batch, C] (sigmoid)
+        sigmoid(self.excite.forward(relu(self.squeeze.forward(pooled)))) // [batch, C]
     }
 }
 

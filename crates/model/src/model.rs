@@ -38,14 +38,14 @@ impl ProjectionHead {
 
     /// Projects `[batch, d_in]` to `[batch, last dim]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut h = x;
+        let mut h = x; // [batch, d_in]
         for (i, layer) in self.layers.iter().enumerate() {
             if i > 0 {
-                h = relu(h);
+                h = relu(h); // [batch, dims[i − 1]]
             }
-            h = layer.forward(h);
+            h = layer.forward(h); // [batch, dims[i]]
         }
-        h
+        h // [batch, dims[last]] (512 by default)
     }
 }
 
@@ -120,12 +120,14 @@ impl LoevModel {
 
     /// Forward pass of `input` `[batch, 1, n_mels, n_frames]` (any mel and frame count).
     pub fn forward(&self, input: Tensor<4>, mode: ForwardMode) -> ModelOutput {
-        let pooled = self.encoder.forward(input, mode);
+        // input: [batch, 1, n_mels, n_frames]
+        let pooled = self.encoder.forward(input, mode); // plain: 1 × [batch, d_E]; LOEV++: heads × [batch, d_E]
         if self.encoder.num_branches() == 0 {
             let embedding = pooled
                 .into_iter()
                 .next()
-                .expect("a plain encoder returns one embedding");
+                .expect("a plain encoder returns one embedding"); // V: [batch, d_E]
+            // z^k: heads × [batch, projection_dims[last]]
             let projections = self.heads.iter().map(|head| head.forward(embedding.clone())).collect();
             ModelOutput {
                 embedding,
@@ -133,6 +135,7 @@ impl LoevModel {
                 projections,
             }
         } else {
+            // z^k = head_k(V^k): heads × [batch, projection_dims[last]]
             let projections = self
                 .heads
                 .iter()
@@ -140,7 +143,7 @@ impl LoevModel {
                 .map(|(head, v)| head.forward(v.clone()))
                 .collect();
             ModelOutput {
-                embedding: Tensor::cat(pooled.clone(), 1),
+                embedding: Tensor::cat(pooled.clone(), 1), // V^++: [batch, heads · d_E]
                 branch_embeddings: pooled,
                 projections,
             }
@@ -150,6 +153,7 @@ impl LoevModel {
     /// Eval-mode forward (no stochastic depth). The projections are computed too: they are
     /// cheap next to the encoder and are embedding spaces of their own (Z^k).
     pub fn encode(&self, input: Tensor<4>) -> ModelOutput {
+        // input: [batch, 1, n_mels, n_frames]
         self.forward(input, ForwardMode::Eval)
     }
 

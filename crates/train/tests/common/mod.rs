@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+use std::path::{Path, PathBuf};
+
+use loev_audio::cache::AudioCache;
 use loev_core::rng::rng_from_seed;
 use loev_model::{EncoderConfig, LoevModelConfig};
 use loev_train::{HeadObjective, ViewLabels};
@@ -69,4 +72,31 @@ pub fn relative_deviation(a: &[f32], b: &[f32], floor: f32) -> f32 {
     assert_eq!(a.len(), b.len(), "sizes differ");
     let scale = b.iter().fold(floor, |m, v| m.max(v.abs()));
     a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+/// A fresh, empty folder under the system temp dir, unique to this test process and `name`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loev-train-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A decode-once cache of four short (4–5 s) corpus tracks at `root/cache`: enough for a few
+/// training steps of 2 anchors.
+pub fn small_cache(root: &Path) -> PathBuf {
+    let corpus = loev_corpus::CorpusConfig {
+        tracks: 4,
+        notes: 0,
+        seed: 11,
+        track_seconds: (4.0, 5.0),
+        ..Default::default()
+    };
+    let tracks = (0..corpus.tracks).map(|index| {
+        let track = loev_corpus::generate_track(corpus.seed, index, &corpus);
+        (track.id, track.audio, Default::default())
+    });
+    let cache = root.join("cache");
+    AudioCache::build_from_tracks(tracks, &cache).expect("cache");
+    cache
 }
