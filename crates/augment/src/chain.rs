@@ -4,8 +4,9 @@
 //! with which parameters.
 //!
 //! Rendering order of the exact method: pitch shift + time stretch (one Signalsmith pass over
-//! the source crop, which is `ceil(rate × view_len)` samples long), then gain, polarity
-//! inversion, coloured noise, filter, reverb, distortion. Every step keeps the view length.
+//! the source crop, which is `ceil(rate × view_len)` samples long), then the base chain in
+//! [`REGISTRY`] order (gain, polarity inversion, coloured noise, filter, reverb, distortion,
+//! …). Every step keeps the view length.
 //!
 //! The spectral method ([`AugmentChain::render_spectral_power`]) runs the same effects first,
 //! on the whole source crop (the seed's Table IV order, T_B then T_V), and then reads the
@@ -14,97 +15,35 @@
 use std::collections::BTreeMap;
 
 use loev_audio::frontend::{FrontEnd, SpectralWarp};
-use loev_core::rng::{Rng, rng_from_seed};
-use rand::RngExt;
+use loev_core::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::AugmentError;
-use crate::config::{ChainConfig, FILTER_KINDS, StretchMethod};
-use crate::effects::{self, ReverbParams};
-use crate::filters::FilterCascade;
+use crate::config::{ChainConfig, StretchMethod};
 use crate::stretch::with_thread_stretcher;
+use crate::transforms::{EffectDraw, REGISTRY, draw_probability, uniform};
 
-/// Which filter the one-of step chose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FilterKind {
-    /// 4th-order Butterworth low-pass.
-    LowPass,
-    /// 4th-order Butterworth high-pass.
-    HighPass,
-    /// Band-pass.
-    BandPass,
-    /// Band-stop.
-    BandStop,
-}
-
-impl FilterKind {
-    /// The transform name of this filter kind (as used in `variant`).
-    pub fn name(self) -> &'static str {
-        match self {
-            FilterKind::LowPass => FILTER_KINDS[0],
-            FilterKind::HighPass => FILTER_KINDS[1],
-            FilterKind::BandPass => FILTER_KINDS[2],
-            FilterKind::BandStop => FILTER_KINDS[3],
-        }
-    }
-
-    fn from_index(index: usize) -> Self {
-        match index {
-            0 => FilterKind::LowPass,
-            1 => FilterKind::HighPass,
-            2 => FilterKind::BandPass,
-            _ => FilterKind::BandStop,
-        }
-    }
-}
-
-/// The filter drawn for a view: its kind is always drawn; `applied` says whether it ran.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FilterPlan {
-    /// The chosen filter.
-    pub kind: FilterKind,
-    /// Whether it was applied (its own p).
-    pub applied: bool,
-    /// Cutoff (low/high-pass) or centre (band) frequency in Hz; 0 when not applied.
-    pub freq_hz: f64,
-    /// Bandwidth fraction (band filters only; 0 otherwise).
-    pub bandwidth_fraction: f64,
-}
-
-/// Coloured-noise parameters of a view; `seed` drives the noise samples.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct NoisePlan {
-    /// Signal-to-noise ratio in dB.
-    pub snr_db: f64,
-    /// Spectral decay exponent (power ∝ 1/f^decay).
-    pub decay: f64,
-    /// Seed of the noise generator.
-    pub seed: u64,
-}
-
-/// Every decision of one view; `None` = not applied.
+/// Every decision of one view.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ViewPlan {
-    /// Transposition in semitones.
+    /// Transposition in semitones (`None` = not applied).
     pub pitch_semitones: Option<f64>,
-    /// Playback rate (> 1 = faster).
+    /// Playback rate, > 1 = faster (`None` = not applied).
     pub stretch_rate: Option<f64>,
-    /// Gain in dB.
-    pub gain_db: Option<f64>,
-    /// Sign flip.
-    pub polarity_inverted: bool,
-    /// Coloured noise.
-    pub noise: Option<NoisePlan>,
-    /// One-of filter.
-    pub filter: FilterPlan,
-    /// Reverb.
-    pub reverb: Option<ReverbParams>,
-    /// Distortion drive in dB.
-    pub distortion_db: Option<f64>,
+    /// One draw per transform of the base chain, in [`REGISTRY`] order.
+    pub effects: Vec<EffectDraw>,
 }
 
 impl ViewPlan {
+    /// A view with the given pitch shift and time stretch and no base-chain transform.
+    pub fn variant_only(pitch_semitones: Option<f64>, stretch_rate: Option<f64>) -> Self {
+        Self {
+            pitch_semitones,
+            stretch_rate,
+            effects: REGISTRY.iter().map(|_| EffectDraw::skipped()).collect(),
+        }
+    }
+
     /// Source samples this view reads for a view of `view_len` samples:
     /// `ceil(rate × view_len)` when time-stretched, else `view_len`.
     pub fn source_len(&self, view_len: usize) -> usize {
@@ -117,7 +56,6 @@ impl ViewPlan {
     /// The serialisable record of this plan (crop and mixup are filled in by the batch
     /// builder).
     pub fn record(&self, view_len: usize) -> ViewRecord {
-        let mut transforms = Vec::with_capacity(8);
         let one = |name: &str, key: &str, value: Option<f64>| AppliedTransform {
             name: name.to_string(),
             applied: value.is_some(),
@@ -126,53 +64,16 @@ impl ViewPlan {
                 .map(|v| BTreeMap::from([(key.to_string(), v)]))
                 .unwrap_or_default(),
         };
-        transforms.push(one("pitch_shift", "semitones", self.pitch_semitones));
-        transforms.push(one("time_stretch", "rate", self.stretch_rate));
-        transforms.push(one("gain", "db", self.gain_db));
-        transforms.push(AppliedTransform {
-            name: "polarity_inversion".to_string(),
-            applied: self.polarity_inverted,
-            choice: None,
-            params: BTreeMap::new(),
-        });
-        transforms.push(AppliedTransform {
-            name: "colored_noise".to_string(),
-            applied: self.noise.is_some(),
-            choice: None,
-            params: self
-                .noise
-                .map(|n| BTreeMap::from([("snr_db".to_string(), n.snr_db), ("decay".to_string(), n.decay)]))
-                .unwrap_or_default(),
-        });
-        let filter = self.filter;
-        let mut filter_params = BTreeMap::new();
-        if filter.applied {
-            match filter.kind {
-                FilterKind::LowPass | FilterKind::HighPass => {
-                    filter_params.insert("cutoff_hz".to_string(), filter.freq_hz);
-                }
-                FilterKind::BandPass | FilterKind::BandStop => {
-                    filter_params.insert("center_hz".to_string(), filter.freq_hz);
-                    filter_params.insert("bandwidth_fraction".to_string(), filter.bandwidth_fraction);
-                }
-            }
-        }
-        transforms.push(AppliedTransform {
-            name: "filter".to_string(),
-            applied: filter.applied,
-            choice: Some(filter.kind.name().to_string()),
-            params: filter_params,
-        });
-        transforms.push(AppliedTransform {
-            name: "reverb".to_string(),
-            applied: self.reverb.is_some(),
-            choice: None,
-            params: self
-                .reverb
-                .map(|r| BTreeMap::from([("room_size".to_string(), r.room_size), ("wet".to_string(), r.wet)]))
-                .unwrap_or_default(),
-        });
-        transforms.push(one("distortion", "drive_db", self.distortion_db));
+        let mut transforms = vec![
+            one("pitch_shift", "semitones", self.pitch_semitones),
+            one("time_stretch", "rate", self.stretch_rate),
+        ];
+        transforms.extend(
+            REGISTRY
+                .iter()
+                .zip(&self.effects)
+                .map(|(registration, draw)| draw.record(registration.name)),
+        );
         ViewRecord {
             view_len,
             source_len: self.source_len(view_len),
@@ -186,7 +87,7 @@ impl ViewPlan {
 /// What happened to one transform of one view.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AppliedTransform {
-    /// Transform name (see [`crate::config::TRANSFORM_NAMES`]); the one-of step is `filter`.
+    /// Transform name (see [`crate::transforms::transform_names`]); the one-of step is `filter`.
     pub name: String,
     /// Whether the transform changed the audio.
     pub applied: bool,
@@ -237,16 +138,13 @@ pub struct ViewRecord {
 }
 
 impl ViewRecord {
-    /// Whether transform `name` was applied. A filter kind (`low_pass`, …) counts as applied
-    /// when the one-of step chose it and applied it; `filter` when any filter was applied.
+    /// Whether transform `name` was applied. The alternative of a one-of transform (a filter
+    /// kind, `low_pass`, …) counts as applied when the step chose it and applied it; the
+    /// step itself (`filter`) when any alternative was applied.
     pub fn applied(&self, name: &str) -> bool {
-        if FILTER_KINDS.contains(&name) {
-            return self
-                .transforms
-                .iter()
-                .any(|t| t.name == "filter" && t.applied && t.choice.as_deref() == Some(name));
-        }
-        self.transforms.iter().any(|t| t.name == name && t.applied)
+        self.transforms
+            .iter()
+            .any(|t| t.applied && (t.name == name || t.choice.as_deref() == Some(name)))
     }
 
     /// The tracking vector over `variant`: `t_k = 1` iff `variant[k]` was applied.
@@ -265,15 +163,6 @@ impl ViewRecord {
 pub struct AugmentChain {
     config: ChainConfig,
     sample_rate: u32,
-}
-
-fn uniform(rng: &mut Rng, [low, high]: [f64; 2]) -> f64 {
-    low + (high - low) * rng.random::<f64>()
-}
-
-fn draw(rng: &mut Rng, p: f64) -> bool {
-    // `random_bool` rejects p outside 0…1; the config is validated, but stay total.
-    rng.random::<f64>() < p
 }
 
 impl AugmentChain {
@@ -301,66 +190,17 @@ impl AugmentChain {
         &self.config.variant
     }
 
-    /// Draws every decision of one view, in a fixed order (pitch, stretch, gain, polarity,
-    /// noise, filter, reverb, distortion), from `rng`.
+    /// Draws every decision of one view from `rng`, in a fixed order: pitch, stretch, then
+    /// each transform of the base chain in [`REGISTRY`] order.
     pub fn plan(&self, rng: &mut Rng) -> ViewPlan {
         let c = &self.config;
-        let pitch_semitones = draw(rng, c.pitch_shift.p).then(|| uniform(rng, c.pitch_shift.semitones));
-        let stretch_rate = draw(rng, c.time_stretch.p).then(|| uniform(rng, c.time_stretch.rate));
-        let gain_db = draw(rng, c.gain.p).then(|| uniform(rng, c.gain.db));
-        let polarity_inverted = draw(rng, c.polarity_inversion.p);
-        let noise = draw(rng, c.colored_noise.p).then(|| NoisePlan {
-            snr_db: uniform(rng, c.colored_noise.snr_db),
-            decay: uniform(rng, c.colored_noise.decay),
-            seed: rng.random::<u64>(),
-        });
-        let kind = FilterKind::from_index(rng.random_range(0..FILTER_KINDS.len()));
-        let f = &c.filter;
-        let (p, freq_range, bandwidth_range) = match kind {
-            FilterKind::LowPass => (f.low_pass.p, f.low_pass.cutoff_hz, None),
-            FilterKind::HighPass => (f.high_pass.p, f.high_pass.cutoff_hz, None),
-            FilterKind::BandPass => (
-                f.band_pass.p,
-                f.band_pass.center_hz,
-                Some(f.band_pass.bandwidth_fraction),
-            ),
-            FilterKind::BandStop => (
-                f.band_stop.p,
-                f.band_stop.center_hz,
-                Some(f.band_stop.bandwidth_fraction),
-            ),
-        };
-        let filter = if draw(rng, p) {
-            let freq_hz = uniform(rng, freq_range);
-            let bandwidth_fraction = bandwidth_range.map_or(0.0, |range| uniform(rng, range));
-            FilterPlan {
-                kind,
-                applied: true,
-                freq_hz,
-                bandwidth_fraction,
-            }
-        } else {
-            FilterPlan {
-                kind,
-                applied: false,
-                freq_hz: 0.0,
-                bandwidth_fraction: 0.0,
-            }
-        };
-        let reverb = draw(rng, c.reverb.p).then(|| ReverbParams {
-            room_size: uniform(rng, c.reverb.room_size),
-            wet: uniform(rng, c.reverb.wet),
-        });
-        let distortion_db = draw(rng, c.distortion.p).then(|| uniform(rng, c.distortion.drive_db));
+        let pitch_semitones = draw_probability(rng, c.pitch_shift.p).then(|| uniform(rng, c.pitch_shift.semitones));
+        let stretch_rate = draw_probability(rng, c.time_stretch.p).then(|| uniform(rng, c.time_stretch.rate));
+        let effects = c.effects.iter().map(|effect| effect.draw(rng)).collect();
         ViewPlan {
             pitch_semitones,
             stretch_rate,
-            gain_db,
-            polarity_inverted,
-            noise,
-            filter,
-            reverb,
-            distortion_db,
+            effects,
         }
     }
 
@@ -396,33 +236,12 @@ impl AugmentChain {
         frontend.warped_mel_power(&span, SpectralWarp::new(plan.stretch_rate, plan.pitch_semitones), out);
     }
 
-    /// Applies the base effects of `plan` (everything but pitch/stretch) in place.
+    /// Applies the base chain of `plan` (everything but pitch/stretch) in place.
     pub fn render_effects(&self, plan: &ViewPlan, x: &mut [f32]) {
-        let fs = f64::from(self.sample_rate);
-        if let Some(db) = plan.gain_db {
-            effects::apply_gain(x, db);
-        }
-        if plan.polarity_inverted {
-            effects::invert_polarity(x);
-        }
-        if let Some(noise) = plan.noise {
-            effects::add_colored_noise(x, noise.snr_db, noise.decay, &mut rng_from_seed(noise.seed));
-        }
-        let filter = plan.filter;
-        if filter.applied {
-            let cascade = match filter.kind {
-                FilterKind::LowPass => FilterCascade::low_pass(filter.freq_hz, fs),
-                FilterKind::HighPass => FilterCascade::high_pass(filter.freq_hz, fs),
-                FilterKind::BandPass => FilterCascade::band_pass(filter.freq_hz, filter.bandwidth_fraction, fs),
-                FilterKind::BandStop => FilterCascade::band_stop(filter.freq_hz, filter.bandwidth_fraction, fs),
-            };
-            cascade.run(x);
-        }
-        if let Some(params) = plan.reverb {
-            effects::reverb(x, params, self.sample_rate);
-        }
-        if let Some(drive) = plan.distortion_db {
-            effects::distort(x, drive);
+        for (effect, draw) in self.config.effects.iter().zip(&plan.effects) {
+            if draw.applied {
+                effect.render(draw, x, self.sample_rate);
+            }
         }
     }
 

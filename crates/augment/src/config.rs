@@ -6,33 +6,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::AugmentError;
+use crate::transforms::{EffectSet, REGISTRY, check_p, check_range, transform_names};
 
-/// Every transform name the chain knows, in rendering order (filter kinds after `filter`).
-/// Any of them can be listed in `variant`.
-pub const TRANSFORM_NAMES: [&str; 12] = [
-    "pitch_shift",
-    "time_stretch",
-    "gain",
-    "polarity_inversion",
-    "colored_noise",
-    "filter",
-    "low_pass",
-    "high_pass",
-    "band_pass",
-    "band_stop",
-    "reverb",
-    "distortion",
-];
-
-/// The four filters of the one-of filter step, in the order they are indexed when drawn.
-pub const FILTER_KINDS: [&str; 4] = ["low_pass", "high_pass", "band_pass", "band_stop"];
-
-/// The default chain as a commented TOML file (`loev augment --print-default-config`);
-/// a test checks that it parses to [`ChainConfig::default`].
-pub const DEFAULT_CHAIN_TOML: &str = r#"# loev augmentation chain (the seed paper's Table IV). Every view draws every transform
+/// The header and the variant list of the documented default chain file.
+const DEFAULT_HEAD_TOML: &str = r#"# loev augmentation chain (the seed paper's Table IV). Every view draws every transform
 # independently with probability p; ranges are [low, high], drawn uniformly.
-# Rendering order: pitch shift + time stretch (one pass), gain, polarity inversion,
-# coloured noise, filter, reverb, distortion. Every view keeps exactly the view length.
+# Rendering order: pitch shift + time stretch (one pass), then the base chain in the order
+# below (gain, polarity inversion, coloured noise, filter, reverb, distortion, …). Every view
+# keeps exactly the view length.
 
 # Transforms tracked per view: t_k = 1 iff variant[k] was applied. Any transform name
 # below can be listed (filter kinds too: low_pass, high_pass, band_pass, band_stop, or
@@ -46,48 +27,10 @@ semitones = [-4.0, 4.0]      # continuous; exact transposition (band-limited res
 [time_stretch]
 p = 0.5
 rate = [0.7, 1.3]            # > 1 = faster; a view reads ceil(rate × view length) samples
+"#;
 
-[gain]
-p = 0.7
-db = [-15.0, 5.0]
-
-[polarity_inversion]
-p = 0.8
-
-[colored_noise]
-p = 0.8
-snr_db = [3.0, 30.0]         # relative to the view's mean power
-decay = [-2.0, 2.0]          # power ∝ 1/f^decay: 0 white, 1 pink, 2 brown (−3.01·decay dB/octave)
-
-# One of the four filters is chosen uniformly, then applied with its own p.
-[filter.low_pass]
-p = 0.5
-cutoff_hz = [150.0, 7000.0]  # 4th-order Butterworth, −3 dB at the cutoff
-
-[filter.high_pass]
-p = 0.5
-cutoff_hz = [200.0, 2400.0]  # 4th-order Butterworth, −3 dB at the cutoff
-
-[filter.band_pass]
-p = 0.5
-center_hz = [200.0, 4000.0]
-bandwidth_fraction = [0.5, 2.0]  # Q = 1 / fraction; two RBJ sections, 0 dB at the centre
-
-[filter.band_stop]
-p = 0.3
-center_hz = [200.0, 4000.0]
-bandwidth_fraction = [0.5, 2.0]  # two RBJ notch sections
-
-[reverb]
-p = 0.5
-room_size = [0.2, 1.0]       # Freeverb-style; larger rooms decay longer
-wet = [0.0, 1.0]             # output = (1 − wet)·dry + wet·reverberated
-
-[distortion]
-p = 0.6
-drive_db = [1.0, 10.0]       # y = tanh(10^(drive/20) · x)
-
-# How pitch shift and time stretch are rendered. method = "spectral" (the default): the
+/// The stretcher section of the documented default chain file.
+const DEFAULT_STRETCHER_TOML: &str = r#"# How pitch shift and time stretch are rendered. method = "spectral" (the default): the
 # other transforms run on the source span first, then the log-mel is read from its STFT
 # with the hop scaled by the rate and the mel filters moved by the shift (no waveform;
 # about 4x faster). "exact": Signalsmith Stretch synthesises the waveform, then the other
@@ -99,239 +42,49 @@ method = "spectral"
 preset = "default"
 "#;
 
-/// The whole chain: one section per transform plus the list of variant transforms.
+/// The default chain as a commented TOML file (`loev augment --print-default-config`): the
+/// variant chain, every registered transform's section in order, the stretcher. A test
+/// checks that it parses to [`ChainConfig::default`].
+pub fn default_chain_toml() -> String {
+    let mut text = DEFAULT_HEAD_TOML.to_string();
+    for registration in REGISTRY {
+        text.push('\n');
+        text.push_str(registration.default_toml);
+    }
+    text.push('\n');
+    text.push_str(DEFAULT_STRETCHER_TOML);
+    text
+}
+
+/// The whole chain: the list of variant transforms, the variant chain (pitch shift, time
+/// stretch and how they are rendered), and one section per transform of the base chain
+/// ([`REGISTRY`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ChainConfig {
     /// Transforms tracked per view; their order defines the tracking vector t ∈ {0,1}^K
     /// (and the LOEV heads). Default: pitch shift and time stretch.
     pub variant: Vec<String>,
-    /// Gain in dB.
-    pub gain: GainConfig,
-    /// Sign flip.
-    pub polarity_inversion: PolarityConfig,
-    /// Additive Gaussian noise with a power-law spectrum.
-    pub colored_noise: NoiseConfig,
-    /// One of four filters, chosen uniformly, then applied with its own probability.
-    pub filter: FilterConfig,
-    /// Freeverb-style reverb.
-    pub reverb: ReverbConfig,
-    /// tanh saturation.
-    pub distortion: DistortionConfig,
     /// Transposition (Signalsmith Stretch), continuous semitones.
     pub pitch_shift: PitchShiftConfig,
     /// Playback-rate change (Signalsmith Stretch); > 1 = faster.
     pub time_stretch: TimeStretchConfig,
     /// Signalsmith Stretch settings shared by pitch shift and time stretch.
     pub stretcher: StretcherConfig,
+    /// The base chain: one top-level section per registered transform (`[gain]`, …). An
+    /// unknown section or key is an error naming it.
+    #[serde(flatten)]
+    pub effects: EffectSet,
 }
 
 impl Default for ChainConfig {
     fn default() -> Self {
         Self {
             variant: vec!["pitch_shift".to_string(), "time_stretch".to_string()],
-            gain: GainConfig::default(),
-            polarity_inversion: PolarityConfig::default(),
-            colored_noise: NoiseConfig::default(),
-            filter: FilterConfig::default(),
-            reverb: ReverbConfig::default(),
-            distortion: DistortionConfig::default(),
             pitch_shift: PitchShiftConfig::default(),
             time_stretch: TimeStretchConfig::default(),
             stretcher: StretcherConfig::default(),
-        }
-    }
-}
-
-/// Gain: p 0.7, −15…+5 dB.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GainConfig {
-    /// Probability of applying.
-    pub p: f64,
-    /// Gain range in dB.
-    pub db: [f64; 2],
-}
-
-impl Default for GainConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.7,
-            db: [-15.0, 5.0],
-        }
-    }
-}
-
-/// Polarity inversion: p 0.8.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolarityConfig {
-    /// Probability of applying.
-    pub p: f64,
-}
-
-impl Default for PolarityConfig {
-    fn default() -> Self {
-        Self { p: 0.8 }
-    }
-}
-
-/// Coloured noise: p 0.8, SNR 3…30 dB, decay −2…2 (power ∝ 1/f^decay, i.e. −3.01·decay
-/// dB/octave).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NoiseConfig {
-    /// Probability of applying.
-    pub p: f64,
-    /// Signal-to-noise ratio range in dB (relative to the view's mean power).
-    pub snr_db: [f64; 2],
-    /// Spectral decay exponent range: 0 white, 1 pink, 2 brown, −1 blue.
-    pub decay: [f64; 2],
-}
-
-impl Default for NoiseConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.8,
-            snr_db: [3.0, 30.0],
-            decay: [-2.0, 2.0],
-        }
-    }
-}
-
-/// The one-of filter step.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FilterConfig {
-    /// 4th-order Butterworth low-pass.
-    pub low_pass: LowPassConfig,
-    /// 4th-order Butterworth high-pass.
-    pub high_pass: HighPassConfig,
-    /// Band-pass (two RBJ sections).
-    pub band_pass: BandPassConfig,
-    /// Band-stop (two RBJ notch sections).
-    pub band_stop: BandStopConfig,
-}
-
-/// Low-pass: p 0.5 once chosen, cutoff 150…7000 Hz.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LowPassConfig {
-    /// Probability of applying once this filter is chosen.
-    pub p: f64,
-    /// Cutoff range in Hz (−3 dB point).
-    pub cutoff_hz: [f64; 2],
-}
-
-impl Default for LowPassConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.5,
-            cutoff_hz: [150.0, 7000.0],
-        }
-    }
-}
-
-/// High-pass: p 0.5 once chosen, cutoff 200…2400 Hz.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HighPassConfig {
-    /// Probability of applying once this filter is chosen.
-    pub p: f64,
-    /// Cutoff range in Hz (−3 dB point).
-    pub cutoff_hz: [f64; 2],
-}
-
-impl Default for HighPassConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.5,
-            cutoff_hz: [200.0, 2400.0],
-        }
-    }
-}
-
-/// Band-pass: p 0.5 once chosen, centre 200…4000 Hz, bandwidth fraction 0.5…2.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BandPassConfig {
-    /// Probability of applying once this filter is chosen.
-    pub p: f64,
-    /// Centre frequency range in Hz.
-    pub center_hz: [f64; 2],
-    /// Bandwidth as a fraction of the centre frequency (Q = 1 / fraction).
-    pub bandwidth_fraction: [f64; 2],
-}
-
-impl Default for BandPassConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.5,
-            center_hz: [200.0, 4000.0],
-            bandwidth_fraction: [0.5, 2.0],
-        }
-    }
-}
-
-/// Band-stop: p 0.3 once chosen, centre 200…4000 Hz, bandwidth fraction 0.5…2.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BandStopConfig {
-    /// Probability of applying once this filter is chosen.
-    pub p: f64,
-    /// Centre frequency range in Hz.
-    pub center_hz: [f64; 2],
-    /// Bandwidth as a fraction of the centre frequency (Q = 1 / fraction).
-    pub bandwidth_fraction: [f64; 2],
-}
-
-impl Default for BandStopConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.3,
-            center_hz: [200.0, 4000.0],
-            bandwidth_fraction: [0.5, 2.0],
-        }
-    }
-}
-
-/// Reverb: p 0.5, room size 0.2…1, wet 0…1.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReverbConfig {
-    /// Probability of applying.
-    pub p: f64,
-    /// Room size range (0…1); larger rooms decay longer.
-    pub room_size: [f64; 2],
-    /// Wet/dry crossfade range (0 = dry, 1 = reverberated only).
-    pub wet: [f64; 2],
-}
-
-impl Default for ReverbConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.5,
-            room_size: [0.2, 1.0],
-            wet: [0.0, 1.0],
-        }
-    }
-}
-
-/// Distortion: p 0.6, drive 1…10 dB.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DistortionConfig {
-    /// Probability of applying.
-    pub p: f64,
-    /// Drive range in dB (gain before the tanh).
-    pub drive_db: [f64; 2],
-}
-
-impl Default for DistortionConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.6,
-            drive_db: [1.0, 10.0],
+            effects: EffectSet::default(),
         }
     }
 }
@@ -487,37 +240,20 @@ impl ChainConfig {
     /// The probability that a view receives transform `name` (a filter kind: its own p
     /// times the 1/4 chance of being chosen). `None` for an unknown name.
     pub fn probability(&self, name: &str) -> Option<f64> {
-        let f = &self.filter;
-        Some(match name {
-            "gain" => self.gain.p,
-            "polarity_inversion" => self.polarity_inversion.p,
-            "colored_noise" => self.colored_noise.p,
-            "filter" => (f.low_pass.p + f.high_pass.p + f.band_pass.p + f.band_stop.p) / 4.0,
-            "low_pass" => f.low_pass.p / 4.0,
-            "high_pass" => f.high_pass.p / 4.0,
-            "band_pass" => f.band_pass.p / 4.0,
-            "band_stop" => f.band_stop.p / 4.0,
-            "reverb" => self.reverb.p,
-            "distortion" => self.distortion.p,
-            "pitch_shift" => self.pitch_shift.p,
-            "time_stretch" => self.time_stretch.p,
-            _ => return None,
-        })
+        match name {
+            "pitch_shift" => Some(self.pitch_shift.p),
+            "time_stretch" => Some(self.time_stretch.p),
+            _ => self.effects.iter().find_map(|e| e.probability_of(name)),
+        }
     }
 
-    /// Sets the probability of every transform of the base chain T_B (gain, polarity, noise,
-    /// the four filters, reverb, distortion), leaving the variant chain as it is: 0 turns the
-    /// base chain off (MULE-mixup), 1 applies all of it to every view (benchmarks).
+    /// Sets the probability of every transform of the base chain T_B (every registered
+    /// transform), leaving the variant chain as it is: 0 turns the base chain off
+    /// (MULE-mixup), 1 applies all of it to every view (benchmarks).
     pub fn set_base_probability(&mut self, p: f64) {
-        self.gain.p = p;
-        self.polarity_inversion.p = p;
-        self.colored_noise.p = p;
-        self.filter.low_pass.p = p;
-        self.filter.high_pass.p = p;
-        self.filter.band_pass.p = p;
-        self.filter.band_stop.p = p;
-        self.reverb.p = p;
-        self.distortion.p = p;
+        for effect in self.effects.iter_mut() {
+            effect.set_probability(p);
+        }
     }
 
     /// Whether transform `name` can be applied at all (p > 0). A variant transform that is
@@ -530,10 +266,11 @@ impl ChainConfig {
     pub fn validate(&self) -> Result<(), AugmentError> {
         let mut seen = Vec::new();
         for name in &self.variant {
-            if !TRANSFORM_NAMES.contains(&name.as_str()) {
+            let known = transform_names();
+            if !known.contains(&name.as_str()) {
                 return Err(AugmentError::Config(format!(
                     "variant: unknown transform `{name}` (known: {})",
-                    TRANSFORM_NAMES.join(", ")
+                    known.join(", ")
                 )));
             }
             if seen.contains(&name) {
@@ -541,39 +278,9 @@ impl ChainConfig {
             }
             seen.push(name);
         }
-        let nyquist = f64::from(loev_audio::SAMPLE_RATE) / 2.0;
-        let f = &self.filter;
-        check_p("gain.p", self.gain.p)?;
-        check_range("gain.db", self.gain.db, -120.0, 60.0)?;
-        check_p("polarity_inversion.p", self.polarity_inversion.p)?;
-        check_p("colored_noise.p", self.colored_noise.p)?;
-        check_range("colored_noise.snr_db", self.colored_noise.snr_db, -60.0, 200.0)?;
-        check_range("colored_noise.decay", self.colored_noise.decay, -6.0, 6.0)?;
-        check_p("filter.low_pass.p", f.low_pass.p)?;
-        check_range("filter.low_pass.cutoff_hz", f.low_pass.cutoff_hz, 1.0, nyquist)?;
-        check_p("filter.high_pass.p", f.high_pass.p)?;
-        check_range("filter.high_pass.cutoff_hz", f.high_pass.cutoff_hz, 1.0, nyquist)?;
-        check_p("filter.band_pass.p", f.band_pass.p)?;
-        check_range("filter.band_pass.center_hz", f.band_pass.center_hz, 1.0, nyquist)?;
-        check_range(
-            "filter.band_pass.bandwidth_fraction",
-            f.band_pass.bandwidth_fraction,
-            0.01,
-            10.0,
-        )?;
-        check_p("filter.band_stop.p", f.band_stop.p)?;
-        check_range("filter.band_stop.center_hz", f.band_stop.center_hz, 1.0, nyquist)?;
-        check_range(
-            "filter.band_stop.bandwidth_fraction",
-            f.band_stop.bandwidth_fraction,
-            0.01,
-            10.0,
-        )?;
-        check_p("reverb.p", self.reverb.p)?;
-        check_range("reverb.room_size", self.reverb.room_size, 0.0, 1.0)?;
-        check_range("reverb.wet", self.reverb.wet, 0.0, 1.0)?;
-        check_p("distortion.p", self.distortion.p)?;
-        check_range("distortion.drive_db", self.distortion.drive_db, -60.0, 60.0)?;
+        for effect in self.effects.iter() {
+            effect.validate()?;
+        }
         check_p("pitch_shift.p", self.pitch_shift.p)?;
         let limit = crate::stretch::SEMITONE_LIMIT;
         check_range("pitch_shift.semitones", self.pitch_shift.semitones, -limit, limit)?;
@@ -582,31 +289,6 @@ impl ChainConfig {
         check_range("time_stretch.rate", self.time_stretch.rate, 0.5, 4.0)?;
         Ok(())
     }
-}
-
-fn check_p(key: &str, p: f64) -> Result<(), AugmentError> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(AugmentError::Config(format!(
-            "{key} = {p}: a probability must lie in 0…1"
-        )))
-    }
-}
-
-fn check_range(key: &str, range: [f64; 2], min: f64, max: f64) -> Result<(), AugmentError> {
-    let [low, high] = range;
-    if !(low.is_finite() && high.is_finite()) || low > high {
-        return Err(AugmentError::Config(format!(
-            "{key} = [{low}, {high}]: expected [low, high] with low ≤ high"
-        )));
-    }
-    if low < min || high > max {
-        return Err(AugmentError::Config(format!(
-            "{key} = [{low}, {high}]: values must lie in {min}…{max}"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -620,9 +302,16 @@ mod tests {
         let text = config.to_toml_string();
         assert_eq!(ChainConfig::from_toml_str(&text).unwrap(), config);
         assert_eq!(ChainConfig::from_toml_str("").unwrap(), config);
-        assert_eq!(ChainConfig::from_toml_str(DEFAULT_CHAIN_TOML).unwrap(), config);
+        assert_eq!(ChainConfig::from_toml_str(&default_chain_toml()).unwrap(), config);
         assert_eq!(config.probability("band_stop"), Some(0.3 / 4.0));
-        assert_eq!(config.filter.high_pass.cutoff_hz, [200.0, 2400.0]);
+        assert_eq!(
+            config
+                .effects
+                .get::<crate::transforms::FilterConfig>()
+                .high_pass
+                .cutoff_hz,
+            [200.0, 2400.0]
+        );
     }
 
     /// The default method is spectral, but a `[stretcher]` section that names no method (as in
@@ -661,7 +350,7 @@ mod tests {
         assert!(err.contains("filter.low_pass.p"), "{err}");
         // Integers are accepted where floats are expected.
         let config = ChainConfig::from_toml_str("variant = [\"reverb\"]\n[gain]\ndb = [-3, 3]\n").unwrap();
-        assert_eq!(config.gain.db, [-3.0, 3.0]);
+        assert_eq!(config.effects.get::<crate::transforms::GainConfig>().db, [-3.0, 3.0]);
         assert_eq!(config.variant, vec!["reverb".to_string()]);
     }
 }

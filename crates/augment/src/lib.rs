@@ -34,11 +34,13 @@ pub mod effects;
 pub mod filters;
 pub mod resample;
 pub mod stretch;
+pub mod transforms;
 
 pub use batch::{Batch, BatchLoader, LoaderConfig, anchor_tracks, build_batch, mixup};
-pub use chain::{AppliedTransform, AugmentChain, CropRecord, FilterKind, MixupRecord, ViewPlan, ViewRecord};
+pub use chain::{AppliedTransform, AugmentChain, CropRecord, MixupRecord, ViewPlan, ViewRecord};
 pub use config::{ChainConfig, StretchMethod};
 pub use stretch::{Stretcher, pitch_shift, stretch_and_shift, time_stretch};
+pub use transforms::{EffectConfig, FilterKind};
 
 /// Everything that can go wrong while configuring or running the augmentation pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -265,7 +265,7 @@ fn invalid_configs_are_errors() {
     cfg.anchors = 0;
     assert!(BatchLoader::new(Arc::clone(&cache), cfg, 0).is_err());
     let mut cfg = small_config(0, 1);
-    cfg.chain.reverb.p = 2.0;
+    cfg.chain.effects.get_mut::<loev_augment::transforms::ReverbConfig>().p = 2.0;
     let err = BatchLoader::new(Arc::clone(&cache), cfg, 0).err().unwrap().to_string();
     assert!(err.contains("reverb.p"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();

@@ -10,7 +10,6 @@ use std::f64::consts::PI;
 
 use loev_audio::SAMPLE_RATE;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig, SpectralWarp};
-use loev_augment::chain::{FilterKind, FilterPlan};
 use loev_augment::config::StretchPreset;
 use loev_augment::{AugmentChain, ChainConfig, StretchMethod, Stretcher, ViewPlan, pitch_shift};
 
@@ -132,21 +131,7 @@ fn onset_frames(power: &[f32]) -> Vec<usize> {
 
 /// A plan that only time-stretches by `rate`.
 fn stretch_only(rate: f64) -> ViewPlan {
-    ViewPlan {
-        pitch_semitones: None,
-        stretch_rate: (rate != 1.0).then_some(rate),
-        gain_db: None,
-        polarity_inverted: false,
-        noise: None,
-        filter: FilterPlan {
-            kind: FilterKind::LowPass,
-            applied: false,
-            freq_hz: 0.0,
-            bandwidth_fraction: 0.0,
-        },
-        reverb: None,
-        distortion_db: None,
-    }
+    ViewPlan::variant_only(None, (rate != 1.0).then_some(rate))
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! probabilities, parameters lie in range, records and tracking vectors agree, and every
 //! rendered view has exactly the view length.
 
-use loev_augment::config::{ChainConfig, TRANSFORM_NAMES};
+use loev_augment::config::ChainConfig;
+use loev_augment::transforms::{
+    DistortionConfig, FilterConfig, GainConfig, NoiseConfig, ReverbConfig, transform_names,
+};
 use loev_augment::{AugmentChain, ViewRecord};
 use loev_core::rng::derived_rng;
 
@@ -19,7 +22,7 @@ fn applied_frequencies_match_p_and_parameters_lie_in_range() {
     let records: Vec<ViewRecord> = (0..VIEWS)
         .map(|v| chain.plan(&mut derived_rng(42, &[v])).record(48_000))
         .collect();
-    for name in TRANSFORM_NAMES {
+    for name in transform_names() {
         let applied = records.iter().filter(|r| r.applied(name)).count() as f64 / VIEWS as f64;
         let p = config.probability(name).unwrap();
         println!("{name:>18}: applied {applied:.4}, p {p:.4}");
@@ -34,7 +37,11 @@ fn applied_frequencies_match_p_and_parameters_lie_in_range() {
             / VIEWS as f64;
         assert!((chosen - 0.25).abs() < 0.02, "{kind} chosen {chosen}");
     }
-    let f = &config.filter;
+    let f = config.effects.get::<FilterConfig>();
+    let gain = config.effects.get::<GainConfig>();
+    let noise = config.effects.get::<NoiseConfig>();
+    let reverb = config.effects.get::<ReverbConfig>();
+    let distortion = config.effects.get::<DistortionConfig>();
     for record in &records {
         for t in &record.transforms {
             if t.name != "polarity_inversion" {
@@ -45,10 +52,10 @@ fn applied_frequencies_match_p_and_parameters_lie_in_range() {
                 continue;
             }
             match (t.name.as_str(), t.choice.as_deref()) {
-                ("gain", _) => assert!(in_range(p("db"), config.gain.db)),
+                ("gain", _) => assert!(in_range(p("db"), gain.db)),
                 ("colored_noise", _) => {
-                    assert!(in_range(p("snr_db"), config.colored_noise.snr_db));
-                    assert!(in_range(p("decay"), config.colored_noise.decay));
+                    assert!(in_range(p("snr_db"), noise.snr_db));
+                    assert!(in_range(p("decay"), noise.decay));
                 }
                 ("filter", Some("low_pass")) => assert!(in_range(p("cutoff_hz"), f.low_pass.cutoff_hz)),
                 ("filter", Some("high_pass")) => assert!(in_range(p("cutoff_hz"), f.high_pass.cutoff_hz)),
@@ -61,10 +68,10 @@ fn applied_frequencies_match_p_and_parameters_lie_in_range() {
                     assert!(in_range(p("bandwidth_fraction"), f.band_stop.bandwidth_fraction));
                 }
                 ("reverb", _) => {
-                    assert!(in_range(p("room_size"), config.reverb.room_size));
-                    assert!(in_range(p("wet"), config.reverb.wet));
+                    assert!(in_range(p("room_size"), reverb.room_size));
+                    assert!(in_range(p("wet"), reverb.wet));
                 }
-                ("distortion", _) => assert!(in_range(p("drive_db"), config.distortion.drive_db)),
+                ("distortion", _) => assert!(in_range(p("drive_db"), distortion.drive_db)),
                 ("pitch_shift", _) => assert!(in_range(p("semitones"), config.pitch_shift.semitones)),
                 ("time_stretch", _) => {
                     let rate = p("rate");

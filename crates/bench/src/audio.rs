@@ -6,29 +6,35 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
-
-use super::python_anchor;
+use crate::{BenchError, python_anchor};
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 
-/// Arguments of `loev bench audio`.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Seconds of generated test music per file.
-    #[arg(long, default_value_t = 60.0)]
+/// Options of `loev bench audio`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Seconds of generated test music per file (at least 3.5).
     pub seconds: f64,
     /// Timed repetitions; the best is reported.
-    #[arg(long, default_value_t = 3)]
     pub repeats: usize,
     /// 3 s views per front-end timing.
-    #[arg(long, default_value_t = 300)]
     pub slices: usize,
     /// Skip the librosa anchor.
-    #[arg(long)]
     pub no_anchor: bool,
-    /// Folder for the generated wav files (default: a temporary folder, removed afterwards).
-    #[arg(long, value_name = "DIR")]
+    /// Folder for the generated wav files (`None`: a temporary folder, removed afterwards).
     pub work_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    /// The defaults of `loev bench audio`.
+    fn default() -> Self {
+        Self {
+            seconds: 60.0,
+            repeats: 3,
+            slices: 300,
+            no_anchor: false,
+            work_dir: None,
+        }
+    }
 }
 
 /// One generated test file.
@@ -38,31 +44,36 @@ struct TestFile {
     seconds: f64,
 }
 
-/// Runs the benchmark.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    if !args.seconds.is_finite() || args.seconds < 3.5 {
-        anyhow::bail!("--seconds must be at least 3.5 (one 3 s view plus margin)");
+/// Runs the benchmark and prints its figures.
+pub fn run(options: &Options) -> Result<(), BenchError> {
+    if !options.seconds.is_finite() || options.seconds < 3.5 {
+        return Err(BenchError::Invalid(
+            "--seconds must be at least 3.5 (one 3 s view plus margin)".into(),
+        ));
     }
-    let repeats = args.repeats.max(1);
-    let (dir, temporary) = match &args.work_dir {
+    let repeats = options.repeats.max(1);
+    let (dir, temporary) = match &options.work_dir {
         Some(d) => (d.clone(), false),
         None => (
             std::env::temp_dir().join(format!("loev-bench-audio-{}", std::process::id())),
             true,
         ),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let result = bench(&args, repeats, &dir);
+    std::fs::create_dir_all(&dir).map_err(|source| BenchError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let result = bench(options, repeats, &dir);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
 }
 
-fn bench(args: &Args, repeats: usize, dir: &Path) -> anyhow::Result<()> {
+fn bench(options: &Options, repeats: usize, dir: &Path) -> Result<(), BenchError> {
     println!(
         "loev bench audio: {:.0} s of generated music per file, best of {repeats}, one core",
-        args.seconds
+        options.seconds
     );
     let files = [
         write_test_music(
@@ -71,9 +82,16 @@ fn bench(args: &Args, repeats: usize, dir: &Path) -> anyhow::Result<()> {
             "music_44100_stereo.wav",
             44_100,
             2,
-            args.seconds,
+            options.seconds,
         )?,
-        write_test_music(dir, "wav 48 kHz mono", "music_48000_mono.wav", 48_000, 1, args.seconds)?,
+        write_test_music(
+            dir,
+            "wav 48 kHz mono",
+            "music_48000_mono.wav",
+            48_000,
+            1,
+            options.seconds,
+        )?,
     ];
 
     // Decode + down-mix + resample to 16 kHz, exactly what the cache does per file.
@@ -96,7 +114,7 @@ fn bench(args: &Args, repeats: usize, dir: &Path) -> anyhow::Result<()> {
     // Front end: one standardised 96 × 300 model input per 3 s view (the training path).
     let frontend = FrontEnd::new(FrontEndConfig::default())?;
     let view = frontend.view_samples();
-    let starts: Vec<usize> = (0..args.slices)
+    let starts: Vec<usize> = (0..options.slices)
         .map(|i| (i * 7919) % (signal.len() - view).max(1))
         .collect();
     let mut out = vec![0.0f32; frontend.config().n_mels * frontend.config().frames];
@@ -120,10 +138,10 @@ fn bench(args: &Args, repeats: usize, dir: &Path) -> anyhow::Result<()> {
         best_track = best_track.min(t0.elapsed().as_secs_f64());
     }
 
-    let anchor = if args.no_anchor {
+    let anchor = if options.no_anchor {
         Err("skipped (--no-anchor)".to_string())
     } else {
-        run_anchor(&files, args.slices, repeats)
+        run_anchor(&files, options.slices, repeats)
     };
 
     println!();
@@ -178,7 +196,7 @@ fn write_test_music(
     rate: u32,
     channels: usize,
     seconds: f64,
-) -> anyhow::Result<TestFile> {
+) -> Result<TestFile, BenchError> {
     let frames = (seconds * rate as f64) as usize;
     // Hi-hat noise from a fixed integer hash (reproducible, no generator needed).
     let noise = |i: usize| -> f32 {
@@ -219,8 +237,12 @@ fn write_test_music(
         }
     }
     let path = dir.join(name);
-    loev_audio::wav::write_wav_interleaved(&path, &samples, rate, channels as u16)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    loev_audio::wav::write_wav_interleaved(&path, &samples, rate, channels as u16).map_err(|source| {
+        BenchError::Write {
+            path: path.clone(),
+            source,
+        }
+    })?;
     Ok(TestFile {
         label,
         path,

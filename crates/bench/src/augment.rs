@@ -10,82 +10,93 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
-
-use super::{MethodArg, python_anchor};
+use crate::{BenchError, python_anchor};
 use loev_audio::cache::AudioCache;
 use loev_audio::chunks::{Crop, read_crop};
 use loev_audio::frontend::{FrontEnd, SpectralWarp};
 use loev_augment::{AugmentChain, BatchLoader, ChainConfig, LoaderConfig, StretchMethod, ViewPlan};
 use loev_core::rng::{derive_seed, derived_rng};
 
-/// Arguments of `loev bench augment`.
-#[derive(clap::Args)]
-#[command(
-    after_help = "The anchor runs under $LOEV_PYTHON (default python3), which needs audiomentations, \
-pedalboard and librosa: pip install -r bench/anchors/requirements-augment.txt"
-)]
-pub struct Args {
+/// Options of `loev bench augment`. The anchor runs under `$LOEV_PYTHON` (default `python3`),
+/// which needs audiomentations, pedalboard and librosa:
+/// `pip install -r bench/anchors/requirements-augment.txt`.
+#[derive(Clone, Debug)]
+pub struct Options {
     /// Views timed per measurement (loev rounds up to whole batches).
-    #[arg(long, default_value_t = 256)]
     pub views: usize,
-    /// Seconds of generated music (the built-in corpus) the views are cropped from.
-    #[arg(long, default_value_t = 60.0)]
+    /// Seconds of generated music (the built-in corpus) the views are cropped from (8…3600).
     pub seconds: f64,
     /// Anchors per batch of the loev loader.
-    #[arg(long, default_value_t = 16)]
     pub anchors: usize,
     /// Views per anchor of the loev loader.
-    #[arg(long, default_value_t = 4)]
     pub views_per_anchor: usize,
     /// Apply every transform to every view (all p = 1) on both sides.
-    #[arg(long)]
     pub every_transform: bool,
-    /// loev's chain (TOML, as for `loev augment --config`), e.g. `[stretcher] preset =
-    /// "cheaper"`; the Python anchor always runs the default chain.
-    #[arg(long, value_name = "TOML")]
+    /// loev's chain (TOML, as for `loev augment --config`); the Python anchor always runs the
+    /// default chain.
     pub config: Option<PathBuf>,
     /// Seed of the music and of the views.
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Measure only this pitch/stretch method (default: both).
-    #[arg(long, value_enum)]
-    pub method: Option<MethodArg>,
+    /// Measure only this pitch/stretch method (`None`: both).
+    pub method: Option<StretchMethod>,
     /// Most loader workers to measure (1, 2, 4, 8, 16, up to the cores available).
-    #[arg(long, default_value_t = 16)]
     pub max_workers: usize,
     /// Skip the Python anchor.
-    #[arg(long)]
     pub no_anchor: bool,
-    /// Folder for the generated wav and cache (default: a temporary folder, removed afterwards).
-    #[arg(long, value_name = "DIR")]
+    /// Folder for the generated wav and cache (`None`: a temporary folder, removed afterwards).
     pub work_dir: Option<PathBuf>,
 }
 
-/// Runs the benchmark.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    if !(args.seconds.is_finite() && (8.0..=3600.0).contains(&args.seconds)) {
-        anyhow::bail!("--seconds must lie in 8…3600 (views read up to 3.9 s of audio)");
+impl Default for Options {
+    /// The defaults of `loev bench augment`.
+    fn default() -> Self {
+        Self {
+            views: 256,
+            seconds: 60.0,
+            anchors: 16,
+            views_per_anchor: 4,
+            every_transform: false,
+            config: None,
+            seed: 0,
+            method: None,
+            max_workers: 16,
+            no_anchor: false,
+            work_dir: None,
+        }
     }
-    if args.views == 0 || args.anchors == 0 || args.views_per_anchor == 0 {
-        anyhow::bail!("--views, --anchors and --views-per-anchor must be at least 1");
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn run(options: &Options) -> Result<(), BenchError> {
+    if !(options.seconds.is_finite() && (8.0..=3600.0).contains(&options.seconds)) {
+        return Err(BenchError::Invalid(
+            "--seconds must lie in 8…3600 (views read up to 3.9 s of audio)".into(),
+        ));
     }
-    let (dir, temporary) = match &args.work_dir {
+    if options.views == 0 || options.anchors == 0 || options.views_per_anchor == 0 {
+        return Err(BenchError::Invalid(
+            "--views, --anchors and --views-per-anchor must be at least 1".into(),
+        ));
+    }
+    let (dir, temporary) = match &options.work_dir {
         Some(d) => (d.clone(), false),
         None => (
             std::env::temp_dir().join(format!("loev-bench-augment-{}", std::process::id())),
             true,
         ),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let result = bench(&args, &dir);
+    std::fs::create_dir_all(&dir).map_err(|source| BenchError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let result = bench(options, &dir);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result
 }
 
-fn chain_config(path: Option<&Path>, every_transform: bool) -> anyhow::Result<ChainConfig> {
+fn chain_config(path: Option<&Path>, every_transform: bool) -> Result<ChainConfig, BenchError> {
     let mut chain = match path {
         Some(path) => ChainConfig::from_toml_file(path)?,
         None => ChainConfig::default(),
@@ -98,8 +109,8 @@ fn chain_config(path: Option<&Path>, every_transform: bool) -> anyhow::Result<Ch
     Ok(chain)
 }
 
-fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let mode = match (&args.config, args.every_transform) {
+fn bench(options: &Options, dir: &Path) -> Result<(), BenchError> {
+    let mode = match (&options.config, options.every_transform) {
         (Some(path), _) => format!(
             "loev's chain from {}; the anchor runs the default chain",
             path.display()
@@ -111,35 +122,37 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
 
     // The same audio for both sides: one generated track, written as wav and read back.
     let corpus_cfg = loev_corpus::CorpusConfig {
-        track_seconds: (args.seconds, args.seconds),
+        track_seconds: (options.seconds, options.seconds),
         ..Default::default()
     };
-    let track = loev_corpus::generate_track(args.seed, 0, &corpus_cfg);
+    let track = loev_corpus::generate_track(options.seed, 0, &corpus_cfg);
     let wav = dir.join("music.wav");
-    loev_audio::wav::write_wav(&wav, &track.audio, loev_audio::SAMPLE_RATE)
-        .with_context(|| format!("cannot write {}", wav.display()))?;
+    loev_audio::wav::write_wav(&wav, &track.audio, loev_audio::SAMPLE_RATE).map_err(|source| BenchError::Write {
+        path: wav.clone(),
+        source,
+    })?;
     let audio = loev_audio::decode::load_mono(&wav)?;
     let cache_dir = dir.join("cache");
     AudioCache::build_from_tracks([("music".to_string(), audio.clone(), Default::default())], &cache_dir)?;
     let cache = Arc::new(AudioCache::open(&cache_dir)?);
 
     let base = LoaderConfig {
-        anchors: args.anchors,
-        views: args.views_per_anchor,
-        seed: args.seed,
+        anchors: options.anchors,
+        views: options.views_per_anchor,
+        seed: options.seed,
         prefetch: 1,
-        chain: chain_config(args.config.as_deref(), args.every_transform)?,
+        chain: chain_config(options.config.as_deref(), options.every_transform)?,
         ..LoaderConfig::default()
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let worker_counts: Vec<usize> = [1, 2, 4, 8, 16]
         .into_iter()
-        .filter(|&w| w == 1 || w <= cores.min(args.max_workers))
+        .filter(|&w| w == 1 || w <= cores.min(options.max_workers))
         .collect();
     let mut methods = Vec::new();
-    let chosen = match args.method {
+    let chosen = match options.method {
         None => vec![StretchMethod::Exact, StretchMethod::Spectral],
-        Some(method) => vec![method.into()],
+        Some(method) => vec![method],
     };
     for method in chosen {
         let mut cfg = base.clone();
@@ -147,14 +160,14 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
         let stages = stage_split(&cfg, &audio)?;
         let mut rates = Vec::new();
         for &workers in &worker_counts {
-            rates.push(loader_views_per_s(&cache, &cfg, workers, args.views)?);
+            rates.push(loader_views_per_s(&cache, &cfg, workers, options.views)?);
         }
         methods.push((method, stages, rates));
     }
-    let anchor = if args.no_anchor {
+    let anchor = if options.no_anchor {
         Err("skipped (--no-anchor)".to_string())
     } else {
-        run_anchor(&wav, args)
+        run_anchor(&wav, options)
     };
 
     println!();
@@ -241,7 +254,7 @@ fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
 /// Exact method: (pitch shift + time stretch), (the other transforms on the view), (the
 /// log-mel). Spectral method: 0, (the other transforms on the source span), (the warped
 /// log-mel, which is the pitch shift, the time stretch and the log-mel at once).
-fn stage_split(cfg: &LoaderConfig, audio: &[f32]) -> anyhow::Result<[f64; 3]> {
+fn stage_split(cfg: &LoaderConfig, audio: &[f32]) -> Result<[f64; 3], BenchError> {
     let chain = AugmentChain::new(cfg.chain.clone())?;
     let frontend = FrontEnd::new(cfg.frontend.clone())?;
     let view_len = frontend.view_samples();
@@ -260,18 +273,7 @@ fn stage_split(cfg: &LoaderConfig, audio: &[f32]) -> anyhow::Result<[f64; 3]> {
         let source = read_crop(audio, &crop);
         let (t0, t1, t2, t3) = match chain.method() {
             StretchMethod::Exact => {
-                let stretch_only = ViewPlan {
-                    gain_db: None,
-                    polarity_inverted: false,
-                    noise: None,
-                    filter: loev_augment::chain::FilterPlan {
-                        applied: false,
-                        ..plan.filter
-                    },
-                    reverb: None,
-                    distortion_db: None,
-                    ..plan.clone()
-                };
+                let stretch_only = ViewPlan::variant_only(plan.pitch_semitones, plan.stretch_rate);
                 let t0 = Instant::now();
                 let mut x = chain.render(&stretch_only, &source, view_len);
                 let t1 = Instant::now();
@@ -334,7 +336,7 @@ fn loader_views_per_s(
     cfg: &LoaderConfig,
     workers: usize,
     views: usize,
-) -> anyhow::Result<Rate> {
+) -> Result<Rate, BenchError> {
     let cfg = LoaderConfig { workers, ..cfg.clone() };
     let per_batch = cfg.anchors * cfg.views;
     let batches = views.div_ceil(per_batch);
@@ -364,17 +366,17 @@ struct Anchor {
     ms: [f64; 3],
 }
 
-fn run_anchor(wav: &Path, args: &Args) -> Result<Anchor, String> {
+fn run_anchor(wav: &Path, options: &Options) -> Result<Anchor, String> {
     let python = python_anchor::interpreter(None);
     let script = python_anchor::script("bench/anchors/augment_anchor.py")?;
     let mut script_args: Vec<OsString> = vec![
         wav.into(),
         "--views".into(),
-        args.views.to_string().into(),
+        options.views.to_string().into(),
         "--seed".into(),
-        args.seed.to_string().into(),
+        options.seed.to_string().into(),
     ];
-    if args.every_transform {
+    if options.every_transform {
         script_args.push("--every-transform".into());
     }
     let value = python_anchor::run_json(

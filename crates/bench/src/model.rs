@@ -6,15 +6,13 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
-use super::python_anchor;
+use crate::{BenchError, python_anchor};
 use loev_model::bench::training_flops_per_step;
 use loev_model::bench::{StepBenchConfig, StepTimings, peak_rss_bytes, time_training_steps};
 use loev_model::{EncoderConfig, LoevModelConfig, open_device, set_custom_kernels};
 
 /// Which model sizes to time.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Case {
     /// Full SF-NFNet-F0 (62.3 M-parameter encoder).
     Full,
@@ -24,59 +22,68 @@ pub enum Case {
     Both,
 }
 
-/// Arguments of `loev bench model`.
-#[derive(clap::Args)]
-pub struct Args {
+/// Options of `loev bench model`.
+#[derive(Clone, Debug)]
+pub struct Options {
     /// Model sizes to time.
-    #[arg(long, value_enum, default_value = "both")]
     pub case: Case,
-    /// Batches of the full-size case, comma-separated (each is timed; on an H200: 64,256).
-    #[arg(long, value_delimiter = ',', default_value = "8")]
+    /// Batches of the full-size case (each is timed; on an H200: 64, 256).
     pub full_batch: Vec<usize>,
     /// Batch of the tiny case (demo: 16 anchors × 4 views).
-    #[arg(long, default_value_t = 64)]
     pub tiny_batch: usize,
-    /// Projection heads (1 = MULE; 3 = LOEV with pitch and tempo heads).
-    #[arg(long, default_value_t = 1)]
+    /// Projection heads (1 = MULE; 3 = LOEV with pitch and tempo heads); at least 1.
     pub heads: usize,
-    /// LOEV++ branches (needs --heads ≥ 1).
-    #[arg(long)]
+    /// LOEV++ branches.
     pub plusplus: bool,
     /// Input mel bands.
-    #[arg(long, default_value_t = 96)]
     pub mels: usize,
     /// Input frames.
-    #[arg(long, default_value_t = 300)]
     pub frames: usize,
     /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 5)]
     pub steps: usize,
     /// Untimed warm-up steps.
-    #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Threads for both frameworks (default: all cores).
-    #[arg(long)]
+    /// Threads for both frameworks (`None`: all cores). Sizes rayon's global pool, which can
+    /// be done once per process.
     pub threads: Option<usize>,
     /// Also time burn-flex's own GELU / conv2d kernels (the figure before the custom kernels).
-    #[arg(long)]
     pub burn_kernels: bool,
     /// Skip the PyTorch reference.
-    #[arg(long)]
     pub no_torch: bool,
-    /// Python interpreter with torch (default: $LOEV_PYTHON, else python3).
-    #[arg(long, value_name = "PATH")]
+    /// Python interpreter with torch (`None`: `$LOEV_PYTHON`, else `python3`).
     pub python: Option<PathBuf>,
-    /// Device: cpu, cuda:N, vulkan:N, vulkan:cpu or opengl:cpu (GPU backends need a build with
-    /// `--features vulkan` or `--features cuda`). On a GPU the PyTorch reference runs on CUDA.
-    #[arg(long, default_value = "cpu")]
+    /// Device: cpu, cuda:N, vulkan:N, vulkan:cpu or opengl:cpu (GPU backends need the `vulkan`
+    /// or `cuda` feature). On a GPU the PyTorch reference runs on CUDA.
     pub device: String,
     /// The device's peak in TFLOP/s, to report the model FLOP utilisation (MFU = counted
-    /// FLOPs per second / peak). E.g. 989 for an H200's dense bf16 tensor cores.
-    #[arg(long)]
+    /// FLOPs per second / peak).
     pub peak_tflops: Option<f64>,
     /// Also time PyTorch with bf16 autocast and channels-last memory (GPU only).
-    #[arg(long)]
     pub torch_bf16: bool,
+}
+
+impl Default for Options {
+    /// The defaults of `loev bench model`.
+    fn default() -> Self {
+        Self {
+            case: Case::Both,
+            full_batch: vec![8],
+            tiny_batch: 64,
+            heads: 1,
+            plusplus: false,
+            mels: 96,
+            frames: 300,
+            steps: 5,
+            warmup: 2,
+            threads: None,
+            burn_kernels: false,
+            no_torch: false,
+            python: None,
+            device: "cpu".into(),
+            peak_tflops: None,
+            torch_bf16: false,
+        }
+    }
 }
 
 /// One timed configuration (the PyTorch script rebuilds it from the width multiplier and depths).
@@ -88,20 +95,20 @@ struct CaseSpec {
     batch: usize,
 }
 
-/// Runs the benchmark.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(threads) = args.threads {
+/// Runs the benchmark and prints its figures.
+pub fn run(options: &Options) -> Result<(), BenchError> {
+    if let Some(threads) = options.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
-            .context("cannot set the thread count")?;
+            .map_err(BenchError::Threads)?;
     }
-    let (choice, device) = open_device(&args.device, true)?;
+    let (choice, device) = open_device(&options.device, true)?;
     let threads = rayon::current_num_threads();
-    if args.heads == 0 {
-        anyhow::bail!("--heads must be at least 1");
+    if options.heads == 0 {
+        return Err(BenchError::Invalid("--heads must be at least 1".into()));
     }
-    let heads: Vec<String> = (0..args.heads)
+    let heads: Vec<String> = (0..options.heads)
         .map(|k| {
             if k == 0 {
                 "invariant".into()
@@ -112,45 +119,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect();
 
     let mut cases = Vec::new();
-    if matches!(args.case, Case::Full | Case::Both) {
-        for &batch in &args.full_batch {
+    if matches!(options.case, Case::Full | Case::Both) {
+        for &batch in &options.full_batch {
             let full = EncoderConfig::full();
             cases.push(CaseSpec {
                 name: "full SF-NFNet-F0",
                 width_multiplier: 1.0,
                 depths: full.depths,
-                model: LoevModelConfig::new(full, heads.clone()).with_plusplus(args.plusplus),
+                model: LoevModelConfig::new(full, heads.clone()).with_plusplus(options.plusplus),
                 batch,
             });
         }
     }
-    if matches!(args.case, Case::Tiny | Case::Both) {
+    if matches!(options.case, Case::Tiny | Case::Both) {
         cases.push(CaseSpec {
             name: "tiny (demo)",
             width_multiplier: EncoderConfig::TINY_WIDTH_MULTIPLIER,
             depths: EncoderConfig::TINY_DEPTHS,
-            model: LoevModelConfig::demo(heads.clone(), args.plusplus),
-            batch: args.tiny_batch,
+            model: LoevModelConfig::demo(heads.clone(), options.plusplus),
+            batch: options.tiny_batch,
         });
     }
 
     println!(
         "loev bench model: one training step (forward + backward + Adam), input {}×{}, device {choice}, {threads} thread(s), {} timed + {} warm-up steps, median",
-        args.mels,
-        args.frames,
-        args.steps.max(1),
-        args.warmup
+        options.mels,
+        options.frames,
+        options.steps.max(1),
+        options.warmup
     );
-    let python = python_anchor::interpreter(args.python.as_deref());
+    let python = python_anchor::interpreter(options.python.as_deref());
 
     for case in &cases {
         let bench = StepBenchConfig {
             model: case.model.clone(),
             batch: case.batch,
-            mels: args.mels,
-            frames: args.frames,
-            steps: args.steps.max(1),
-            warmup: args.warmup,
+            mels: options.mels,
+            frames: options.frames,
+            steps: options.steps.max(1),
+            warmup: options.warmup,
             seed: 1,
         };
         println!();
@@ -158,12 +165,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "{} — batch {}, {} head(s){}, projection {:?}",
             case.name,
             case.batch,
-            args.heads,
-            if args.plusplus { ", LOEV++" } else { "" },
+            options.heads,
+            if options.plusplus { ", LOEV++" } else { "" },
             case.model.projection_dims
         );
         set_custom_kernels(true);
-        let flops = training_flops_per_step(&case.model, case.batch, args.mels, args.frames)?;
+        let flops = training_flops_per_step(&case.model, case.batch, options.mels, options.frames)?;
         let ours = time_training_steps(&bench, &device)?;
         println!(
             "  params: {}; {:.2} GFLOP per step (3 × forward conv + dense)",
@@ -171,22 +178,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             flops / 1e9
         );
         report("burn (loev kernels)", &ours, None);
-        rates("burn", &ours, case.batch, flops, args.peak_tflops);
-        if args.burn_kernels {
+        rates("burn", &ours, case.batch, flops, options.peak_tflops);
+        if options.burn_kernels {
             set_custom_kernels(false);
             let before = time_training_steps(&bench, &device)?;
             set_custom_kernels(true);
             report("burn (burn-flex kernels)", &before, Some(ours.median_ms()));
         }
-        if args.no_torch {
+        if options.no_torch {
             continue;
         }
         let mut modes = vec![TorchMode::F32];
-        if args.torch_bf16 {
+        if options.torch_bf16 {
             modes.push(TorchMode::Bf16ChannelsLast);
         }
         for mode in modes {
-            match run_torch(&python, case, &args, threads, mode) {
+            match run_torch(&python, case, options, threads, mode) {
                 Ok(torch) => {
                     if torch.params != ours.params {
                         println!(
@@ -200,7 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         &torch.timings,
                         None,
                     );
-                    rates("PyTorch", &torch.timings, case.batch, flops, args.peak_tflops);
+                    rates("PyTorch", &torch.timings, case.batch, flops, options.peak_tflops);
                     if let Some(bytes) = torch.peak_gpu_bytes {
                         println!(
                             "    PyTorch peak GPU memory allocated: {:.0} MiB",
@@ -292,7 +299,13 @@ struct TorchRun {
     flops: Option<f64>,
 }
 
-fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize, mode: TorchMode) -> Result<TorchRun, String> {
+fn run_torch(
+    python: &Path,
+    case: &CaseSpec,
+    options: &Options,
+    threads: usize,
+    mode: TorchMode,
+) -> Result<TorchRun, String> {
     let script = python_anchor::script("bench/torch/sfnfnet_step.py")?;
     let depths = case.depths.map(|d| d.to_string()).join(",");
     let dims = case
@@ -303,8 +316,8 @@ fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize, mode: 
         .collect::<Vec<_>>()
         .join(",");
     // The same GPU through CUDA whatever loev's backend is; "cuda:N" keeps its index.
-    let device = match args.device.split_once(':') {
-        _ if args.device == "cpu" || args.device.ends_with(":cpu") => "cpu".to_string(),
+    let device = match options.device.split_once(':') {
+        _ if options.device == "cpu" || options.device.ends_with(":cpu") => "cpu".to_string(),
         Some(("cuda", index)) => format!("cuda:{index}"),
         _ => "cuda".to_string(),
     };
@@ -316,17 +329,17 @@ fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize, mode: 
         "--batch".into(),
         case.batch.to_string(),
         "--heads".into(),
-        args.heads.to_string(),
+        options.heads.to_string(),
         "--projection-dims".into(),
         dims,
         "--mels".into(),
-        args.mels.to_string(),
+        options.mels.to_string(),
         "--frames".into(),
-        args.frames.to_string(),
+        options.frames.to_string(),
         "--steps".into(),
-        args.steps.max(1).to_string(),
+        options.steps.max(1).to_string(),
         "--warmup".into(),
-        args.warmup.to_string(),
+        options.warmup.to_string(),
         "--threads".into(),
         threads.to_string(),
         "--device".into(),
@@ -335,7 +348,7 @@ fn run_torch(python: &Path, case: &CaseSpec, args: &Args, threads: usize, mode: 
     .into_iter()
     .map(OsString::from)
     .collect();
-    if args.plusplus {
+    if options.plusplus {
         script_args.push("--plusplus".into());
     }
     if let TorchMode::Bf16ChannelsLast = mode {

@@ -1,38 +1,46 @@
 //! `loev bench train`: training throughput (views/s) and the share of time the model waits for
 //! data, for presets on this machine. Figures are measured over the steps after a warm-up.
 
-use anyhow::Context;
+use crate::BenchError;
 use loev_train::{TrainOptions, preset};
 
-/// Arguments of `loev bench train`.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Presets to measure (NAME:SIZE), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "loev-psts:tiny,loev-psts:full")]
-    presets: Vec<String>,
+/// Options of `loev bench train`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Presets to measure (NAME:SIZE).
+    pub presets: Vec<String>,
     /// Timed steps per preset (after the warm-up steps).
-    #[arg(long, default_value_t = 20)]
-    steps: u64,
+    pub steps: u64,
     /// Untimed warm-up steps per preset.
-    #[arg(long, default_value_t = 3)]
-    warmup: u64,
+    pub warmup: u64,
     /// Anchors per batch for the full-size presets (the seed's 256 needs a GPU; on a CPU a
     /// small batch measures the per-view cost).
-    #[arg(long, default_value_t = 8)]
-    full_anchors: usize,
+    pub full_anchors: usize,
     /// Tracks of the built-in corpus used as training data.
-    #[arg(long, default_value_t = 24)]
-    tracks: usize,
+    pub tracks: usize,
     /// Device (cpu, cuda:N, vulkan:N, vulkan:cpu, or a list such as cuda:0,1).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Augmentation workers (default: the preset's).
-    #[arg(long)]
-    workers: Option<usize>,
+    pub device: String,
+    /// Augmentation workers (`None`: the preset's).
+    pub workers: Option<usize>,
 }
 
-/// Runs `loev bench train`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+impl Default for Options {
+    /// The defaults of `loev bench train`.
+    fn default() -> Self {
+        Self {
+            presets: vec!["loev-psts:tiny".into(), "loev-psts:full".into()],
+            steps: 20,
+            warmup: 3,
+            full_anchors: 8,
+            tracks: 24,
+            device: "cpu".into(),
+            workers: None,
+        }
+    }
+}
+
+/// Runs the benchmark and prints one line per preset.
+pub fn run(options: &Options) -> Result<(), BenchError> {
     let scratch = std::env::temp_dir().join(format!("loev-bench-train-{}", std::process::id()));
     println!(
         "{:<22} {:>8} {:>10} {:>12} {:>10} {:>12}",
@@ -40,34 +48,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     println!(
         "(device {}; data workers: {})",
-        args.device,
-        args.workers.map_or("the preset's".to_string(), |w| w.to_string())
+        options.device,
+        options.workers.map_or("the preset's".to_string(), |w| w.to_string())
     );
-    for name in &args.presets {
+    for name in &options.presets {
         let mut config = preset(name)?;
-        config.device = args.device.clone();
-        config.data.corpus_tracks = args.tracks;
-        if let Some(workers) = args.workers {
+        config.device = options.device.clone();
+        config.data.corpus_tracks = options.tracks;
+        if let Some(workers) = options.workers {
             config.data.workers = workers;
         }
         if config.model.size == loev_train::config::ModelSize::Full {
-            config.data.anchors = args.full_anchors;
+            config.data.anchors = options.full_anchors;
         }
-        config.train.steps = args.warmup + args.steps;
+        config.train.steps = options.warmup + options.steps;
         config.train.log_every = 1;
         config.train.checkpoint_every = config.train.steps;
         let run_dir = scratch.join(name.replace([':', '+'], "_"));
         let _ = std::fs::remove_dir_all(&run_dir);
-        let mut options = TrainOptions::new(&run_dir);
-        options.progress = false;
-        options.verbose = false;
-        loev_train::pretrain(&config, &options).with_context(|| format!("benchmark run {name}"))?;
-        let metrics =
-            std::fs::read_to_string(run_dir.join("metrics.jsonl")).context("reading the benchmark metrics")?;
+        let mut train_options = TrainOptions::new(&run_dir);
+        train_options.progress = false;
+        train_options.verbose = false;
+        loev_train::pretrain(&config, &train_options).map_err(|source| BenchError::Train {
+            name: name.clone(),
+            source: Box::new(source),
+        })?;
+        let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).map_err(BenchError::Metrics)?;
         let timed: Vec<serde_json::Value> = metrics
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["step"].as_u64().is_some_and(|s| s > args.warmup))
+            .filter(|v| v["step"].as_u64().is_some_and(|s| s > options.warmup))
             .collect();
         let views = config.batch_views() as f64;
         let seconds: f64 = timed

@@ -50,7 +50,7 @@ fn with_front_end_mels(from: &Path, to: &Path, mels: u64) {
     info["frontend"]["n_mels"] = mels.into();
     header["__metadata__"]["loev.model_file"] = info.to_string().into();
     let mut new_header = serde_json::to_vec(&header).expect("header");
-    while new_header.len() % 8 != 0 {
+    while !new_header.len().is_multiple_of(8) {
         new_header.push(b' ');
     }
     let mut out = (new_header.len() as u64).to_le_bytes().to_vec();

@@ -78,7 +78,7 @@ struct ViewsFile<'a> {
 /// Runs `loev augment`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.print_default_config {
-        print!("{}", loev_augment::config::DEFAULT_CHAIN_TOML);
+        print!("{}", loev_augment::config::default_chain_toml());
         return Ok(());
     }
     let (Some(audio_path), Some(out_dir)) = (&args.audio, &args.out) else {

@@ -3,10 +3,6 @@
 pub mod analyze;
 pub mod augment;
 pub mod bench;
-pub mod bench_audio;
-pub mod bench_augment;
-pub mod bench_model;
-pub mod bench_train;
 pub mod cache;
 pub mod corpus;
 pub mod data;
@@ -16,7 +12,6 @@ pub mod export;
 pub mod features;
 pub mod pretrain;
 pub mod probe;
-pub mod python_anchor;
 pub mod retrieve;
 
 /// `--augment-method` / `--method` values: how pitch shift and time stretch are rendered.
