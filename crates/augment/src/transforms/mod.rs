@@ -12,6 +12,7 @@
 //! transform goes at the end, where it leaves every earlier draw — and the batches of every
 //! existing configuration — unchanged.
 
+mod compressor;
 mod distortion;
 mod filter;
 mod gain;
@@ -48,6 +49,7 @@ pub const REGISTRY: &[Registration] = &[
     Registration::of::<FilterConfig>(),
     Registration::of::<ReverbConfig>(),
     Registration::of::<DistortionConfig>(),
+    Registration::of::<compressor::CompressorConfig>(),
 ];
 
 /// What one view drew for one transform: the record, plus a seed for transforms that make

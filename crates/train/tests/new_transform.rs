@@ -1,0 +1,89 @@
+//! A transform added through the registry (the compressor) can be declared variant: the run
+//! builds a leave-out head for it, every batch's tracking column is the compressor's applied
+//! flag in the view records, the head's positives follow that column, and the run trains.
+
+mod common;
+use common::{FRAMES, MELS, small_cache, temp_dir};
+
+use std::sync::Arc;
+
+use loev_audio::cache::AudioCache;
+use loev_augment::{BatchLoader, ChainConfig};
+use loev_train::{HeadObjective, TrainOptions, ViewLabels, preset, pretrain};
+
+#[test]
+fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
+    let root = temp_dir("compressor-variant");
+    let cache = small_cache(&root);
+    let mut config = preset("loev-ps:test").expect("preset");
+    config.name = "compressor-variant".into();
+    config.augment =
+        ChainConfig::from_toml_str("variant = [\"compressor\"]\n[pitch_shift]\np = 0.0\n[compressor]\np = 0.5\n")
+            .expect("chain");
+    config.data.cache = Some(cache.clone());
+    config.data.anchors = 3;
+    config.data.views = 4;
+    config.data.workers = 1;
+    config.data.prefetch = 1;
+    config.frontend.n_mels = MELS;
+    config.frontend.frames = FRAMES;
+    config.train.steps = 3;
+    config.train.checkpoint_every = 3;
+    config.train.log_every = 1;
+    config.validate().expect("valid config");
+
+    let (heads, objectives) = config.heads();
+    assert_eq!(heads, vec!["invariant".to_string(), "compressor".to_string()]);
+    assert_eq!(objectives[1], HeadObjective::LeaveOut { variant: 0 });
+
+    let cache_handle = Arc::new(AudioCache::open(&cache).expect("cache"));
+    let mut loader = BatchLoader::new(cache_handle, config.loader_config(), 0).expect("loader");
+    let (mut applied, mut skipped) = (0, 0);
+    for _ in 0..4 {
+        let batch = loader.next_batch().expect("batch");
+        assert_eq!(batch.variant_names, vec!["compressor".to_string()]);
+        let labels = ViewLabels {
+            clip_ids: batch.clip_ids.clone(),
+            tracking: batch.tracking.clone(),
+            n_variants: 1,
+        };
+        for (i, record) in batch.records.iter().enumerate() {
+            let compressed = record.applied("compressor");
+            assert_eq!(batch.tracking[i], u8::from(compressed), "view {i}: {record:?}");
+            let entry = record.transform("compressor").expect("a compressor record");
+            assert_eq!(entry.params.contains_key("ratio"), compressed);
+            if compressed {
+                applied += 1;
+            } else {
+                skipped += 1;
+            }
+        }
+        for i in 0..batch.len() {
+            for j in 0..batch.len() {
+                let expected = i != j
+                    && batch.clip_ids[i] == batch.clip_ids[j]
+                    && batch.tracking[i] == 0
+                    && batch.tracking[j] == 0;
+                assert_eq!(labels.is_positive(&objectives[1], i, j), expected, "views {i}, {j}");
+            }
+        }
+    }
+    assert!(
+        applied > 0 && skipped > 0,
+        "p = 0.5 compresses some views: {applied} vs {skipped}"
+    );
+
+    let mut options = TrainOptions::new(&root.join("run"));
+    options.progress = false;
+    options.verbose = false;
+    let summary = pretrain(&config, &options).expect("the run trains");
+    assert_eq!(summary.steps, 3);
+    assert_eq!(summary.heads, heads);
+    let metrics = std::fs::read_to_string(root.join("run").join("metrics.jsonl")).expect("metrics");
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().expect("a line")).expect("json");
+    let loss = last["heads"]["compressor"]["loss"]
+        .as_f64()
+        .expect("the compressor head's loss");
+    assert!(loss.is_finite(), "{last}");
+    std::fs::remove_dir_all(&root).ok();
+}
