@@ -13,6 +13,7 @@
 //! and 1 or 2 workers give identical bytes.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -41,60 +42,76 @@ const STREAM_MIXUP: u64 = 4;
 /// itself).
 pub const MIXUP_BETA: (f64, f64) = (5.0, 2.0);
 
-/// Everything that defines the batch stream (TOML section `[loader]` of a training config).
+/// Where the training audio comes from and how batches are laid out: the `[data]` section of
+/// a training configuration, and the batch layout of every [`LoaderConfig`]. One type with one
+/// set of defaults (the seed paper's recipe), so the trainer hands it to the loader as it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LoaderConfig {
-    /// Anchor tracks per batch (N).
+pub struct DataConfig {
+    /// A decode-once cache built by `loev cache build`. When absent, training generates the
+    /// built-in synthetic corpus into the run folder.
+    pub cache: Option<PathBuf>,
+    /// Tracks of the built-in corpus when no cache is given.
+    pub corpus_tracks: usize,
+    /// Anchor tracks (clips) per batch, N.
     pub anchors: usize,
-    /// Views per anchor (M); views of one anchor are positives.
+    /// Views per anchor, M; views of one anchor are positives.
     pub views: usize,
-    /// Seed of every random decision of the batch stream.
-    pub seed: u64,
-    /// Worker threads of the [`BatchLoader`] (0 = all available cores). Does not change
-    /// the batches.
+    /// Worker threads of the [`BatchLoader`] (0 = all available cores). Does not change the
+    /// batches.
     pub workers: usize,
     /// Finished batches the loader may hold ahead of the consumer (at least 1).
     pub prefetch: usize,
-    /// The augmentation chain.
-    pub chain: ChainConfig,
-    /// The log-mel front end (its `frames · hop_length` is the view length).
-    pub frontend: FrontEndConfig,
     /// Per-anchor chunk strategy probabilities (same / adjacent / random).
     pub crops: CropProbabilities,
     /// MULE-mixup baseline: mix every view with a random partner view of the batch.
     pub mixup: bool,
 }
 
-impl Default for LoaderConfig {
+impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            anchors: 16,
+            cache: None,
+            corpus_tracks: 120,
+            anchors: 256,
             views: 4,
-            seed: 0,
-            workers: 0,
-            prefetch: 2,
-            chain: ChainConfig::default(),
-            frontend: FrontEndConfig::default(),
+            workers: 2,
+            prefetch: 4,
             crops: CropProbabilities::default(),
             mixup: false,
         }
     }
 }
 
+/// Everything that defines the batch stream.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderConfig {
+    /// Batch layout (the audio source fields are not the loader's business: it is handed an
+    /// opened cache).
+    pub data: DataConfig,
+    /// Seed of every random decision of the batch stream.
+    pub seed: u64,
+    /// The augmentation chain.
+    pub chain: ChainConfig,
+    /// The log-mel front end (its `frames · hop_length` is the view length).
+    pub frontend: FrontEndConfig,
+}
+
 impl LoaderConfig {
     /// Checks every part; errors name the key.
     pub fn validate(&self) -> Result<(), AugmentError> {
-        if self.anchors == 0 {
-            return Err(AugmentError::Config("loader.anchors must be at least 1".into()));
+        if self.data.anchors == 0 {
+            return Err(AugmentError::Config("data.anchors must be at least 1".into()));
         }
-        if self.views == 0 {
-            return Err(AugmentError::Config("loader.views must be at least 1".into()));
+        if self.data.views == 0 {
+            return Err(AugmentError::Config("data.views must be at least 1".into()));
         }
         self.chain.validate()?;
-        self.crops
+        self.data
+            .crops
             .validate()
-            .map_err(|e| AugmentError::Config(format!("loader.crops: {e}")))?;
+            .map_err(|e| AugmentError::Config(format!("data.crops: {e}")))?;
         FrontEnd::new(self.frontend.clone()).map_err(|e| AugmentError::Config(format!("loader.frontend: {e}")))?;
         if self.frontend.sample_rate != loev_audio::SAMPLE_RATE {
             return Err(AugmentError::Config(format!(
@@ -108,8 +125,8 @@ impl LoaderConfig {
 
     /// The number of worker threads [`BatchLoader`] uses.
     pub fn worker_threads(&self) -> usize {
-        if self.workers > 0 {
-            self.workers
+        if self.data.workers > 0 {
+            self.data.workers
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         }
@@ -286,12 +303,12 @@ pub fn build_batch(
             loev_audio::SAMPLE_RATE
         )));
     }
-    if cfg.anchors == 0 || cfg.views == 0 {
+    if cfg.data.anchors == 0 || cfg.data.views == 0 {
         return Err(AugmentError::Config(
-            "loader.anchors and loader.views must be at least 1".into(),
+            "data.anchors and data.views must be at least 1".into(),
         ));
     }
-    let (n_anchors, n_views) = (cfg.anchors, cfg.views);
+    let (n_anchors, n_views) = (cfg.data.anchors, cfg.data.views);
     let total = n_anchors * n_views;
     let view_len = frontend.view_samples();
     let fe = frontend.config();
@@ -310,7 +327,7 @@ pub fn build_batch(
             .collect();
         let track_len = cache.track(track as usize).len();
         let mut rng = derived_rng(cfg.seed, &[STREAM_CROP, index, a as u64]);
-        let (strategy, anchor_crops) = sample_crops(track_len, &lengths, &cfg.crops, &mut rng);
+        let (strategy, anchor_crops) = sample_crops(track_len, &lengths, &cfg.data.crops, &mut rng);
         for (m, crop) in anchor_crops.into_iter().enumerate() {
             records[a * n_views + m].crop = Some(CropRecord {
                 track,
@@ -328,7 +345,7 @@ pub fn build_batch(
         read_crop_into(track, &crops[v], &mut source);
         source
     };
-    let mixes = if cfg.mixup {
+    let mixes = if cfg.data.mixup {
         draw_mixup(total, &mut derived_rng(cfg.seed, &[STREAM_MIXUP, index]))
     } else {
         Vec::new()
@@ -448,7 +465,7 @@ impl BatchLoader {
             FrontEnd::new(cfg.frontend.clone()).map_err(|e| AugmentError::Config(format!("loader.frontend: {e}")))?,
         );
         let n_workers = cfg.worker_threads();
-        let window = (cfg.prefetch.max(1) + n_workers) as u64;
+        let window = (cfg.data.prefetch.max(1) + n_workers) as u64;
         let shared = Arc::new(LoaderShared {
             state: Mutex::new(LoaderState {
                 next_claim: first_index,

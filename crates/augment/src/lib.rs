@@ -36,7 +36,7 @@ pub mod resample;
 pub mod stretch;
 pub mod transforms;
 
-pub use batch::{Batch, BatchLoader, LoaderConfig, anchor_tracks, build_batch, mixup};
+pub use batch::{Batch, BatchLoader, DataConfig, LoaderConfig, anchor_tracks, build_batch, mixup};
 pub use chain::{AppliedTransform, AugmentChain, CropRecord, MixupRecord, ViewPlan, ViewRecord};
 pub use config::{ChainConfig, StretchMethod};
 pub use stretch::{Stretcher, pitch_shift, stretch_and_shift, time_stretch};

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use loev_audio::cache::AudioCache;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
-use loev_augment::{AugmentChain, Batch, BatchLoader, LoaderConfig, StretchMethod, anchor_tracks, build_batch, mixup};
+use loev_augment::{
+    AugmentChain, Batch, BatchLoader, DataConfig, LoaderConfig, StretchMethod, anchor_tracks, build_batch, mixup,
+};
 use loev_core::rng::rng_from_seed;
 
 /// A cache of `n` generated 4 s tracks (different tones and rhythms) in a fresh temp dir.
@@ -38,11 +40,14 @@ fn test_cache(name: &str, n: usize) -> (PathBuf, Arc<AudioCache>) {
 /// A small loader: 1 s views (100 frames of 64 mels), 4 anchors × 2 views.
 fn small_config(seed: u64, workers: usize) -> LoaderConfig {
     LoaderConfig {
-        anchors: 4,
-        views: 2,
+        data: DataConfig {
+            anchors: 4,
+            views: 2,
+            workers,
+            prefetch: 2,
+            ..DataConfig::default()
+        },
         seed,
-        workers,
-        prefetch: 2,
         frontend: FrontEndConfig {
             n_mels: 64,
             frames: 100,
@@ -168,7 +173,7 @@ fn the_spectral_method_records_the_same_views_and_makes_similar_inputs() {
     let (dir, cache) = test_cache("methods", 4);
     for mixup in [false, true] {
         let mut exact_cfg = small_config(9, 1);
-        exact_cfg.mixup = mixup;
+        exact_cfg.data.mixup = mixup;
         exact_cfg.chain.stretcher.method = StretchMethod::Exact;
         let mut spectral_cfg = exact_cfg.clone();
         spectral_cfg.chain.stretcher.method = StretchMethod::Spectral;
@@ -246,7 +251,7 @@ fn mixup_mixes_with_a_partner_and_beta_weights() {
 fn mixup_batches_record_partners() {
     let (dir, cache) = test_cache("mixup", 4);
     let mut cfg = small_config(5, 1);
-    cfg.mixup = true;
+    cfg.data.mixup = true;
     let batch = BatchLoader::new(Arc::clone(&cache), cfg, 0)
         .unwrap()
         .next_batch()
@@ -262,7 +267,7 @@ fn mixup_batches_record_partners() {
 fn invalid_configs_are_errors() {
     let (dir, cache) = test_cache("invalid", 2);
     let mut cfg = small_config(0, 1);
-    cfg.anchors = 0;
+    cfg.data.anchors = 0;
     assert!(BatchLoader::new(Arc::clone(&cache), cfg, 0).is_err());
     let mut cfg = small_config(0, 1);
     cfg.chain.effects.get_mut::<loev_augment::transforms::ReverbConfig>().p = 2.0;

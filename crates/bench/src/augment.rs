@@ -14,7 +14,7 @@ use crate::{BenchError, python_anchor};
 use loev_audio::cache::AudioCache;
 use loev_audio::chunks::{Crop, read_crop};
 use loev_audio::frontend::{FrontEnd, SpectralWarp};
-use loev_augment::{AugmentChain, BatchLoader, ChainConfig, LoaderConfig, StretchMethod, ViewPlan};
+use loev_augment::{AugmentChain, BatchLoader, ChainConfig, DataConfig, LoaderConfig, StretchMethod, ViewPlan};
 use loev_core::rng::{derive_seed, derived_rng};
 
 /// Options of `loev bench augment`. The anchor runs under `$LOEV_PYTHON` (default `python3`),
@@ -137,10 +137,13 @@ fn bench(options: &Options, dir: &Path) -> Result<(), BenchError> {
     let cache = Arc::new(AudioCache::open(&cache_dir)?);
 
     let base = LoaderConfig {
-        anchors: options.anchors,
-        views: options.views_per_anchor,
+        data: DataConfig {
+            anchors: options.anchors,
+            views: options.views_per_anchor,
+            prefetch: 1,
+            ..DataConfig::default()
+        },
         seed: options.seed,
-        prefetch: 1,
         chain: chain_config(options.config.as_deref(), options.every_transform)?,
         ..LoaderConfig::default()
     };
@@ -337,8 +340,9 @@ fn loader_views_per_s(
     workers: usize,
     views: usize,
 ) -> Result<Rate, BenchError> {
-    let cfg = LoaderConfig { workers, ..cfg.clone() };
-    let per_batch = cfg.anchors * cfg.views;
+    let mut cfg = cfg.clone();
+    cfg.data.workers = workers;
+    let per_batch = cfg.data.anchors * cfg.data.views;
     let batches = views.div_ceil(per_batch);
     let mut loader = BatchLoader::new(Arc::clone(cache), cfg, 0)?;
     loader.next_batch()?;

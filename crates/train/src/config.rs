@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use loev_artifacts::{HeadInfo, HeadRole, ModelFileInfo};
-use loev_audio::chunks::CropProbabilities;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
+pub use loev_augment::DataConfig;
 use loev_augment::{ChainConfig, LoaderConfig};
 use loev_model::{EncoderConfig, LoevModelConfig};
 use serde::{Deserialize, Serialize};
@@ -102,44 +102,6 @@ impl fmt::Display for ModelSize {
             ModelSize::Tiny => "tiny",
             ModelSize::Test => "test",
         })
-    }
-}
-
-/// Where the training audio comes from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// A decode-once cache built by `loev cache build`. When absent, the built-in synthetic
-    /// corpus is generated into the run directory.
-    pub cache: Option<PathBuf>,
-    /// Tracks of the built-in corpus when no cache is given.
-    pub corpus_tracks: usize,
-    /// Anchors (clips) per batch, N.
-    pub anchors: usize,
-    /// Views per anchor, M.
-    pub views: usize,
-    /// Background threads preparing batches.
-    pub workers: usize,
-    /// Batches prepared ahead of the model.
-    pub prefetch: usize,
-    /// Chunk-sampling strategy probabilities (same / adjacent / random).
-    pub crops: CropProbabilities,
-    /// MULE-mixup baseline: mix each view with a random partner view of the batch.
-    pub mixup: bool,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            cache: None,
-            corpus_tracks: 120,
-            anchors: 256,
-            views: 4,
-            workers: 2,
-            prefetch: 4,
-            crops: CropProbabilities::default(),
-            mixup: false,
-        }
     }
 }
 
@@ -467,15 +429,10 @@ impl TrainConfig {
     /// The batch stream of this run, as the trainer's loader reads it.
     pub fn loader_config(&self) -> LoaderConfig {
         LoaderConfig {
-            anchors: self.data.anchors,
-            views: self.data.views,
+            data: self.data.clone(),
             seed: self.seed,
-            workers: self.data.workers,
-            prefetch: self.data.prefetch,
             chain: self.augment.clone(),
             frontend: self.frontend.clone(),
-            crops: self.data.crops,
-            mixup: self.data.mixup,
         }
     }
 

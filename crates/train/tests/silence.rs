@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use loev_audio::SAMPLE_RATE;
 use loev_audio::cache::{AudioCache, CacheBuildOptions, CacheSource};
-use loev_augment::{BatchLoader, LoaderConfig};
+use loev_augment::BatchLoader;
 use loev_train::{TrainConfig, TrainOptions, preset};
 
 const STEPS: u64 = 50;
@@ -76,17 +76,7 @@ fn silence_config(cache: &Path) -> TrainConfig {
 
 /// The batch stream the trainer reads, built the way the trainer builds it.
 fn loader(config: &TrainConfig, cache: Arc<AudioCache>) -> BatchLoader {
-    let loader_config = LoaderConfig {
-        anchors: config.data.anchors,
-        views: config.data.views,
-        seed: config.seed,
-        workers: config.data.workers,
-        prefetch: config.data.prefetch,
-        chain: config.augment.clone(),
-        frontend: config.frontend.clone(),
-        crops: config.data.crops,
-        mixup: config.data.mixup,
-    };
+    let loader_config = config.loader_config();
     BatchLoader::new(cache, loader_config, 0).unwrap()
 }
 
