@@ -4,6 +4,7 @@
 pub mod config;
 pub mod device;
 pub mod export;
+pub mod fixtures;
 pub mod loss;
 pub mod step;
 pub mod trainer;

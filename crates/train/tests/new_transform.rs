@@ -3,33 +3,24 @@
 //! flag in the view records, the head's positives follow that column, and the run trains.
 
 mod common;
-use common::{FRAMES, MELS, small_cache, temp_dir};
+use common::{small_cache, temp_dir};
 
 use std::sync::Arc;
 
 use loev_audio::cache::AudioCache;
 use loev_augment::{BatchLoader, ChainConfig};
-use loev_train::{HeadObjective, TrainOptions, ViewLabels, preset, pretrain};
+use loev_train::{HeadObjective, ViewLabels, pretrain};
 
 #[test]
 fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
     let root = temp_dir("compressor-variant");
     let cache = small_cache(&root);
-    let mut config = preset("loev-ps:test").expect("preset");
-    config.name = "compressor-variant".into();
+    let mut config = loev_train::fixtures::small_run_config("compressor-variant", &cache, 3).expect("config");
     config.augment =
         ChainConfig::from_toml_str("variant = [\"compressor\"]\n[pitch_shift]\np = 0.0\n[compressor]\np = 0.5\n")
             .expect("chain");
-    config.data.cache = Some(cache.clone());
     config.data.anchors = 3;
     config.data.views = 4;
-    config.data.workers = 1;
-    config.data.prefetch = 1;
-    config.frontend.n_mels = MELS;
-    config.frontend.frames = FRAMES;
-    config.train.steps = 3;
-    config.train.checkpoint_every = 3;
-    config.train.log_every = 1;
     config.validate().expect("valid config");
 
     let (heads, objectives) = config.heads();
@@ -73,10 +64,7 @@ fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
         "p = 0.5 compresses some views: {applied} vs {skipped}"
     );
 
-    let mut options = TrainOptions::new(&root.join("run"));
-    options.progress = false;
-    options.verbose = false;
-    let summary = pretrain(&config, &options).expect("the run trains");
+    let summary = pretrain(&config, &loev_train::fixtures::quiet_options(&root.join("run"))).expect("the run trains");
     assert_eq!(summary.steps, 3);
     assert_eq!(summary.heads, heads);
     let metrics = std::fs::read_to_string(root.join("run").join("metrics.jsonl")).expect("metrics");

@@ -10,13 +10,13 @@
 //! Every test trains the test-size model on a small cache of short corpus tracks for a few
 //! steps.
 
+use loev_train::fixtures::{quiet_options as options, small_corpus_cache};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use loev_artifacts::run_folder::{OPTIMIZER_FILE, RunDirError};
-use loev_audio::cache::AudioCache;
 use loev_core::lock::{FolderLock, LOCK_FILE_NAME};
-use loev_train::{TrainConfig, TrainError, TrainOptions, TrainSummary, preset};
+use loev_train::{TrainConfig, TrainError, TrainSummary};
 
 /// A PID far above Linux's pid_max (4,194,304): never a running process.
 const DEAD_PID: &str = "999999999";
@@ -26,52 +26,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-/// A cache of four short corpus tracks.
-fn small_cache(root: &Path) -> PathBuf {
-    let corpus = loev_corpus::CorpusConfig {
-        tracks: 4,
-        notes: 0,
-        seed: 11,
-        track_seconds: (4.0, 5.0),
-        ..Default::default()
-    };
-    let tracks = (0..corpus.tracks).map(|index| {
-        let track = loev_corpus::generate_track(corpus.seed, index, &corpus);
-        (track.id, track.audio, Default::default())
-    });
-    let cache = root.join("cache");
-    AudioCache::build_from_tracks(tracks, &cache).expect("cache");
-    cache
-}
-
-/// The test-size LOEV-PS model, 2 anchors × 2 views of 32 × 64 inputs, `steps` steps with a
-/// checkpoint every 2.
-fn small_config(cache: &Path, steps: u64) -> TrainConfig {
-    let mut config = preset("loev-ps:test").expect("preset");
-    config.name = "reliability".into();
-    config.data.cache = Some(cache.to_path_buf());
-    config.data.anchors = 2;
-    config.data.views = 2;
-    config.data.workers = 1;
-    config.data.prefetch = 1;
-    config.frontend.n_mels = 32;
-    config.frontend.frames = 64;
-    config.train.steps = steps;
-    config.train.checkpoint_every = 2;
-    config.train.keep_last = 2;
-    config.train.keep_every = 0;
-    config.train.log_every = 1;
-    config.validate().expect("valid test config");
-    config
-}
-
-fn options(run: &Path) -> TrainOptions {
-    let mut options = TrainOptions::new(run);
-    options.progress = false;
-    options.verbose = false;
-    options
 }
 
 fn train(config: &TrainConfig, run: &Path) -> TrainSummary {
@@ -395,4 +349,12 @@ fn an_invalid_config_writes_nothing_and_an_untrained_run_folder_is_reused() {
     assert!(err.contains("thesis.tex"), "{err}");
     assert!(!occupied.join("config.toml").exists() && !occupied.join(LOCK_FILE_NAME).exists());
     fs::remove_dir_all(&root).ok();
+}
+
+fn small_cache(root: &Path) -> PathBuf {
+    small_corpus_cache(root).expect("cache")
+}
+
+fn small_config(cache: &Path, steps: u64) -> TrainConfig {
+    loev_train::fixtures::small_run_config("reliability", cache, steps).expect("valid test config")
 }

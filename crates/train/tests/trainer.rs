@@ -10,6 +10,7 @@
 
 mod common;
 
+use loev_train::fixtures::quiet_options;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,8 +27,7 @@ use loev_core::rng::derive_seed;
 use loev_model::LoevModel;
 use loev_train::config::{OptimizerConfig, Schedule};
 use loev_train::{
-    AnchorMean, LossSettings, StepBatch, TrainConfig, TrainOptions, ViewLabels, contrastive_loss, export_model, preset,
-    step_gradients,
+    AnchorMean, LossSettings, StepBatch, TrainConfig, ViewLabels, contrastive_loss, export_model, step_gradients,
 };
 
 /// The presets' loss: temperature 0.1, mean over all anchors.
@@ -98,34 +98,6 @@ fn adam_steps_lower_the_loss_of_a_fixed_batch() {
         (first - before).abs() <= 0.05 * before,
         "first step's loss {first} vs eval loss {before}"
     );
-}
-
-/// The test-size LOEV-PS model, 2 anchors × 2 views of 32 × 64 inputs, `steps` steps with a
-/// checkpoint every 2.
-fn small_config(cache: &Path, steps: u64) -> TrainConfig {
-    let mut config = preset("loev-ps:test").expect("preset");
-    config.name = "trainer-test".into();
-    config.data.cache = Some(cache.to_path_buf());
-    config.data.anchors = 2;
-    config.data.views = 2;
-    config.data.workers = 1;
-    config.data.prefetch = 1;
-    config.frontend.n_mels = MELS;
-    config.frontend.frames = FRAMES;
-    config.train.steps = steps;
-    config.train.checkpoint_every = 2;
-    config.train.keep_last = 2;
-    config.train.keep_every = 0;
-    config.train.log_every = 1;
-    config.validate().expect("valid test config");
-    config
-}
-
-fn quiet_options(run: &Path) -> TrainOptions {
-    let mut options = TrainOptions::new(run);
-    options.progress = false;
-    options.verbose = false;
-    options
 }
 
 /// Trains `config` for `steps` steps outside the trainer, following the recipe the trainer
@@ -350,4 +322,8 @@ fn constant_and_cosine_learning_rates_at_the_schedule_landmarks() {
     let rates: Vec<f64> = (0..=total).map(|s| cosine.learning_rate_at(s, total)).collect();
     assert!(rates[..10].windows(2).all(|w| w[0] < w[1]), "{rates:?}");
     assert!(rates[10..].windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+}
+
+fn small_config(cache: &Path, steps: u64) -> TrainConfig {
+    loev_train::fixtures::small_run_config("trainer-test", cache, steps).expect("valid test config")
 }

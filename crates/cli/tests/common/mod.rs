@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use loev_audio::cache::AudioCache;
-use loev_train::{TrainConfig, preset};
+use loev_train::TrainConfig;
 
 /// The `loev` binary that cargo built for these tests.
 pub fn loev() -> Command {
@@ -35,44 +34,6 @@ pub fn run_ok(command: &mut Command) -> String {
     stderr
 }
 
-/// A cache of four short corpus tracks (4–5 s), built by the library.
-pub fn small_cache(root: &Path) -> PathBuf {
-    let corpus = loev_corpus::CorpusConfig {
-        tracks: 4,
-        notes: 0,
-        seed: 11,
-        track_seconds: (4.0, 5.0),
-        ..Default::default()
-    };
-    let tracks = (0..corpus.tracks).map(|index| {
-        let track = loev_corpus::generate_track(corpus.seed, index, &corpus);
-        (track.id, track.audio, Default::default())
-    });
-    let cache = root.join("cache");
-    AudioCache::build_from_tracks(tracks, &cache).expect("cache");
-    cache
-}
-
-/// The test-size LOEV-PS model on 2 anchors × 2 views of 32 × 64 inputs.
-pub fn small_config(cache: &Path, steps: u64) -> TrainConfig {
-    let mut config = preset("loev-ps:test").expect("preset");
-    config.name = "reliability".into();
-    config.data.cache = Some(cache.to_path_buf());
-    config.data.anchors = 2;
-    config.data.views = 2;
-    config.data.workers = 1;
-    config.data.prefetch = 1;
-    config.frontend.n_mels = 32;
-    config.frontend.frames = 64;
-    config.train.steps = steps;
-    config.train.checkpoint_every = 2;
-    config.train.keep_last = 2;
-    config.train.keep_every = 0;
-    config.train.log_every = 1;
-    config.validate().expect("valid test config");
-    config
-}
-
 /// Writes `config` as `run.toml` in `dir`.
 pub fn write_config(dir: &Path, config: &TrainConfig) -> PathBuf {
     let path = dir.join("run.toml");
@@ -89,4 +50,15 @@ pub fn pretrain(config: &Path, out: &Path) -> Command {
         .arg("--out")
         .arg(out);
     command
+}
+
+/// A cache of four short corpus tracks ([`loev_train::fixtures::small_corpus_cache`]).
+pub fn small_cache(root: &Path) -> PathBuf {
+    loev_train::fixtures::small_corpus_cache(root).expect("cache")
+}
+
+/// The test-size LOEV-PS model on 2 anchors × 2 views of 32 × 64 inputs
+/// ([`loev_train::fixtures::small_run_config`]).
+pub fn small_config(cache: &Path, steps: u64) -> TrainConfig {
+    loev_train::fixtures::small_run_config("reliability", cache, steps).expect("valid test config")
 }

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use loev_audio::cache::AudioCache;
 use loev_core::rng::rng_from_seed;
 use loev_model::{EncoderConfig, LoevModelConfig};
 use loev_train::{HeadObjective, ViewLabels};
@@ -82,21 +81,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A decode-once cache of four short (4–5 s) corpus tracks at `root/cache`: enough for a few
-/// training steps of 2 anchors.
+/// [`loev_train::fixtures::small_corpus_cache`], which cannot fail in a test.
 pub fn small_cache(root: &Path) -> PathBuf {
-    let corpus = loev_corpus::CorpusConfig {
-        tracks: 4,
-        notes: 0,
-        seed: 11,
-        track_seconds: (4.0, 5.0),
-        ..Default::default()
-    };
-    let tracks = (0..corpus.tracks).map(|index| {
-        let track = loev_corpus::generate_track(corpus.seed, index, &corpus);
-        (track.id, track.audio, Default::default())
-    });
-    let cache = root.join("cache");
-    AudioCache::build_from_tracks(tracks, &cache).expect("cache");
-    cache
+    loev_train::fixtures::small_corpus_cache(root).expect("cache")
 }
