@@ -7,41 +7,43 @@
 //! `−(level − threshold)·(1 − 1/ratio)` dB; no make-up gain. Silence stays silence (the level
 //! floor is −120 dB, far below any threshold).
 
-use loev_core::rng::Rng;
-use serde::{Deserialize, Serialize};
-
-use super::{EffectConfig, EffectDraw, check_p, check_range, draw_probability, uniform};
-use crate::AugmentError;
-
 /// The level the detector never goes below (dB), so that silence has a finite level.
 const FLOOR_DB: f64 = -120.0;
 
-/// Compressor: p 0 (off), threshold −30…−10 dBFS, ratio 2…8, attack 1…20 ms, release
-/// 50…300 ms.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CompressorConfig {
-    /// Probability of applying.
-    pub p: f64,
-    /// Threshold range in dB relative to full scale.
-    pub threshold_db: [f64; 2],
-    /// Compression ratio range (input dB above threshold per output dB above it).
-    pub ratio: [f64; 2],
-    /// Attack time range in milliseconds (how fast the gain falls when the level rises).
-    pub attack_ms: [f64; 2],
-    /// Release time range in milliseconds (how fast the gain recovers).
-    pub release_ms: [f64; 2],
-}
-
-impl Default for CompressorConfig {
-    fn default() -> Self {
-        Self {
-            p: 0.0,
-            threshold_db: [-30.0, -10.0],
-            ratio: [2.0, 8.0],
-            attack_ms: [1.0, 20.0],
-            release_ms: [50.0, 300.0],
-        }
+ranged_transform! {
+    /// Compressor: p 0 (off), threshold −30…−10 dBFS, ratio 2…8, attack 1…20 ms, release
+    /// 50…300 ms.
+    CompressorConfig {
+        name: "compressor",
+        p: 0.0,
+        params: {
+            /// Threshold range in dB relative to full scale.
+            threshold_db: [-30.0, -10.0] within [-80.0, 0.0],
+            /// Compression ratio range (input dB above threshold per output dB above it).
+            ratio: [2.0, 8.0] within [1.0, 100.0],
+            /// Attack time range in milliseconds (how fast the gain falls when the level rises).
+            attack_ms: [1.0, 20.0] within [0.01, 1000.0],
+            /// Release time range in milliseconds (how fast the gain recovers).
+            release_ms: [50.0, 300.0] within [0.01, 5000.0],
+        },
+        default_toml: "# Not in the seed's Table IV (the authors' LOEV-Mix chain has one): off unless p > 0.
+[compressor]
+p = 0.0
+threshold_db = [-30.0, -10.0]  # dBFS; levels above it are reduced
+ratio = [2.0, 8.0]             # dB in above the threshold per dB out
+attack_ms = [1.0, 20.0]
+release_ms = [50.0, 300.0]
+",
+        render: |_, draw, x, sample_rate| {
+            compress(
+                x,
+                draw.param("threshold_db"),
+                draw.param("ratio"),
+                draw.param("attack_ms"),
+                draw.param("release_ms"),
+                sample_rate,
+            )
+        },
     }
 }
 
@@ -67,65 +69,10 @@ pub fn compress(x: &mut [f32], threshold_db: f64, ratio: f64, attack_ms: f64, re
     }
 }
 
-impl EffectConfig for CompressorConfig {
-    const NAME: &'static str = "compressor";
-    const DEFAULT_TOML: &'static str =
-        "# Not in the seed's Table IV (the authors' LOEV-Mix chain has one): off unless p > 0.
-[compressor]
-p = 0.0
-threshold_db = [-30.0, -10.0]  # dBFS; levels above it are reduced
-ratio = [2.0, 8.0]             # dB in above the threshold per dB out
-attack_ms = [1.0, 20.0]
-release_ms = [50.0, 300.0]
-";
-
-    fn probability(&self) -> f64 {
-        self.p
-    }
-
-    fn set_probability(&mut self, p: f64) {
-        self.p = p;
-    }
-
-    fn validate(&self) -> Result<(), AugmentError> {
-        check_p("compressor.p", self.p)?;
-        check_range("compressor.threshold_db", self.threshold_db, -80.0, 0.0)?;
-        check_range("compressor.ratio", self.ratio, 1.0, 100.0)?;
-        check_range("compressor.attack_ms", self.attack_ms, 0.01, 1000.0)?;
-        check_range("compressor.release_ms", self.release_ms, 0.01, 5000.0)
-    }
-
-    fn draw(&self, rng: &mut Rng) -> EffectDraw {
-        if !draw_probability(rng, self.p) {
-            return EffectDraw::skipped();
-        }
-        let threshold_db = uniform(rng, self.threshold_db);
-        let ratio = uniform(rng, self.ratio);
-        let attack_ms = uniform(rng, self.attack_ms);
-        let release_ms = uniform(rng, self.release_ms);
-        EffectDraw::applied(&[
-            ("threshold_db", threshold_db),
-            ("ratio", ratio),
-            ("attack_ms", attack_ms),
-            ("release_ms", release_ms),
-        ])
-    }
-
-    fn render(&self, draw: &EffectDraw, x: &mut [f32], sample_rate: u32) {
-        compress(
-            x,
-            draw.param("threshold_db"),
-            draw.param("ratio"),
-            draw.param("attack_ms"),
-            draw.param("release_ms"),
-            sample_rate,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transforms::EffectConfig;
 
     const FS: u32 = 16_000;
 

@@ -12,6 +12,77 @@
 //! transform goes at the end, where it leaves every earlier draw — and the batches of every
 //! existing configuration — unchanged.
 
+/// Defines a transform that is applied with probability `p` and draws each of its parameters
+/// uniformly from a `[low, high]` range, in the order listed (the record's parameters have
+/// the same names): its TOML section (a struct with `p` and one range per parameter, each
+/// checked against the limits after `within`), its defaults, its documented default section
+/// and its [`EffectConfig`] implementation. `seeded` transforms also draw a seed for a
+/// generator of their own, after their parameters. The caller writes the rendering, as a
+/// function `fn(&Self, &EffectDraw, &mut [f32], sample_rate)`.
+macro_rules! ranged_transform {
+    (
+        $(#[$doc:meta])*
+        $config:ident {
+            name: $name:literal,
+            p: $p:expr,
+            $(seeded: $seeded:literal,)?
+            params: { $( $(#[$param_doc:meta])* $param:ident: [$low:expr, $high:expr] within [$min:expr, $max:expr], )* },
+            default_toml: $toml:expr,
+            render: $render:expr,
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $config {
+            /// Probability of applying.
+            pub p: f64,
+            $( $(#[$param_doc])* pub $param: [f64; 2], )*
+        }
+
+        impl Default for $config {
+            fn default() -> Self {
+                Self { p: $p, $( $param: [$low, $high], )* }
+            }
+        }
+
+        impl $crate::transforms::EffectConfig for $config {
+            const NAME: &'static str = $name;
+            const DEFAULT_TOML: &'static str = $toml;
+
+            fn probability(&self) -> f64 {
+                self.p
+            }
+
+            fn set_probability(&mut self, p: f64) {
+                self.p = p;
+            }
+
+            fn validate(&self) -> Result<(), $crate::AugmentError> {
+                $crate::transforms::check_p(concat!($name, ".p"), self.p)?;
+                $( $crate::transforms::check_range(concat!($name, ".", stringify!($param)), self.$param, $min, $max)?; )*
+                Ok(())
+            }
+
+            fn draw(&self, rng: &mut loev_core::rng::Rng) -> $crate::transforms::EffectDraw {
+                if !$crate::transforms::draw_probability(rng, self.p) {
+                    return $crate::transforms::EffectDraw::skipped();
+                }
+                let params = [$( (stringify!($param), $crate::transforms::uniform(rng, self.$param)), )*];
+                #[allow(unused_mut)]
+                let mut draw = $crate::transforms::EffectDraw::applied(&params);
+                $( if $seeded { draw.seed = rand::RngExt::random::<u64>(rng); } )?
+                draw
+            }
+
+            fn render(&self, draw: &$crate::transforms::EffectDraw, x: &mut [f32], sample_rate: u32) {
+                let render: fn(&Self, &$crate::transforms::EffectDraw, &mut [f32], u32) = $render;
+                render(self, draw, x, sample_rate);
+            }
+        }
+    };
+}
+
 mod compressor;
 mod distortion;
 mod filter;
