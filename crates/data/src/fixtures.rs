@@ -426,6 +426,11 @@ fn write_mtg(w: &mut Writer, root: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The audio file of GiantSteps track `id` (all three GiantSteps datasets lay it out alike).
+fn giantsteps_audio(root: &Path, id: &str) -> PathBuf {
+    root.join("audio").join(format!("{id}.LOFI.mp3"))
+}
+
 fn write_giantsteps_key(w: &mut Writer, root: &Path) -> io::Result<()> {
     for (id, key, state) in [
         ("1000", "C minor", Good),
@@ -438,7 +443,7 @@ fn write_giantsteps_key(w: &mut Writer, root: &Path) -> io::Result<()> {
             &root.join("annotations").join("key").join(format!("{id}.LOFI.key")),
             key,
         )?;
-        w.audio(&root.join("audio").join(format!("{id}.LOFI.mp3")), state)?;
+        w.audio(&giantsteps_audio(root, id), state)?;
     }
     Ok(())
 }
@@ -465,7 +470,7 @@ fn write_giantsteps_mtg_key(w: &mut Writer, root: &Path) -> io::Result<()> {
     }
     w.text(&root.join("annotations").join("annotations.txt"), &text)?;
     for (id, _, _, state) in rows {
-        w.audio(&root.join("audio").join(format!("{id}.LOFI.mp3")), state)?;
+        w.audio(&giantsteps_audio(root, id), state)?;
     }
     Ok(())
 }
@@ -596,15 +601,13 @@ fn write_giantsteps_tempo(w: &mut Writer, root: &Path) -> io::Result<()> {
         ("2000000", "85.5", "171", Missing),
     ];
     for (id, v2, v1, state) in items {
-        w.text(
-            &root.join("annotations_v2").join("tempo").join(format!("{id}.LOFI.bpm")),
-            v2,
-        )?;
-        w.text(
-            &root.join("annotations").join("tempo").join(format!("{id}.LOFI.bpm")),
-            v1,
-        )?;
-        w.audio(&root.join("audio").join(format!("{id}.LOFI.mp3")), state)?;
+        for (annotations, bpm) in [("annotations_v2", v2), ("annotations", v1)] {
+            w.text(
+                &root.join(annotations).join("tempo").join(format!("{id}.LOFI.bpm")),
+                bpm,
+            )?;
+        }
+        w.audio(&giantsteps_audio(root, id), state)?;
     }
     Ok(())
 }

@@ -275,6 +275,20 @@ mod tests {
         }
     }
 
+    fn tempo_labels(bpm: f64) -> TrackLabels {
+        TrackLabels {
+            tempo: Some(bpm),
+            ..Default::default()
+        }
+    }
+
+    fn pitch_labels(pitch: u8) -> TrackLabels {
+        TrackLabels {
+            pitch: Some(pitch),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn targets_follow_the_vocabulary() {
         let tagging = TaskDataset::new(
@@ -315,87 +329,28 @@ mod tests {
         );
 
         let mut tempo = TaskDataset::new("b", TaskKind::Tempo, TaskDataset::tempo_classes(), vec![]);
-        let fast = track(
-            "f",
-            Split::Train,
-            TrackLabels {
-                tempo: Some(127.9),
-                ..Default::default()
-            },
-        );
+        let fast = track("f", Split::Train, tempo_labels(127.9));
         assert_eq!(tempo.target(&fast), Target::Class(127));
         tempo.tempo_binning = TempoBinning::Round;
         assert_eq!(tempo.target(&fast), Target::Class(128));
-        let too_fast = track(
-            "g",
-            Split::Train,
-            TrackLabels {
-                tempo: Some(321.6),
-                ..Default::default()
-            },
-        );
+        let too_fast = track("g", Split::Train, tempo_labels(321.6));
         assert_eq!(tempo.target(&too_fast), Target::None);
 
         let pitch = TaskDataset::new("p", TaskKind::Pitch, vec!["36".into(), "60".into()], vec![]);
         assert_eq!(
-            pitch.target(&track(
-                "p",
-                Split::Valid,
-                TrackLabels {
-                    pitch: Some(60),
-                    ..Default::default()
-                }
-            )),
+            pitch.target(&track("p", Split::Valid, pitch_labels(60))),
             Target::Class(1)
         );
-        assert_eq!(
-            pitch.target(&track(
-                "q",
-                Split::Valid,
-                TrackLabels {
-                    pitch: Some(61),
-                    ..Default::default()
-                }
-            )),
-            Target::None
-        );
+        assert_eq!(pitch.target(&track("q", Split::Valid, pitch_labels(61))), Target::None);
     }
 
     #[test]
     fn summary_counts_splits_classes_and_groups() {
         let mut tracks = vec![
-            track(
-                "a",
-                Split::Train,
-                TrackLabels {
-                    tempo: Some(120.0),
-                    ..Default::default()
-                },
-            ),
-            track(
-                "b",
-                Split::Train,
-                TrackLabels {
-                    tempo: Some(120.5),
-                    ..Default::default()
-                },
-            ),
-            track(
-                "c",
-                Split::Test,
-                TrackLabels {
-                    tempo: Some(90.0),
-                    ..Default::default()
-                },
-            ),
-            track(
-                "d",
-                Split::Valid,
-                TrackLabels {
-                    tempo: Some(400.0),
-                    ..Default::default()
-                },
-            ),
+            track("a", Split::Train, tempo_labels(120.0)),
+            track("b", Split::Train, tempo_labels(120.5)),
+            track("c", Split::Test, tempo_labels(90.0)),
+            track("d", Split::Valid, tempo_labels(400.0)),
         ];
         tracks[2].group = Some("gtzan".into());
         let task = TaskDataset::new("tempo", TaskKind::Tempo, TaskDataset::tempo_classes(), tracks);

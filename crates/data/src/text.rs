@@ -1,5 +1,5 @@
-//! Small parsing helpers shared by the loaders: tolerant text reading, the first numeric token
-//! of a tempo file, sorted folder listings, seeded split assignment.
+//! Small parsing helpers shared by the loaders: tolerant text reading, word lists, the first
+//! numeric token of a tempo file, sorted folder listings, seeded split assignment.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,16 @@ pub(crate) fn read_text(path: &Path) -> Result<String, DataError> {
         Some(rest) => rest.to_string(),
         None => text,
     })
+}
+
+/// The entries of a word list, one a line (the vocabularies in `assets/`): lines trimmed, blank
+/// lines skipped.
+pub(crate) fn word_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The first finite number in a tempo or beat file, whatever its format: a bare integer

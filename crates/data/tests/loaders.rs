@@ -41,6 +41,14 @@ fn fixture(name: DatasetName) -> (TempDir, Fixture) {
     (dir, fixture)
 }
 
+/// The fixture of a single-task dataset loaded with the default options: its task and report.
+fn load_one(name: DatasetName) -> (TempDir, Fixture, TaskDataset, LoadReport) {
+    let (dir, fx) = fixture(name);
+    let (mut tasks, report) = fx.load(&LoadOptions::default()).unwrap();
+    assert_eq!(tasks.len(), 1, "{name}");
+    (dir, fx, tasks.remove(0), report)
+}
+
 fn with_check(check: AudioCheck) -> LoadOptions {
     LoadOptions {
         audio_check: check,
@@ -64,6 +72,16 @@ fn corrupt_ids(report: &LoadReport) -> BTreeSet<String> {
     report.corrupt.iter().map(|p| p.id.clone()).collect()
 }
 
+/// Whether a note of the report contains `text`.
+fn noted(report: &LoadReport, text: &str) -> bool {
+    report.notes.iter().any(|n| n.contains(text))
+}
+
+/// Whether the report lists `id` as missing, at a path ending with `end`.
+fn missing_at(report: &LoadReport, id: &str, end: &str) -> bool {
+    report.missing.iter().any(|p| p.id == id && p.path.ends_with(end))
+}
+
 fn excluded(report: &LoadReport, kind: &str) -> BTreeSet<String> {
     report
         .excluded
@@ -82,17 +100,14 @@ fn track<'a>(task: &'a TaskDataset, id: &str) -> &'a loev_data::TaskTrack {
 
 #[test]
 fn mtt_pons_split_keeps_untagged_clips_and_excludes_broken_ones() {
-    let (_dir, fx) = fixture(DatasetName::Mtt);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    assert_eq!(tasks.len(), 1);
-    let mtt = &tasks[0];
+    let (_dir, fx, mtt, report) = load_one(DatasetName::Mtt);
     assert_eq!(
         (mtt.name.as_str(), mtt.kind, mtt.classes.len()),
         ("mtt", TaskKind::Tagging, 50)
     );
-    assert_eq!(ids(mtt, Split::Train), set(&["2", "6", "10", "20", "44"]));
-    assert_eq!(ids(mtt, Split::Valid), set(&["30", "31"]));
-    assert_eq!(ids(mtt, Split::Test), set(&["40", "43"])); // 43 is corrupt, undetected by the existence check
+    assert_eq!(ids(&mtt, Split::Train), set(&["2", "6", "10", "20", "44"]));
+    assert_eq!(ids(&mtt, Split::Valid), set(&["30", "31"]));
+    assert_eq!(ids(&mtt, Split::Test), set(&["40", "43"])); // 43 is corrupt, undetected by the existence check
     assert_eq!(missing_ids(&report), set(&["41", "42"]));
     assert!(
         report
@@ -107,10 +122,10 @@ fn mtt_pons_split_keeps_untagged_clips_and_excludes_broken_ones() {
     assert_eq!(report.excluded.len(), 3);
 
     // Tags by column name, in vocabulary order; non-top-50 columns ignored.
-    assert_eq!(track(mtt, "6").labels.tags, vec!["new age", "no voice"]);
-    assert!(track(mtt, "10").labels.tags.is_empty());
-    assert_eq!(track(mtt, "20").labels.tags, vec!["rock", "male vocal"]);
-    let Target::MultiHot(hot) = mtt.target(track(mtt, "40")) else {
+    assert_eq!(track(&mtt, "6").labels.tags, vec!["new age", "no voice"]);
+    assert!(track(&mtt, "10").labels.tags.is_empty());
+    assert_eq!(track(&mtt, "20").labels.tags, vec!["rock", "male vocal"]);
+    let Target::MultiHot(hot) = mtt.target(track(&mtt, "40")) else {
         panic!("tagging target")
     };
     let on: Vec<&str> = hot
@@ -120,12 +135,7 @@ fn mtt_pons_split_keeps_untagged_clips_and_excludes_broken_ones() {
         .map(|(i, _)| mtt.classes[i].as_str())
         .collect();
     assert_eq!(on, vec!["techno", "electronic", "beat"]);
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("1 clips have none of the top-50 tags"))
-    );
+    assert!(noted(&report, "1 clips have none of the top-50 tags"));
 
     // The header probe finds the corrupt clip.
     let (tasks, report) = fx.load(&with_check(AudioCheck::Probe)).unwrap();
@@ -167,16 +177,14 @@ fn mtt_won_split_reads_numpy_string_lists() {
 
 #[test]
 fn mtg_jamendo_reads_crlf_variable_tags_low_quality_and_converted_audio() {
-    let (_dir, fx) = fixture(DatasetName::MtgJamendo);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let mtg = &tasks[0];
+    let (_dir, fx, mtg, report) = load_one(DatasetName::MtgJamendo);
     assert_eq!(mtg.classes.len(), 50);
     assert_eq!(
-        ids(mtg, Split::Train),
+        ids(&mtg, Split::Train),
         set(&["track_0000241", "track_0000382", "track_0000948", "track_0001000"])
     );
-    assert_eq!(ids(mtg, Split::Valid), set(&["track_0000500"]));
-    assert_eq!(ids(mtg, Split::Test), set(&["track_0000702", "track_0000904"]));
+    assert_eq!(ids(&mtg, Split::Valid), set(&["track_0000500"]));
+    assert_eq!(ids(&mtg, Split::Test), set(&["track_0000702", "track_0000904"]));
     assert_eq!(missing_ids(&report), set(&["track_0000601", "track_0000803"]));
     assert!(
         report
@@ -185,7 +193,7 @@ fn mtg_jamendo_reads_crlf_variable_tags_low_quality_and_converted_audio() {
             .all(|p| p.path.to_string_lossy().ends_with(".low.mp3"))
     );
     assert_eq!(
-        track(mtg, "track_0000382").labels.tags,
+        track(&mtg, "track_0000382").labels.tags,
         vec![
             "genre---electronic",
             "genre---techno",
@@ -193,21 +201,11 @@ fn mtg_jamendo_reads_crlf_variable_tags_low_quality_and_converted_audio() {
             "mood/theme---energetic"
         ]
     );
-    assert_eq!(track(mtg, "track_0000948").labels.tags, vec!["genre---ambient"]); // genre---polka is not top-50
-    assert!(track(mtg, "track_0000241").path.ends_with("audio/41/241.low.mp3"));
-    assert!(track(mtg, "track_0001000").path.ends_with("audio/00/1000.low.wav"));
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("1 listed audio files were absent but found converted"))
-    );
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("1 tag occurrences outside the top-50"))
-    );
+    assert_eq!(track(&mtg, "track_0000948").labels.tags, vec!["genre---ambient"]); // genre---polka is not top-50
+    assert!(track(&mtg, "track_0000241").path.ends_with("audio/41/241.low.mp3"));
+    assert!(track(&mtg, "track_0001000").path.ends_with("audio/00/1000.low.wav"));
+    assert!(noted(&report, "1 listed audio files were absent but found converted"));
+    assert!(noted(&report, "1 tag occurrences outside the top-50"));
     let summary = mtg.summary();
     let count = |tag: &str| {
         summary
@@ -229,17 +227,18 @@ const MTG_KEY_KEPT: [&str; 8] = ["2000", "2001", "2006", "2007", "2008", "2009",
 
 #[test]
 fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
-    let (_dir, fx) = fixture(DatasetName::GsKey);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let key = &tasks[0];
+    let (_dir, fx, key, report) = load_one(DatasetName::GsKey);
     assert_eq!((key.name.as_str(), key.kind), ("gs-key", TaskKind::Key));
     assert_eq!(key.classes, TaskDataset::key_classes());
-    assert_eq!(ids(key, Split::Test), set(&["1000", "1001", "1002", "1004"]));
+    assert_eq!(ids(&key, Split::Test), set(&["1000", "1001", "1002", "1004"]));
     assert_eq!(missing_ids(&report), set(&["1003", "2007"]));
 
     // 8 MTG-key rows pass the filter; floor(8 · 0.9) = 7 go to train, 1 to valid, before the
     // missing 2007 is removed.
-    let trained: BTreeSet<String> = ids(key, Split::Train).union(&ids(key, Split::Valid)).cloned().collect();
+    let trained: BTreeSet<String> = ids(&key, Split::Train)
+        .union(&ids(&key, Split::Valid))
+        .cloned()
+        .collect();
     let expected: BTreeSet<String> = MTG_KEY_KEPT
         .iter()
         .filter(|id| **id != "2007")
@@ -247,7 +246,7 @@ fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
         .collect();
     assert_eq!(trained, expected);
     let missing_2007 = report.missing.iter().find(|p| p.id == "2007").unwrap();
-    let valid_before = ids(key, Split::Valid).len() + usize::from(missing_2007.uses[0].1 == Split::Valid);
+    let valid_before = ids(&key, Split::Valid).len() + usize::from(missing_2007.uses[0].1 == Split::Valid);
     assert_eq!(valid_before, 1);
 
     assert_eq!(excluded(&report, "multi-key"), set(&["2002"]));
@@ -257,13 +256,13 @@ fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
     assert_eq!(report.excluded.len(), 5);
 
     // Sharps become flats, trailing spaces and lower case are tolerated.
-    assert_eq!(track(key, "2000").labels.key, Some(Key::new(3, Mode::Minor)));
-    assert_eq!(key.target(track(key, "2000")), Target::Class(15)); // Eb minor
-    assert_eq!(key.target(track(key, "2001")), Target::Class(1)); // Db major
-    assert_eq!(key.target(track(key, "2011")), Target::Class(12)); // C minor
-    assert_eq!(key.target(track(key, "1002")), Target::Class(18)); // Gb minor
-    assert_eq!(key.target(track(key, "1001")), Target::Class(3)); // Eb major
-    assert_eq!(track(key, "1000").group.as_deref(), Some("giantsteps-key"));
+    assert_eq!(track(&key, "2000").labels.key, Some(Key::new(3, Mode::Minor)));
+    assert_eq!(key.target(track(&key, "2000")), Target::Class(15)); // Eb minor
+    assert_eq!(key.target(track(&key, "2001")), Target::Class(1)); // Db major
+    assert_eq!(key.target(track(&key, "2011")), Target::Class(12)); // C minor
+    assert_eq!(key.target(track(&key, "1002")), Target::Class(18)); // Gb minor
+    assert_eq!(key.target(track(&key, "1001")), Target::Class(3)); // Eb major
+    assert_eq!(track(&key, "1000").group.as_deref(), Some("giantsteps-key"));
 
     // One audio folder cannot serve two datasets.
     let elsewhere = LoadOptions {
@@ -274,7 +273,7 @@ fn gs_key_filters_mtg_key_and_tests_on_giantsteps() {
 
     // Deterministic for a seed.
     let (again, _) = fx.load(&LoadOptions::default()).unwrap();
-    assert_eq!(again[0], tasks[0]);
+    assert_eq!(again[0], key);
 }
 
 #[test]
@@ -298,16 +297,13 @@ fn data_check_reports_exactly_the_two_missing_files() {
 
 #[test]
 fn giantsteps_key_parts_load_on_their_own() {
-    let (_dir, fx) = fixture(DatasetName::GiantstepsKey);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    assert_eq!(ids(&tasks[0], Split::Test), set(&["1000", "1001", "1002", "1004"]));
-    assert_eq!(tasks[0].tracks.len(), 4);
+    let (_dir, _, task, report) = load_one(DatasetName::GiantstepsKey);
+    assert_eq!(ids(&task, Split::Test), set(&["1000", "1001", "1002", "1004"]));
+    assert_eq!(task.tracks.len(), 4);
     assert_eq!(missing_ids(&report), set(&["1003"]));
 
-    let (_dir, fx) = fixture(DatasetName::GiantstepsMtgKey);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let task = &tasks[0];
-    assert_eq!(ids(task, Split::Test).len(), 0);
+    let (_dir, _, task, report) = load_one(DatasetName::GiantstepsMtgKey);
+    assert_eq!(ids(&task, Split::Test).len(), 0);
     // 9 kept rows (1000 included when there is no test set): floor(9 · 0.9) = 8 train, 1 valid.
     let all: BTreeSet<String> = task.tracks.iter().map(|t| t.id.clone()).collect();
     let mut expected: BTreeSet<String> = MTG_KEY_KEPT
@@ -323,13 +319,11 @@ fn giantsteps_key_parts_load_on_their_own() {
 
 #[test]
 fn nsynth_streams_examples_and_builds_pitch_classes() {
-    let (_dir, fx) = fixture(DatasetName::Nsynth);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let p = &tasks[0];
+    let (_dir, fx, p, report) = load_one(DatasetName::Nsynth);
     assert_eq!((p.name.as_str(), p.kind), ("nsynth-pitch", TaskKind::Pitch));
     assert_eq!(p.classes, vec!["36", "48", "55", "60", "64", "67", "72", "84"]); // from every annotated note
     assert_eq!(
-        ids(p, Split::Train),
+        ids(&p, Split::Train),
         set(&[
             "keyboard_electronic_002-060-050",
             "bass_synthetic_009-036-100",
@@ -337,24 +331,24 @@ fn nsynth_streams_examples_and_builds_pitch_classes() {
         ])
     );
     assert_eq!(
-        ids(p, Split::Valid),
+        ids(&p, Split::Valid),
         set(&["organ_electronic_001-048-025", "string_acoustic_012-060-050"])
     );
     assert_eq!(
-        ids(p, Split::Test),
+        ids(&p, Split::Test),
         set(&["mallet_acoustic_047-084-075", "brass_acoustic_006-067-050"])
     );
     assert_eq!(
         missing_ids(&report),
         set(&["flute_acoustic_002-072-127", "vocal_synthetic_003-055-100"])
     );
-    let bass = track(p, "bass_synthetic_009-036-100");
+    let bass = track(&p, "bass_synthetic_009-036-100");
     assert_eq!(
         (bass.labels.pitch, bass.labels.instrument.as_deref()),
         (Some(36), Some("bass"))
     );
     assert_eq!(p.target(bass), Target::Class(0));
-    assert_eq!(p.target(track(p, "mallet_acoustic_047-084-075")), Target::Class(7));
+    assert_eq!(p.target(track(&p, "mallet_acoustic_047-084-075")), Target::Class(7));
 
     let ranged = LoadOptions {
         nsynth_pitch_range: Some([40, 80]),
@@ -372,26 +366,19 @@ fn nsynth_streams_examples_and_builds_pitch_classes() {
     let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
     assert_eq!(ids(&tasks[0], Split::Valid).len(), 0);
     assert_eq!(ids(&tasks[0], Split::Train).len(), 3);
-    assert!(
-        report
-            .missing
-            .iter()
-            .any(|p| p.id == "nsynth-valid" && p.path.ends_with("nsynth-valid/examples.json"))
-    );
+    assert!(missing_at(&report, "nsynth-valid", "nsynth-valid/examples.json"));
 }
 
 #[test]
 fn gtzan_tempo_uses_the_filtered_split_and_drops_tempi_above_299() {
-    let (_dir, fx) = fixture(DatasetName::GtzanTempo);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let t = &tasks[0];
+    let (_dir, fx, t, report) = load_one(DatasetName::GtzanTempo);
     assert_eq!(
         (t.name.as_str(), t.kind, t.classes.len()),
         ("gtzan-tempo", TaskKind::Tempo, 300)
     );
-    assert_eq!(ids(t, Split::Train), set(&["gtzan_blues.00029"]));
-    assert_eq!(ids(t, Split::Valid), set(&["gtzan_blues.00000"]));
-    assert_eq!(ids(t, Split::Test), set(&["gtzan_blues.00012"]));
+    assert_eq!(ids(&t, Split::Train), set(&["gtzan_blues.00029"]));
+    assert_eq!(ids(&t, Split::Valid), set(&["gtzan_blues.00000"]));
+    assert_eq!(ids(&t, Split::Test), set(&["gtzan_blues.00012"]));
     assert_eq!(missing_ids(&report), set(&["gtzan_rock.00010"]));
     assert_eq!(excluded(&report, "tempo out of range"), set(&["gtzan_jazz.00031"]));
     assert_eq!(
@@ -399,7 +386,7 @@ fn gtzan_tempo_uses_the_filtered_split_and_drops_tempi_above_299() {
         set(&["gtzan_pop.00030"])
     );
     assert_eq!(excluded(&report, "no tempo annotation").len(), 930 - 5); // the fixture annotates 5 of the 930 listed tracks
-    let blues = track(t, "gtzan_blues.00029");
+    let blues = track(&t, "gtzan_blues.00029");
     assert!((blues.labels.tempo.unwrap() - 125.87).abs() < 1e-9);
     assert_eq!(t.target(blues), Target::Class(125));
     assert_eq!(blues.group.as_deref(), Some("gtzan"));
@@ -429,26 +416,26 @@ fn gtzan_tempo_uses_the_filtered_split_and_drops_tempi_above_299() {
 
 #[test]
 fn hainsworth_and_acm_mirum_tempo() {
-    let (_dir, fx) = fixture(DatasetName::Hainsworth);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let t = &tasks[0];
-    assert_eq!(ids(t, Split::Test), set(&["hainsworth_001", "hainsworth_002"]));
-    assert_eq!(track(t, "hainsworth_001").labels.tempo, Some(120.0));
-    assert_eq!(track(t, "hainsworth_002").labels.tempo, Some(96.0));
+    let (_dir, _, t, report) = load_one(DatasetName::Hainsworth);
+    assert_eq!(ids(&t, Split::Test), set(&["hainsworth_001", "hainsworth_002"]));
+    assert_eq!(track(&t, "hainsworth_001").labels.tempo, Some(120.0));
+    assert_eq!(track(&t, "hainsworth_002").labels.tempo, Some(96.0));
     assert_eq!(excluded(&report, "no beats"), set(&["hainsworth_003"]));
     assert!(report.audio_complete());
 
-    let (_dir, fx) = fixture(DatasetName::AcmMirum);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let t = &tasks[0];
+    let (_dir, fx, t, report) = load_one(DatasetName::AcmMirum);
     assert_eq!(
-        ids(t, Split::Test),
+        ids(&t, Split::Test),
         set(&["acm-mirum_10118334", "acm-mirum_20000001", "acm-mirum_20000002"])
     );
-    assert_eq!(track(t, "acm-mirum_10118334").labels.tempo, Some(91.0));
-    assert_eq!(track(t, "acm-mirum_20000001").labels.tempo, Some(94.0));
-    assert_eq!(t.target(track(t, "acm-mirum_20000002")), Target::Class(137));
-    assert!(track(t, "acm-mirum_10118334").path.ends_with("Audio/10118334.clip.mp3"));
+    assert_eq!(track(&t, "acm-mirum_10118334").labels.tempo, Some(91.0));
+    assert_eq!(track(&t, "acm-mirum_20000001").labels.tempo, Some(94.0));
+    assert_eq!(t.target(track(&t, "acm-mirum_20000002")), Target::Class(137));
+    assert!(
+        track(&t, "acm-mirum_10118334")
+            .path
+            .ends_with("Audio/10118334.clip.mp3")
+    );
     assert!(report.audio_complete());
     let (tasks, report) = fx.load(&with_check(AudioCheck::Probe)).unwrap();
     assert_eq!(tasks[0].tracks.len(), 2);
@@ -457,18 +444,11 @@ fn hainsworth_and_acm_mirum_tempo() {
 
 #[test]
 fn giantsteps_tempo_keeps_or_drops_zero_bpm_deliberately() {
-    let (_dir, fx) = fixture(DatasetName::GiantstepsTempo);
-    let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
-    let t = &tasks[0];
-    assert_eq!(ids(t, Split::Test), set(&["giantsteps_3041381", "giantsteps_1030011"]));
-    assert_eq!(track(t, "giantsteps_1030011").labels.tempo, Some(127.0));
-    assert_eq!(t.target(track(t, "giantsteps_3041381")), Target::Class(0));
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("1 tracks annotated 0 BPM are kept as class 0"))
-    );
+    let (_dir, fx, t, report) = load_one(DatasetName::GiantstepsTempo);
+    assert_eq!(ids(&t, Split::Test), set(&["giantsteps_3041381", "giantsteps_1030011"]));
+    assert_eq!(track(&t, "giantsteps_1030011").labels.tempo, Some(127.0));
+    assert_eq!(t.target(track(&t, "giantsteps_3041381")), Target::Class(0));
+    assert!(noted(&report, "1 tracks annotated 0 BPM are kept as class 0"));
     assert_eq!(missing_ids(&report), set(&["giantsteps_2000000"]));
 
     let drop = LoadOptions {
@@ -560,12 +540,7 @@ fn alltempo_builds_one_leave_one_out_task_per_dataset() {
     std::fs::remove_dir_all(fx.root.join("hainsworth")).unwrap();
     let (tasks, report) = fx.load(&LoadOptions::default()).unwrap();
     assert_eq!(tasks.len(), 3);
-    assert!(
-        report
-            .missing
-            .iter()
-            .any(|p| p.id == "hainsworth" && p.path.ends_with("hainsworth"))
-    );
+    assert!(missing_at(&report, "hainsworth", "hainsworth"));
 }
 
 #[test]
@@ -605,7 +580,7 @@ fn labelled_manifest_gives_one_task_per_label_column() {
     assert_eq!(ids(tagging, Split::Test), set(&["t3", "t5"])); // t5 has no split: 1 row → test; t4 missing
     assert_eq!(track(tagging, "t5").labels.tags, vec!["piano", "strings"]);
     assert!(track(tagging, "t5").path.ends_with("tracks/t 5.wav"));
-    assert!(report.notes.iter().any(|n| n.contains("1 rows have no split")));
+    assert!(noted(&report, "1 rows have no split"));
 
     assert_eq!(key.tracks.len(), 5);
     assert_eq!(track(key, "t3").labels.key, Some(Key::new(6, Mode::Major))); // F# major = Gb major
@@ -651,14 +626,13 @@ fn manifest_errors_name_row_and_column_and_plain_manifests_are_still_checked() {
 
 #[test]
 fn a_task_written_as_a_manifest_reads_back_with_the_same_labels() {
-    let (_dir, fx) = fixture(DatasetName::Mtt);
-    let (tasks, _) = fx.load(&LoadOptions::default()).unwrap();
+    let (_dir, fx, task, _) = load_one(DatasetName::Mtt);
     let out = fx.root.join("exported").join("mtt.csv");
-    tasks[0].to_manifest().unwrap().write(&out).unwrap();
+    task.to_manifest().unwrap().write(&out).unwrap();
     let (back, report) = load_manifest_tasks(&out, &LoadOptions::default()).unwrap();
     assert!(report.audio_complete());
     let tagging = back.iter().find(|t| t.kind == TaskKind::Tagging).unwrap();
-    let labelled: Vec<&loev_data::TaskTrack> = tasks[0].tracks.iter().filter(|t| !t.labels.tags.is_empty()).collect();
+    let labelled: Vec<&loev_data::TaskTrack> = task.tracks.iter().filter(|t| !t.labels.tags.is_empty()).collect();
     assert_eq!(tagging.tracks.len(), labelled.len()); // clip 10 has no tag, so it is in no task
     for original in labelled {
         let copy = track(tagging, &original.id);
@@ -668,10 +642,9 @@ fn a_task_written_as_a_manifest_reads_back_with_the_same_labels() {
         );
     }
 
-    let (_dir, fx) = fixture(DatasetName::GiantstepsTempo);
-    let (tasks, _) = fx.load(&LoadOptions::default()).unwrap();
+    let (_dir, fx, task, _) = load_one(DatasetName::GiantstepsTempo);
     let out = fx.root.join("tempo.csv");
-    tasks[0].to_manifest().unwrap().write(&out).unwrap();
+    task.to_manifest().unwrap().write(&out).unwrap();
     let (back, _) = load_manifest_tasks(&out, &LoadOptions::default()).unwrap();
     assert_eq!(back[0].kind, TaskKind::Tempo);
     assert_eq!(track(&back[0], "giantsteps_1030011").labels.tempo, Some(127.0));

@@ -251,20 +251,7 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
 
 /// Writes the scores as CSV (`model,space,transform,r2,ridge,train_pairs,test_pairs`).
 pub fn write_csv(path: &Path, scores: &[EquivarianceScore]) -> Result<(), EvalError> {
-    let mut text = String::from("model,space,transform,r2,ridge,train_pairs,test_pairs\n");
-    for s in scores {
-        text.push_str(&format!(
-            "{},{},{},{:.4},{},{},{}\n",
-            s.model,
-            s.space,
-            s.transform.name(),
-            s.r2,
-            s.ridge,
-            s.train_pairs,
-            s.test_pairs
-        ));
-    }
-    loev_core::io::atomic_write(path, text.as_bytes()).map_err(EvalError::io("write", path))
+    crate::tables::write_csv_records(path, scores)
 }
 
 /// The scores as a Markdown table: one row per model and space, R² per transform.

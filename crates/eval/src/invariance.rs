@@ -153,49 +153,5 @@ pub fn analyze(
 
 /// Writes the points as CSV (`model,space,transform,parameter,mean_distance,std_distance,clips`).
 pub fn write_csv(path: &Path, points: &[InvariancePoint]) -> Result<(), EvalError> {
-    let mut text = String::from("model,space,transform,parameter,mean_distance,std_distance,clips\n");
-    for p in points {
-        text.push_str(&format!(
-            "{},{},{},{},{:.6},{:.6},{}\n",
-            p.model,
-            p.space,
-            p.transform.name(),
-            p.parameter,
-            p.mean_distance,
-            p.std_distance,
-            p.clips
-        ));
-    }
-    loev_core::io::atomic_write(path, text.as_bytes()).map_err(EvalError::io("write", path))
-}
-
-/// Reads a CSV written by [`write_csv`].
-pub fn read_csv(path: &Path) -> Result<Vec<InvariancePoint>, EvalError> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| EvalError::format(path, e.to_string()))?;
-    let mut points = Vec::new();
-    for (line, record) in reader.records().enumerate() {
-        let r = record.map_err(|e| EvalError::format(path, e.to_string()))?;
-        let bad = || {
-            EvalError::format(
-                path,
-                format!("row {} is not model,space,transform,parameter,mean,std,clips", line + 2),
-            )
-        };
-        let transform = match r.get(2) {
-            Some("pitch_shift") => Transform::PitchShift,
-            Some("time_stretch") => Transform::TimeStretch,
-            _ => return Err(bad()),
-        };
-        let num = |i: usize| r.get(i).and_then(|x| x.parse::<f64>().ok()).ok_or_else(bad);
-        points.push(InvariancePoint {
-            model: r.get(0).ok_or_else(bad)?.to_string(),
-            space: r.get(1).ok_or_else(bad)?.to_string(),
-            transform,
-            parameter: num(3)?,
-            mean_distance: num(4)?,
-            std_distance: num(5)?,
-            clips: num(6)? as usize,
-        });
-    }
-    Ok(points)
+    crate::tables::write_csv_records(path, points)
 }

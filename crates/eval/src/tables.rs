@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::EvalError;
 use crate::probe::ProbeResult;
 use crate::retrieval::RetrievalScores;
 use loev_data::TaskKind;
@@ -148,6 +149,21 @@ pub fn table_two_csv(results: &[ModelResults]) -> String {
         }
     }
     csv
+}
+
+/// Writes `records` as a CSV file (atomically): a header of their field names, then one row
+/// per record with every number at full precision.
+pub fn write_csv_records<T: serde::Serialize>(path: &std::path::Path, records: &[T]) -> Result<(), EvalError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in records {
+        writer
+            .serialize(record)
+            .map_err(|e| EvalError::format(path, e.to_string()))?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| EvalError::format(path, e.to_string()))?;
+    loev_core::io::atomic_write(path, &bytes).map_err(EvalError::io("write", path))
 }
 
 #[cfg(test)]

@@ -7,11 +7,23 @@ use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, model_spaces};
 use loev_eval::store::{EmbeddingFormat, EmbeddingSet, read_track};
 use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
 
-fn test_model(plusplus: bool) -> (LoevModel, LoevModelConfig) {
+/// The test-size model with an invariant and a pitch head (LOEV++ branches when `plusplus`),
+/// ready to embed on the CPU with MULE's front end.
+fn test_embedder(plusplus: bool, options: EmbedOptions) -> (Embedder, LoevModelConfig) {
     let config = LoevModelConfig::new(EncoderConfig::test(), vec!["invariant".into(), "pitch_shift".into()])
         .with_projection_dims(vec![32, 16])
         .with_plusplus(plusplus);
-    (LoevModel::init(&config, &Device::flex(), 7), config)
+    let model = LoevModel::init(&config, &Device::flex(), 7);
+    let embedder = Embedder::new(
+        model,
+        config.clone(),
+        FrontEndConfig::default(),
+        Device::flex(),
+        options,
+        "test",
+    )
+    .unwrap();
+    (embedder, config)
 }
 
 fn music(seconds: f64) -> Vec<f32> {
@@ -28,19 +40,11 @@ fn music(seconds: f64) -> Vec<f32> {
 #[test]
 fn batched_streaming_equals_slice_by_slice() {
     for plusplus in [false, true] {
-        let (model, config) = test_model(plusplus);
-        let embedder = Embedder::new(
-            model,
-            config.clone(),
-            FrontEndConfig::default(),
-            Device::flex(),
-            EmbedOptions {
-                batch_size: 5,
-                hop_seconds: 2.0,
-            },
-            "test",
-        )
-        .unwrap();
+        let options = EmbedOptions {
+            batch_size: 5,
+            hop_seconds: 2.0,
+        };
+        let (embedder, config) = test_embedder(plusplus, options);
         let audio = music(23.5);
         let (track, stats) = embedder.embed_audio(&audio).unwrap();
         // Reference: the front end's own slicer, each slice alone through the model.
@@ -71,16 +75,7 @@ fn batched_streaming_equals_slice_by_slice() {
 
 #[test]
 fn short_track_gives_one_padded_slice() {
-    let (model, config) = test_model(false);
-    let embedder = Embedder::new(
-        model,
-        config,
-        FrontEndConfig::default(),
-        Device::flex(),
-        EmbedOptions::default(),
-        "test",
-    )
-    .unwrap();
+    let (embedder, _) = test_embedder(false, EmbedOptions::default());
     let (track, stats) = embedder.embed_audio(&music(1.2)).unwrap();
     assert_eq!(stats.slices, 1);
     // 121 real frames of 300: the centre of the covered audio, as `FrontEnd::slices` says.
@@ -103,16 +98,7 @@ fn folder_layout_round_trips_in_both_formats() {
         "path,id,split,tempo,key\na.wav,A,train,120,C major\nb.wav,B,test,90,A minor\nbroken.wav,C,train,100,\n",
     )
     .unwrap();
-    let (model, config) = test_model(false);
-    let embedder = Embedder::new(
-        model,
-        config,
-        FrontEndConfig::default(),
-        Device::flex(),
-        EmbedOptions::default(),
-        "test",
-    )
-    .unwrap();
+    let (embedder, _) = test_embedder(false, EmbedOptions::default());
     for format in [EmbeddingFormat::Safetensors, EmbeddingFormat::Npy] {
         let out = dir.join(format!("out-{format:?}"));
         let job = EmbedJob {

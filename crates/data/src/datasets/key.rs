@@ -174,38 +174,27 @@ fn giantsteps_mtg_key_tracks(
         .collect())
 }
 
-/// GiantSteps key alone: every track is test.
-pub(crate) fn load_giantsteps_key(
-    root: &Path,
-    opts: &LoadOptions,
-    report: &mut LoadReport,
-) -> Result<TaskDataset, DataError> {
-    let task = DatasetName::GiantstepsKey.as_str();
-    let audio = opts.audio_dir.clone().unwrap_or_else(|| root.join("audio"));
-    let tracks = giantsteps_key_tracks(root, &audio, task, report)?;
-    Ok(TaskDataset::new(
-        task,
-        TaskKind::Key,
-        TaskDataset::key_classes(),
-        tracks,
-    ))
+/// A key task named `name` over `tracks`.
+fn key_task(name: &str, tracks: Vec<TaskTrack>) -> TaskDataset {
+    TaskDataset::new(name, TaskKind::Key, TaskDataset::key_classes(), tracks)
 }
 
-/// GiantSteps-MTG-key alone: train/valid.
-pub(crate) fn load_giantsteps_mtg_key(
+/// One part of the key task on its own, as the task of its dataset name: GiantSteps key (every
+/// track is test) or GiantSteps-MTG-key (train/valid).
+pub(crate) fn load_part(
+    part: DatasetName,
     root: &Path,
     opts: &LoadOptions,
     report: &mut LoadReport,
 ) -> Result<TaskDataset, DataError> {
-    let task = DatasetName::GiantstepsMtgKey.as_str();
+    let task = part.as_str();
     let audio = opts.audio_dir.clone().unwrap_or_else(|| root.join("audio"));
-    let tracks = giantsteps_mtg_key_tracks(root, &audio, task, opts, &HashSet::new(), report)?;
-    Ok(TaskDataset::new(
-        task,
-        TaskKind::Key,
-        TaskDataset::key_classes(),
-        tracks,
-    ))
+    let tracks = if part == DatasetName::GiantstepsKey {
+        giantsteps_key_tracks(root, &audio, task, report)?
+    } else {
+        giantsteps_mtg_key_tracks(root, &audio, task, opts, &HashSet::new(), report)?
+    };
+    Ok(key_task(task, tracks))
 }
 
 /// The LOEV key task: MTG-key train/valid, GiantSteps key test.
@@ -218,12 +207,7 @@ pub(crate) fn load_gs_key(root: &Path, opts: &LoadOptions, report: &mut LoadRepo
     let test_ids: HashSet<String> = test.iter().map(|t| t.id.clone()).collect();
     let mut tracks = giantsteps_mtg_key_tracks(&mtg, &mtg.join("audio"), TASK, opts, &test_ids, report)?;
     tracks.extend(test);
-    Ok(TaskDataset::new(
-        TASK,
-        TaskKind::Key,
-        TaskDataset::key_classes(),
-        tracks,
-    ))
+    Ok(key_task(TASK, tracks))
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use crate::check::finalize;
 use crate::error::DataError;
 use crate::options::LoadOptions;
 use crate::report::LoadReport;
-use crate::task::TaskDataset;
+use crate::split::Split;
+use crate::task::{TaskDataset, TaskTrack, TrackLabels};
+use tempo::TempoSource;
 
 pub mod key;
 pub mod mtg;
@@ -187,34 +189,45 @@ pub fn load_dataset(
         DatasetName::Mtt => vec![mtt::load(root, opts, &mut report)?],
         DatasetName::MtgJamendo => vec![mtg::load(root, opts, &mut report)?],
         DatasetName::GsKey => vec![key::load_gs_key(root, opts, &mut report)?],
-        DatasetName::GiantstepsKey => vec![key::load_giantsteps_key(root, opts, &mut report)?],
-        DatasetName::GiantstepsMtgKey => {
-            vec![key::load_giantsteps_mtg_key(root, opts, &mut report)?]
+        part @ (DatasetName::GiantstepsKey | DatasetName::GiantstepsMtgKey) => {
+            vec![key::load_part(part, root, opts, &mut report)?]
         }
         DatasetName::Nsynth => vec![nsynth::load(root, opts, &mut report)?],
-        DatasetName::GtzanTempo => vec![tempo::load_single(tempo::TempoSource::Gtzan, root, opts, &mut report)?],
-        DatasetName::AcmMirum => vec![tempo::load_single(
-            tempo::TempoSource::AcmMirum,
-            root,
-            opts,
-            &mut report,
-        )?],
-        DatasetName::Hainsworth => vec![tempo::load_single(
-            tempo::TempoSource::Hainsworth,
-            root,
-            opts,
-            &mut report,
-        )?],
-        DatasetName::GiantstepsTempo => vec![tempo::load_single(
-            tempo::TempoSource::Giantsteps,
-            root,
-            opts,
-            &mut report,
-        )?],
+        DatasetName::GtzanTempo => vec![tempo::load_single(TempoSource::Gtzan, root, opts, &mut report)?],
+        DatasetName::AcmMirum => vec![tempo::load_single(TempoSource::AcmMirum, root, opts, &mut report)?],
+        DatasetName::Hainsworth => vec![tempo::load_single(TempoSource::Hainsworth, root, opts, &mut report)?],
+        DatasetName::GiantstepsTempo => vec![tempo::load_single(TempoSource::Giantsteps, root, opts, &mut report)?],
         DatasetName::Alltempo => tempo::load_alltempo(root, opts, &mut report)?,
     };
     let tasks = finalize(tasks, &mut report, opts);
     Ok((tasks, report))
+}
+
+/// One annotated item of a tagging dataset (MTT, MTG-Jamendo).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TagRow {
+    /// The item's id (MTT clip id, Jamendo track id).
+    pub id: String,
+    /// Its audio file as the annotations list it, relative to the audio root.
+    pub path: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+}
+
+impl TagRow {
+    /// The row as a track of its tagging task, with its audio at `audio`.
+    pub fn into_track(self, audio: PathBuf, split: Split) -> TaskTrack {
+        TaskTrack {
+            id: self.id,
+            path: audio,
+            split,
+            group: None,
+            labels: TrackLabels {
+                tags: self.tags,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// `path` if it exists, else a [`DataError::NotFound`] naming the dataset's layout.

@@ -9,39 +9,24 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::datasets::{DatasetName, require};
+use crate::datasets::{DatasetName, TagRow, require};
 use crate::error::DataError;
 use crate::options::{LoadOptions, MtgAudio};
 use crate::report::LoadReport;
 use crate::split::Split;
-use crate::task::{TaskDataset, TaskKind, TaskTrack, TrackLabels};
-use crate::text::read_text;
+use crate::task::{TaskDataset, TaskKind};
+use crate::text::{read_text, word_list};
 
 /// Task name.
 pub const TASK: &str = "mtg-jamendo";
 
-const TOP50: &str = include_str!("../../assets/mtg_jamendo/top50_tags.txt");
-
 /// The 50 tags of the top-50 task (`data/tags/top50.txt` of MTG/mtg-jamendo-dataset).
 pub fn top50_tags() -> Vec<String> {
-    TOP50
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
+    word_list(include_str!("../../assets/mtg_jamendo/top50_tags.txt"))
 }
 
-/// One row of a split file.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct MtgRow {
-    pub track_id: String,
-    pub path: String,
-    pub tags: Vec<String>,
-}
-
-/// Parses one split TSV (header, CRLF, variable tag columns).
-pub(crate) fn parse_split_file(text: &str, origin: &Path) -> Result<Vec<MtgRow>, DataError> {
+/// Parses one split TSV (header, CRLF, variable tag columns): track id, `PATH`, tags.
+pub(crate) fn parse_split_file(text: &str, origin: &Path) -> Result<Vec<TagRow>, DataError> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
@@ -67,8 +52,8 @@ pub(crate) fn parse_split_file(text: &str, origin: &Path) -> Result<Vec<MtgRow>,
             .filter(|t| !t.is_empty())
             .map(|t| t.to_string())
             .collect();
-        rows.push(MtgRow {
-            track_id: fields[0].to_string(),
+        rows.push(TagRow {
+            id: fields[0].to_string(),
             path: fields[3].to_string(),
             tags,
         });
@@ -103,20 +88,12 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
             DatasetName::MtgJamendo,
             split_dir.join(format!("autotagging_top50tags-{file}.tsv")),
         )?;
-        for row in parse_split_file(&read_text(&path)?, &path)? {
-            let (known, unknown): (Vec<String>, Vec<String>) =
-                row.tags.into_iter().partition(|t| vocabulary.contains(t));
-            unknown_tags += unknown.len();
-            tracks.push(TaskTrack {
-                id: row.track_id,
-                path: audio_path(&audio_root, &row.path, opts.mtg_audio),
-                split,
-                group: None,
-                labels: TrackLabels {
-                    tags: known,
-                    ..Default::default()
-                },
-            });
+        for mut row in parse_split_file(&read_text(&path)?, &path)? {
+            let listed = row.tags.len();
+            row.tags.retain(|t| vocabulary.contains(t));
+            unknown_tags += listed - row.tags.len();
+            let audio = audio_path(&audio_root, &row.path, opts.mtg_audio);
+            tracks.push(row.into_track(audio, split));
         }
     }
     if unknown_tags > 0 {

@@ -13,13 +13,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::datasets::{DatasetName, require};
+use crate::datasets::{DatasetName, TagRow, require};
 use crate::error::DataError;
 use crate::options::{LoadOptions, MttSplit};
 use crate::report::LoadReport;
 use crate::split::Split;
-use crate::task::{TaskDataset, TaskKind, TaskTrack, TrackLabels};
-use crate::text::read_text;
+use crate::task::{TaskDataset, TaskKind};
+use crate::text::{read_text, word_list};
 
 /// Task name.
 pub const TASK: &str = "mtt";
@@ -27,24 +27,9 @@ pub const TASK: &str = "mtt";
 /// Clip ids with missing or unreadable audio in the MTT distribution.
 pub const BROKEN_CLIPS: [&str; 3] = ["35644", "55753", "57881"];
 
-const TOP50: &str = include_str!("../../assets/mtt/top50_tags.txt");
-
 /// The 50 tags in the benchmark's order (Pons et al. 2018; MARBLE v2 uses the same).
 pub fn top50_tags() -> Vec<String> {
-    TOP50
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// One data row of `annotations_final.csv`, reduced to the top-50 tags.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct MttRow {
-    pub clip_id: String,
-    pub mp3_path: String,
-    pub tags: Vec<String>,
+    word_list(include_str!("../../assets/mtt/top50_tags.txt"))
 }
 
 /// Column positions found in the header row.
@@ -60,8 +45,8 @@ fn clean(field: &str) -> &str {
     field.trim().trim_matches('"').trim()
 }
 
-/// Parses `annotations_final.csv`, keeping the tags in `vocabulary`.
-pub(crate) fn parse_annotations(text: &str, origin: &Path, vocabulary: &[String]) -> Result<Vec<MttRow>, DataError> {
+/// Parses `annotations_final.csv` (clip id, `mp3_path`, tags), keeping the tags in `vocabulary`.
+pub(crate) fn parse_annotations(text: &str, origin: &Path, vocabulary: &[String]) -> Result<Vec<TagRow>, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b'\t')
         .has_headers(false)
@@ -149,9 +134,9 @@ pub(crate) fn parse_annotations(text: &str, origin: &Path, vocabulary: &[String]
                 tags.push(tag.clone());
             }
         }
-        rows.push(MttRow {
-            clip_id: clean(&record[*clip_col]).to_string(),
-            mp3_path: clean(&record[*path_col]).to_string(),
+        rows.push(TagRow {
+            id: clean(&record[*clip_col]).to_string(),
+            path: clean(&record[*path_col]).to_string(),
             tags,
         });
     }
@@ -204,6 +189,27 @@ pub(crate) fn read_won_split(dir: &Path) -> Result<HashMap<String, Split>, DataE
     Ok(map)
 }
 
+/// The split of `row` (by its hex folder, or by the Won split files when given), or why it is
+/// excluded, as (kind, detail): a known broken clip, a folder outside `0`–`f`, a path the Won
+/// split does not list.
+fn split_of(row: &TagRow, won: Option<&HashMap<String, Split>>) -> Result<Split, (&'static str, String)> {
+    if BROKEN_CLIPS.contains(&row.id.as_str()) {
+        return Err((
+            "known broken clip",
+            format!("{} is missing or unreadable in the MTT distribution", row.path),
+        ));
+    }
+    match won {
+        None => {
+            pons_split(&row.path).ok_or_else(|| ("unknown folder", format!("{} is not in a hex folder 0–f", row.path)))
+        }
+        Some(map) => map
+            .get(&row.path)
+            .copied()
+            .ok_or_else(|| ("not in the Won split", row.path.clone())),
+    }
+}
+
 /// Loads the MTT top-50 task.
 pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> Result<TaskDataset, DataError> {
     let annotations = require(DatasetName::Mtt, root.join("annotations_final.csv"))?;
@@ -221,61 +227,27 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions, report: &mut LoadReport) -> 
     let audio_root = opts.audio_dir.clone().unwrap_or_else(|| root.to_path_buf());
     let mut tracks = Vec::new();
     let mut untagged = 0usize;
-    let mut matched = 0usize;
     for row in rows {
-        if BROKEN_CLIPS.contains(&row.clip_id.as_str()) {
-            report.exclude(
-                TASK,
-                &row.clip_id,
-                "known broken clip",
-                format!("{} is missing or unreadable in the MTT distribution", row.mp3_path),
-            );
-            continue;
-        }
-        let split = match &won {
-            None => match pons_split(&row.mp3_path) {
-                Some(s) => s,
-                None => {
-                    report.exclude(
-                        TASK,
-                        &row.clip_id,
-                        "unknown folder",
-                        format!("{} is not in a hex folder 0–f", row.mp3_path),
-                    );
-                    continue;
-                }
-            },
-            Some(map) => match map.get(&row.mp3_path) {
-                Some(s) => {
-                    matched += 1;
-                    *s
-                }
-                None => {
-                    report.exclude(TASK, &row.clip_id, "not in the Won split", row.mp3_path.clone());
-                    continue;
-                }
-            },
+        let split = match split_of(&row, won.as_ref()) {
+            Ok(split) => split,
+            Err((kind, detail)) => {
+                report.exclude(TASK, &row.id, kind, detail);
+                continue;
+            }
         };
         if row.tags.is_empty() {
             untagged += 1;
         }
-        tracks.push(TaskTrack {
-            id: row.clip_id,
-            path: audio_root.join(&row.mp3_path),
-            split,
-            group: None,
-            labels: TrackLabels {
-                tags: row.tags,
-                ..Default::default()
-            },
-        });
+        let audio = audio_root.join(&row.path);
+        tracks.push(row.into_track(audio, split));
     }
+    // With the Won split, every track is a row its files list.
     if let Some(map) = &won
-        && matched < map.len()
+        && tracks.len() < map.len()
     {
         report.notes.push(format!(
             "mtt: {} entries of the Won split files match no row of annotations_final.csv",
-            map.len() - matched
+            map.len() - tracks.len()
         ));
     }
     if untagged > 0 {
@@ -318,9 +290,9 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(
             rows[0],
-            MttRow {
-                clip_id: "2".into(),
-                mp3_path: "f/a-b-01-c-0-29.mp3".into(),
+            TagRow {
+                id: "2".into(),
+                path: "f/a-b-01-c-0-29.mp3".into(),
                 tags: vec!["rock".into()]
             }
         );

@@ -99,6 +99,37 @@ struct TempoItem {
     own_split: Option<Split>,
 }
 
+/// The exclusion kind of an annotation without a readable tempo.
+const UNREADABLE: &str = "unreadable tempo";
+
+/// The exclusion of a tempo file with no number in it.
+fn no_number(file: &Path) -> (&'static str, String) {
+    (UNREADABLE, format!("no number in {}", file.display()))
+}
+
+/// The item `id` with audio at `path` and the tempo its annotation gives, or `None` when the
+/// annotation gave none: then the item is reported excluded with `tempo`'s (kind, detail).
+fn annotated(
+    source: TempoSource,
+    id: String,
+    path: PathBuf,
+    tempo: Result<f64, (&str, String)>,
+    report: &mut LoadReport,
+) -> Option<TempoItem> {
+    match tempo {
+        Ok(tempo) => Some(TempoItem {
+            id,
+            path,
+            tempo,
+            own_split: None,
+        }),
+        Err((kind, detail)) => {
+            report.exclude(source.name(), id, kind, detail);
+            None
+        }
+    }
+}
+
 const GTZAN_LISTS: [(&str, Split); 3] = [
     (include_str!("../../assets/gtzan/train_filtered.txt"), Split::Train),
     (include_str!("../../assets/gtzan/valid_filtered.txt"), Split::Valid),
@@ -151,20 +182,12 @@ fn load_gtzan(root: &Path, audio: &Path, report: &mut LoadReport) -> Result<Vec<
             );
             continue;
         }
-        match first_number(&read_text(&file)?) {
-            Some(tempo) => items.push(TempoItem {
-                id,
-                path: audio.join(genre).join(format!("{name}.wav")),
-                tempo,
-                own_split: Some(split),
-            }),
-            None => report.exclude(
-                source.name(),
-                id,
-                "unreadable tempo",
-                format!("no number in {}", file.display()),
-            ),
-        }
+        let tempo = first_number(&read_text(&file)?).ok_or_else(|| no_number(&file));
+        let path = audio.join(genre).join(format!("{name}.wav"));
+        items.extend(annotated(source, id, path, tempo, report).map(|item| TempoItem {
+            own_split: Some(split),
+            ..item
+        }));
     }
     Ok(items)
 }
@@ -203,15 +226,8 @@ fn load_hainsworth(root: &Path, audio: &Path, report: &mut LoadReport) -> Result
     for file in files_with_suffix(&dir, ".beats")? {
         let name = name_without(&file, ".beats");
         let id = format!("hainsworth_{name}");
-        match tempo_from_beats(&read_text(&file)?) {
-            Ok(tempo) => items.push(TempoItem {
-                id,
-                path: audio.join(format!("{name}.wav")),
-                tempo,
-                own_split: None,
-            }),
-            Err(reason) => report.exclude(source.name(), id, "no beats", reason),
-        }
+        let tempo = tempo_from_beats(&read_text(&file)?).map_err(|reason| ("no beats", reason));
+        items.extend(annotated(source, id, audio.join(format!("{name}.wav")), tempo, report));
     }
     Ok(items)
 }
@@ -239,20 +255,11 @@ fn load_acm_mirum(root: &Path, audio: &Path, report: &mut LoadReport) -> Result<
         let base = listed.rsplit(['/', '\\']).next().unwrap_or(listed);
         let name = base.strip_suffix(".wav").unwrap_or(base);
         let id = format!("acm-mirum_{}", name.strip_suffix(".clip").unwrap_or(name));
-        match first_number(rest) {
-            Some(tempo) => items.push(TempoItem {
-                id,
-                path: audio.join(format!("{name}.mp3")),
-                tempo,
-                own_split: None,
-            }),
-            None => report.exclude(
-                source.name(),
-                id,
-                "unreadable tempo",
-                format!("{}, line {}: no tempo after the path", file.display(), i + 1),
-            ),
-        }
+        let tempo = first_number(rest).ok_or_else(|| {
+            let detail = format!("{}, line {}: no tempo after the path", file.display(), i + 1);
+            (UNREADABLE, detail)
+        });
+        items.extend(annotated(source, id, audio.join(format!("{name}.mp3")), tempo, report));
     }
     Ok(items)
 }
@@ -273,20 +280,8 @@ fn load_giantsteps(
     for file in files_with_suffix(&dir, ".bpm")? {
         let name = name_without(&file, ".bpm");
         let id = format!("giantsteps_{}", name.strip_suffix(".LOFI").unwrap_or(&name));
-        match first_number(&read_text(&file)?) {
-            Some(tempo) => items.push(TempoItem {
-                id,
-                path: audio.join(format!("{name}.mp3")),
-                tempo,
-                own_split: None,
-            }),
-            None => report.exclude(
-                source.name(),
-                id,
-                "unreadable tempo",
-                format!("no number in {}", file.display()),
-            ),
-        }
+        let tempo = first_number(&read_text(&file)?).ok_or_else(|| no_number(&file));
+        items.extend(annotated(source, id, audio.join(format!("{name}.mp3")), tempo, report));
     }
     Ok(items)
 }
