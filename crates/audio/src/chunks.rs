@@ -31,6 +31,17 @@ pub enum CropStrategy {
     Random,
 }
 
+impl CropStrategy {
+    /// The name used in records and configuration (`same`, `adjacent`, `random`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CropStrategy::Same => "same",
+            CropStrategy::Adjacent => "adjacent",
+            CropStrategy::Random => "random",
+        }
+    }
+}
+
 /// Probabilities of drawing each [`CropStrategy`] per anchor. They need not sum to 1; they are
 /// normalised by their sum. The default is uniform.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

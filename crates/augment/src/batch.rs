@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use loev_audio::cache::AudioCache;
-use loev_audio::chunks::{CropProbabilities, CropStrategy, read_crop_into, sample_crops};
+use loev_audio::chunks::{CropProbabilities, read_crop_into, sample_crops};
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 use loev_core::rng::{Rng, derived_rng};
 use rand::RngExt;
@@ -275,14 +275,6 @@ pub fn anchor_tracks(n_tracks: usize, anchors: usize, seed: u64, index: u64) -> 
     }
 }
 
-fn strategy_name(strategy: CropStrategy) -> &'static str {
-    match strategy {
-        CropStrategy::Same => "same",
-        CropStrategy::Adjacent => "adjacent",
-        CropStrategy::Random => "random",
-    }
-}
-
 /// Builds batch `index`: a pure function of `(cfg.seed, index)`, the cache and the config.
 /// Views are rendered in parallel on the current rayon pool.
 pub fn build_batch(
@@ -331,7 +323,7 @@ pub fn build_batch(
         for (m, crop) in anchor_crops.into_iter().enumerate() {
             records[a * n_views + m].crop = Some(CropRecord {
                 track,
-                strategy: strategy_name(strategy).to_string(),
+                strategy: strategy.name().to_string(),
                 start: crop.start,
                 len: crop.len,
             });

@@ -186,6 +186,24 @@ impl StretchMethod {
     }
 }
 
+/// Parses the configuration-file name (`exact` or `spectral`), as command-line flags take it.
+impl std::str::FromStr for StretchMethod {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Self::Exact, Self::Spectral]
+            .into_iter()
+            .find(|method| method.name() == name)
+            .ok_or_else(|| format!("unknown stretch method `{name}` (expected `exact` or `spectral`)"))
+    }
+}
+
+impl std::fmt::Display for StretchMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Signalsmith Stretch presets (analysis block and hop, in seconds at any sample rate).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -35,6 +35,7 @@ pub mod filters;
 pub mod resample;
 pub mod stretch;
 pub mod transforms;
+pub mod views;
 
 pub use batch::{Batch, BatchLoader, DataConfig, LoaderConfig, anchor_tracks, build_batch, mixup};
 pub use chain::{AppliedTransform, AugmentChain, CropRecord, MixupRecord, ViewPlan, ViewRecord};

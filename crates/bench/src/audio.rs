@@ -6,35 +6,28 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::{BenchError, python_anchor};
+use crate::{BenchError, in_work_dir, python_anchor};
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 
-/// Options of `loev bench audio`.
-#[derive(Clone, Debug)]
+/// Options of `loev bench audio`, which are its command-line flags.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Options {
-    /// Seconds of generated test music per file (at least 3.5).
+    // `run` needs at least 3.5 s (one 3 s view plus margin).
+    /// Seconds of generated test music per file.
+    #[arg(long, default_value_t = 60.0)]
     pub seconds: f64,
     /// Timed repetitions; the best is reported.
+    #[arg(long, default_value_t = 3)]
     pub repeats: usize,
     /// 3 s views per front-end timing.
+    #[arg(long, default_value_t = 300)]
     pub slices: usize,
     /// Skip the librosa anchor.
+    #[arg(long)]
     pub no_anchor: bool,
-    /// Folder for the generated wav files (`None`: a temporary folder, removed afterwards).
+    /// Folder for the generated wav files (default: a temporary folder, removed afterwards).
+    #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
-}
-
-impl Default for Options {
-    /// The defaults of `loev bench audio`.
-    fn default() -> Self {
-        Self {
-            seconds: 60.0,
-            repeats: 3,
-            slices: 300,
-            no_anchor: false,
-            work_dir: None,
-        }
-    }
 }
 
 /// One generated test file.
@@ -52,22 +45,7 @@ pub fn run(options: &Options) -> Result<(), BenchError> {
         ));
     }
     let repeats = options.repeats.max(1);
-    let (dir, temporary) = match &options.work_dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("loev-bench-audio-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| BenchError::CreateDir {
-        path: dir.clone(),
-        source,
-    })?;
-    let result = bench(options, repeats, &dir);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    in_work_dir(options.work_dir.as_deref(), "audio", |dir| bench(options, repeats, dir))
 }
 
 fn bench(options: &Options, repeats: usize, dir: &Path) -> Result<(), BenchError> {

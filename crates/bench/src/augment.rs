@@ -10,60 +10,59 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::{BenchError, python_anchor};
+use crate::{BenchError, in_work_dir, python_anchor};
 use loev_audio::cache::AudioCache;
 use loev_audio::chunks::{Crop, read_crop};
 use loev_audio::frontend::{FrontEnd, SpectralWarp};
 use loev_augment::{AugmentChain, BatchLoader, ChainConfig, DataConfig, LoaderConfig, StretchMethod, ViewPlan};
 use loev_core::rng::{derive_seed, derived_rng};
 
-/// Options of `loev bench augment`. The anchor runs under `$LOEV_PYTHON` (default `python3`),
-/// which needs audiomentations, pedalboard and librosa:
-/// `pip install -r bench/anchors/requirements-augment.txt`.
-#[derive(Clone, Debug)]
+/// Options of `loev bench augment`, which are its command-line flags.
+#[derive(Clone, Debug, clap::Args)]
+#[command(
+    after_help = "The anchor runs under $LOEV_PYTHON (default python3), which needs audiomentations, \
+pedalboard and librosa: pip install -r bench/anchors/requirements-augment.txt"
+)]
 pub struct Options {
     /// Views timed per measurement (loev rounds up to whole batches).
+    #[arg(long, default_value_t = 256)]
     pub views: usize,
-    /// Seconds of generated music (the built-in corpus) the views are cropped from (8…3600).
+    // `run` takes 8…3600 s.
+    /// Seconds of generated music (the built-in corpus) the views are cropped from.
+    #[arg(long, default_value_t = 60.0)]
     pub seconds: f64,
     /// Anchors per batch of the loev loader.
+    #[arg(long, default_value_t = 16)]
     pub anchors: usize,
     /// Views per anchor of the loev loader.
+    #[arg(long, default_value_t = 4)]
     pub views_per_anchor: usize,
     /// Apply every transform to every view (all p = 1) on both sides.
+    #[arg(long)]
     pub every_transform: bool,
-    /// loev's chain (TOML, as for `loev augment --config`); the Python anchor always runs the
-    /// default chain.
+    /// loev's chain (TOML, as for `loev augment --config`), e.g. `[stretcher] preset =
+    /// "cheaper"`; the Python anchor always runs the default chain.
+    #[arg(long, value_name = "TOML")]
     pub config: Option<PathBuf>,
     /// Seed of the music and of the views.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Measure only this pitch/stretch method (`None`: both).
+    /// Measure only this pitch/stretch method (default: both)
+    ///
+    /// Possible values:
+    /// - exact:    Signalsmith Stretch renders the waveform, then the log-mel
+    /// - spectral: The log-mel is read from the source span's STFT through a warp (no waveform)
+    #[arg(long, verbatim_doc_comment)]
     pub method: Option<StretchMethod>,
     /// Most loader workers to measure (1, 2, 4, 8, 16, up to the cores available).
+    #[arg(long, default_value_t = 16)]
     pub max_workers: usize,
     /// Skip the Python anchor.
+    #[arg(long)]
     pub no_anchor: bool,
-    /// Folder for the generated wav and cache (`None`: a temporary folder, removed afterwards).
+    /// Folder for the generated wav and cache (default: a temporary folder, removed afterwards).
+    #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
-}
-
-impl Default for Options {
-    /// The defaults of `loev bench augment`.
-    fn default() -> Self {
-        Self {
-            views: 256,
-            seconds: 60.0,
-            anchors: 16,
-            views_per_anchor: 4,
-            every_transform: false,
-            config: None,
-            seed: 0,
-            method: None,
-            max_workers: 16,
-            no_anchor: false,
-            work_dir: None,
-        }
-    }
 }
 
 /// Runs the benchmark and prints its figures.
@@ -78,22 +77,7 @@ pub fn run(options: &Options) -> Result<(), BenchError> {
             "--views, --anchors and --views-per-anchor must be at least 1".into(),
         ));
     }
-    let (dir, temporary) = match &options.work_dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("loev-bench-augment-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| BenchError::CreateDir {
-        path: dir.clone(),
-        source,
-    })?;
-    let result = bench(options, &dir);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    in_work_dir(options.work_dir.as_deref(), "augment", |dir| bench(options, dir))
 }
 
 fn chain_config(path: Option<&Path>, every_transform: bool) -> Result<ChainConfig, BenchError> {

@@ -10,15 +10,19 @@
 //! * [`python_anchor`] — runs the anchor scripts under `bench/` (`$LOEV_PYTHON`, else
 //!   `python3`); a missing interpreter, library or script skips the anchor, it is not an error.
 //!
-//! Each bench takes a plain options struct (its `Default` is the CLI's defaults) and its `run`
-//! prints to stdout.
+//! Each bench takes an options struct, which is also its command-line flags (`clap::Args`, with
+//! the CLI's defaults), and its `run` prints to stdout.
 //!
 //! ```no_run
-//! let options = loev_bench::audio::Options {
-//!     seconds: 10.0,
-//!     no_anchor: true,
-//!     ..Default::default()
-//! };
+//! use clap::Parser;
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     options: loev_bench::audio::Options,
+//! }
+//!
+//! let options = Cli::parse_from(["bench", "--seconds", "10", "--no-anchor"]).options;
 //! loev_bench::audio::run(&options)?;
 //! # Ok::<(), loev_bench::BenchError>(())
 //! ```
@@ -31,3 +35,28 @@ pub mod python_anchor;
 pub mod train;
 
 pub use error::BenchError;
+
+/// Runs `bench` in `work_dir`, or, without one, in a temporary folder named after the bench
+/// that is removed afterwards (also when the bench fails).
+fn in_work_dir(
+    work_dir: Option<&std::path::Path>,
+    bench_name: &str,
+    bench: impl FnOnce(&std::path::Path) -> Result<(), BenchError>,
+) -> Result<(), BenchError> {
+    let (dir, temporary) = match work_dir {
+        Some(dir) => (dir.to_path_buf(), false),
+        None => (
+            std::env::temp_dir().join(format!("loev-bench-{bench_name}-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| BenchError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let result = bench(&dir);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}

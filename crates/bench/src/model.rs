@@ -12,7 +12,7 @@ use loev_model::bench::{StepBenchConfig, StepTimings, peak_rss_bytes, time_train
 use loev_model::{EncoderConfig, LoevModelConfig, open_device, set_custom_kernels};
 
 /// Which model sizes to time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Case {
     /// Full SF-NFNet-F0 (62.3 M-parameter encoder).
     Full,
@@ -22,68 +22,60 @@ pub enum Case {
     Both,
 }
 
-/// Options of `loev bench model`.
-#[derive(Clone, Debug)]
+/// Options of `loev bench model`, which are its command-line flags.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Options {
     /// Model sizes to time.
+    #[arg(long, value_enum, default_value = "both")]
     pub case: Case,
-    /// Batches of the full-size case (each is timed; on an H200: 64, 256).
+    /// Batches of the full-size case, comma-separated (each is timed; on an H200: 64,256).
+    #[arg(long, value_delimiter = ',', default_value = "8")]
     pub full_batch: Vec<usize>,
     /// Batch of the tiny case (demo: 16 anchors × 4 views).
+    #[arg(long, default_value_t = 64)]
     pub tiny_batch: usize,
-    /// Projection heads (1 = MULE; 3 = LOEV with pitch and tempo heads); at least 1.
+    /// Projection heads (1 = MULE; 3 = LOEV with pitch and tempo heads).
+    #[arg(long, default_value_t = 1)]
     pub heads: usize,
-    /// LOEV++ branches.
+    /// LOEV++ branches (needs --heads ≥ 1).
+    #[arg(long)]
     pub plusplus: bool,
     /// Input mel bands.
+    #[arg(long, default_value_t = 96)]
     pub mels: usize,
     /// Input frames.
+    #[arg(long, default_value_t = 300)]
     pub frames: usize,
     /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 5)]
     pub steps: usize,
     /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Threads for both frameworks (`None`: all cores). Sizes rayon's global pool, which can
-    /// be done once per process.
+    // Sizes rayon's global pool, which can be done once per process.
+    /// Threads for both frameworks (default: all cores).
+    #[arg(long)]
     pub threads: Option<usize>,
     /// Also time burn-flex's own GELU / conv2d kernels (the figure before the custom kernels).
+    #[arg(long)]
     pub burn_kernels: bool,
     /// Skip the PyTorch reference.
+    #[arg(long)]
     pub no_torch: bool,
-    /// Python interpreter with torch (`None`: `$LOEV_PYTHON`, else `python3`).
+    /// Python interpreter with torch (default: $LOEV_PYTHON, else python3).
+    #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
-    /// Device: cpu, cuda:N, vulkan:N, vulkan:cpu or opengl:cpu (GPU backends need the `vulkan`
-    /// or `cuda` feature). On a GPU the PyTorch reference runs on CUDA.
+    /// Device: cpu, cuda:N, vulkan:N, vulkan:cpu or opengl:cpu (GPU backends need a build with
+    /// `--features vulkan` or `--features cuda`). On a GPU the PyTorch reference runs on CUDA.
+    #[arg(long, default_value = "cpu")]
     pub device: String,
     /// The device's peak in TFLOP/s, to report the model FLOP utilisation (MFU = counted
-    /// FLOPs per second / peak).
+    /// FLOPs per second / peak). E.g. 989 for an H200's dense bf16 tensor cores.
+    #[arg(long)]
     pub peak_tflops: Option<f64>,
     /// Also time PyTorch with bf16 autocast and channels-last memory (GPU only).
+    #[arg(long)]
     pub torch_bf16: bool,
-}
-
-impl Default for Options {
-    /// The defaults of `loev bench model`.
-    fn default() -> Self {
-        Self {
-            case: Case::Both,
-            full_batch: vec![8],
-            tiny_batch: 64,
-            heads: 1,
-            plusplus: false,
-            mels: 96,
-            frames: 300,
-            steps: 5,
-            warmup: 2,
-            threads: None,
-            burn_kernels: false,
-            no_torch: false,
-            python: None,
-            device: "cpu".into(),
-            peak_tflops: None,
-            torch_bf16: false,
-        }
-    }
 }
 
 /// One timed configuration (the PyTorch script rebuilds it from the width multiplier and depths).
@@ -321,33 +313,23 @@ fn run_torch(
         Some(("cuda", index)) => format!("cuda:{index}"),
         _ => "cuda".to_string(),
     };
-    let mut script_args: Vec<OsString> = [
-        "--width-multiplier".to_string(),
-        case.width_multiplier.to_string(),
-        "--depths".into(),
-        depths,
-        "--batch".into(),
-        case.batch.to_string(),
-        "--heads".into(),
-        options.heads.to_string(),
-        "--projection-dims".into(),
-        dims,
-        "--mels".into(),
-        options.mels.to_string(),
-        "--frames".into(),
-        options.frames.to_string(),
-        "--steps".into(),
-        options.steps.max(1).to_string(),
-        "--warmup".into(),
-        options.warmup.to_string(),
-        "--threads".into(),
-        threads.to_string(),
-        "--device".into(),
-        device,
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
+    let flags = [
+        ("--width-multiplier", case.width_multiplier.to_string()),
+        ("--depths", depths),
+        ("--batch", case.batch.to_string()),
+        ("--heads", options.heads.to_string()),
+        ("--projection-dims", dims),
+        ("--mels", options.mels.to_string()),
+        ("--frames", options.frames.to_string()),
+        ("--steps", options.steps.max(1).to_string()),
+        ("--warmup", options.warmup.to_string()),
+        ("--threads", threads.to_string()),
+        ("--device", device),
+    ];
+    let mut script_args: Vec<OsString> = flags
+        .into_iter()
+        .flat_map(|(flag, value)| [OsString::from(flag), OsString::from(value)])
+        .collect();
     if options.plusplus {
         script_args.push("--plusplus".into());
     }

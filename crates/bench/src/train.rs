@@ -4,39 +4,31 @@
 use crate::BenchError;
 use loev_train::{TrainOptions, preset};
 
-/// Options of `loev bench train`.
-#[derive(Clone, Debug)]
+/// Options of `loev bench train`, which are its command-line flags.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Options {
-    /// Presets to measure (NAME:SIZE).
+    /// Presets to measure (NAME:SIZE), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "loev-psts:tiny,loev-psts:full")]
     pub presets: Vec<String>,
     /// Timed steps per preset (after the warm-up steps).
+    #[arg(long, default_value_t = 20)]
     pub steps: u64,
     /// Untimed warm-up steps per preset.
+    #[arg(long, default_value_t = 3)]
     pub warmup: u64,
     /// Anchors per batch for the full-size presets (the seed's 256 needs a GPU; on a CPU a
     /// small batch measures the per-view cost).
+    #[arg(long, default_value_t = 8)]
     pub full_anchors: usize,
     /// Tracks of the built-in corpus used as training data.
+    #[arg(long, default_value_t = 24)]
     pub tracks: usize,
     /// Device (cpu, cuda:N, vulkan:N, vulkan:cpu, or a list such as cuda:0,1).
+    #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Augmentation workers (`None`: the preset's).
+    /// Augmentation workers (default: the preset's).
+    #[arg(long)]
     pub workers: Option<usize>,
-}
-
-impl Default for Options {
-    /// The defaults of `loev bench train`.
-    fn default() -> Self {
-        Self {
-            presets: vec!["loev-psts:tiny".into(), "loev-psts:full".into()],
-            steps: 20,
-            warmup: 3,
-            full_anchors: 8,
-            tracks: 24,
-            device: "cpu".into(),
-            workers: None,
-        }
-    }
 }
 
 /// Runs the benchmark and prints one line per preset.

@@ -11,7 +11,8 @@ use common::{loev, run_ok, temp_dir};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use loev_train::{TrainConfig, preset};
+use loev_train::TrainConfig;
+use loev_train::fixtures::{TestBatches, test_size_config};
 
 /// Valid inputs that the bad cases are variations of: a small corpus of audio files, its cache,
 /// a run trained for two steps of the test-size model, and the corpus's embeddings.
@@ -44,15 +45,13 @@ impl Fixture {
                 .arg(&cache)
                 .arg(corpus.join("manifest.csv")),
         );
-        let mut config = preset("loev-ps:tiny").expect("preset");
-        config.name = "battery".into();
-        config.data.cache = Some(cache.clone());
-        config.data.anchors = 2;
-        config.data.views = 2;
-        config.data.workers = 1;
-        config.frontend.frames = 100;
-        config.model.size = "test".parse().expect("size");
-        config.model.projection_dims = None;
+        let batches = TestBatches {
+            anchors: 2,
+            views: 2,
+            frames: 100,
+            workers: 1,
+        };
+        let mut config = test_size_config("loev-ps:tiny", "battery", &cache, batches).expect("config");
         config.train.steps = 2;
         config.train.checkpoint_every = 2;
         config.train.log_every = 1;

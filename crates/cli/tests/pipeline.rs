@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use loev_train::fixtures::{TestBatches, test_size_config};
 use loev_train::{TrainConfig, preset};
 
 /// Writes a small corpus as audio files and builds a cache from its manifest, so that training
@@ -44,15 +45,13 @@ fn build_cache(root: &Path, tracks: usize) -> PathBuf {
 
 /// A LOEV-PSTS config small enough for a test: test-size encoder, 1.5 s views.
 fn small_config(cache: &Path, steps: u64, checkpoint_every: u64) -> TrainConfig {
-    let mut config = preset("loev-psts:tiny").unwrap();
-    config.name = "loev-psts-test".into();
-    config.data.cache = Some(cache.to_path_buf());
-    config.data.anchors = 6;
-    config.data.views = 4;
-    config.data.workers = 2;
-    config.frontend.frames = 150;
-    config.model.size = "test".parse().unwrap();
-    config.model.projection_dims = None;
+    let batches = TestBatches {
+        anchors: 6,
+        views: 4,
+        frames: 150,
+        workers: 2,
+    };
+    let mut config = test_size_config("loev-psts:tiny", "loev-psts-test", cache, batches).unwrap();
     config.train.steps = steps;
     config.train.checkpoint_every = checkpoint_every;
     config.train.keep_last = 3;

@@ -9,6 +9,8 @@ use common::{loev, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use loev_train::fixtures::{TestBatches, test_size_config};
+
 /// The write end of a pipe whose reader is gone: every write to it fails with EPIPE.
 fn closed_pipe() -> Stdio {
     let (reader, writer) = std::io::pipe().unwrap();
@@ -70,15 +72,13 @@ fn corpus_and_cache(root: &Path) -> PathBuf {
 fn pretrain_keeps_training_after_the_reader_of_its_output_closes() {
     let root = temp_dir("pretrain");
     let cache = corpus_and_cache(&root);
-    let mut config = loev_train::preset("mule-b:tiny").unwrap();
-    config.name = "pipes".into();
-    config.data.cache = Some(cache);
-    config.data.anchors = 4;
-    config.data.views = 2;
-    config.data.workers = 1;
-    config.frontend.frames = 100;
-    config.model.size = "test".parse().unwrap();
-    config.model.projection_dims = None;
+    let batches = TestBatches {
+        anchors: 4,
+        views: 2,
+        frames: 100,
+        workers: 1,
+    };
+    let mut config = test_size_config("mule-b:tiny", "pipes", &cache, batches).unwrap();
     config.train.steps = 6;
     config.train.log_every = 1;
     config.train.checkpoint_every = 3;

@@ -56,6 +56,35 @@ pub fn small_run_config(name: &str, cache: &Path, steps: u64) -> Result<TrainCon
     Ok(config)
 }
 
+/// The batch layout of a test run: `anchors` × `views` views of `frames` frames, made by
+/// `workers` loader threads.
+#[derive(Clone, Copy, Debug)]
+pub struct TestBatches {
+    /// Anchors per batch.
+    pub anchors: usize,
+    /// Views per anchor.
+    pub views: usize,
+    /// Frames per view (MULE's 96 mels).
+    pub frames: usize,
+    /// Loader threads.
+    pub workers: usize,
+}
+
+/// Preset `spec` (a `:tiny` preset keeps its augmentations and optimizer) on the test-size
+/// encoder with its default projection, named `name`, reading `cache`, with `batches`.
+pub fn test_size_config(spec: &str, name: &str, cache: &Path, batches: TestBatches) -> Result<TrainConfig, TrainError> {
+    let mut config = preset(spec)?;
+    config.name = name.to_string();
+    config.data.cache = Some(cache.to_path_buf());
+    config.data.anchors = batches.anchors;
+    config.data.views = batches.views;
+    config.data.workers = batches.workers;
+    config.frontend.frames = batches.frames;
+    config.model.size = crate::config::ModelSize::Test;
+    config.model.projection_dims = None;
+    Ok(config)
+}
+
 /// Options for training into `run` without a progress bar or messages.
 pub fn quiet_options(run: &Path) -> TrainOptions {
     let mut options = TrainOptions::new(run);

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use loev_audio::SAMPLE_RATE;
-use loev_audio::chunks::{CropProbabilities, CropStrategy, read_crop, sample_crops};
-use loev_augment::{AugmentChain, ChainConfig, CropRecord, ViewRecord, mixup};
-use loev_core::rng::derived_rng;
+use loev_audio::chunks::CropProbabilities;
+use loev_augment::views::{ClipViews, clip_views};
+use loev_augment::{AugmentChain, ChainConfig, ViewRecord};
 use serde::Serialize;
 
 /// Arguments of `loev augment`.
@@ -107,11 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let view_len = (args.seconds * f64::from(SAMPLE_RATE)).round() as usize;
 
-    let plans: Vec<_> = (0..args.views)
-        .map(|v| chain.plan(&mut derived_rng(args.seed, &[v as u64])))
-        .collect();
-    let lengths: Vec<usize> = plans.iter().map(|p| p.source_len(view_len)).collect();
-    let probs = match args.strategy {
+    let crops = match args.strategy {
         None => CropProbabilities::default(),
         Some(StrategyArg::Same) => CropProbabilities {
             same: 1.0,
@@ -129,31 +125,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             random: 1.0,
         },
     };
-    let mut crop_rng = derived_rng(args.seed, &[u64::MAX]);
-    let (strategy, crops) = sample_crops(audio.len(), &lengths, &probs, &mut crop_rng);
-    let strategy = match strategy {
-        CropStrategy::Same => "same",
-        CropStrategy::Adjacent => "adjacent",
-        CropStrategy::Random => "random",
-    };
-
-    let mut records: Vec<ViewRecord> = plans.iter().map(|p| p.record(view_len)).collect();
-    let mut waves: Vec<Vec<f32>> = Vec::with_capacity(args.views);
-    for ((plan, crop), record) in plans.iter().zip(&crops).zip(records.iter_mut()) {
-        waves.push(chain.render(plan, &read_crop(&audio, crop), view_len));
-        record.crop = Some(CropRecord {
-            track: 0,
-            strategy: strategy.to_string(),
-            start: crop.start,
-            len: crop.len,
-        });
-    }
-    if args.mixup {
-        let mut rng = derived_rng(args.seed, &[u64::MAX - 1]);
-        for (record, mix) in records.iter_mut().zip(mixup(&mut waves, &mut rng)) {
-            record.mixup = Some(mix);
-        }
-    }
+    let ClipViews { mut waves, records } =
+        clip_views(&chain, &audio, args.seed, args.views, view_len, &crops, args.mixup);
+    let strategy = records
+        .first()
+        .and_then(|r| r.crop.as_ref())
+        .map(|c| c.strategy.clone())
+        .unwrap_or_default();
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let width = args.views.saturating_sub(1).to_string().len().max(2);

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use loev_experiments::demo::{DemoConfig, run_demo};
 
-use super::MethodArg;
-
 /// Arguments of `loev demo`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,8 +25,8 @@ pub struct Args {
     /// How pretraining renders pitch shift and time stretch: `spectral` (read from the STFT;
     /// about 4× faster) or `exact` (Signalsmith waveform). Use a separate --out per method:
     /// runs trained with the other method are not reused.
-    #[arg(long, value_enum, default_value = "spectral")]
-    pub augment_method: MethodArg,
+    #[arg(long, default_value = "spectral")]
+    pub augment_method: loev_augment::StretchMethod,
     /// How each loss head averages over anchors: `all-anchors` (an anchor without a positive
     /// counts 0, as in the authors' code) or `with-positives` (such anchors are left out).
     #[arg(long, value_enum, default_value = "all-anchors")]
@@ -55,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.models.push("loev++-psts".into());
     }
     config.progress = !args.quiet;
-    config.augment_method = args.augment_method.into();
+    config.augment_method = args.augment_method;
     config.anchor_mean = match args.anchor_mean {
         AnchorMeanArg::AllAnchors => loev_train::AnchorMean::AllAnchors,
         AnchorMeanArg::WithPositives => loev_train::AnchorMean::WithPositives,

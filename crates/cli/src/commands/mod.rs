@@ -14,20 +14,10 @@ pub mod pretrain;
 pub mod probe;
 pub mod retrieve;
 
-/// `--augment-method` / `--method` values: how pitch shift and time stretch are rendered.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum MethodArg {
-    /// Signalsmith Stretch renders the waveform, then the log-mel.
-    Exact,
-    /// The log-mel is read from the source span's STFT through a warp (no waveform).
-    Spectral,
-}
-
-impl From<MethodArg> for loev_augment::StretchMethod {
-    fn from(method: MethodArg) -> Self {
-        match method {
-            MethodArg::Exact => Self::Exact,
-            MethodArg::Spectral => Self::Spectral,
-        }
-    }
+/// The name a model gets in result tables: the last component of `path` (an embedding folder,
+/// a run folder), or `model` when it has none.
+pub fn model_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into())
 }

@@ -99,11 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         !tasks.is_empty(),
         "no task to probe: the labels have no key/tempo/tags/pitch column with values, or --task matched none"
     );
-    let model = args
-        .embeddings
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
+    let model = super::model_name(&args.embeddings);
     let mut results = Vec::new();
     for space in &args.spaces {
         let mut probes = Vec::new();

@@ -48,11 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Default::default()
     };
-    let model = args
-        .embeddings
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
+    let model = super::model_name(&args.embeddings);
     let mut results = Vec::new();
     for space in &args.spaces {
         let mut items = retrieval_items(&set, space)?;
