@@ -1,0 +1,345 @@
+//! `loev._loev`: the Rust side of the `loev` Python package (the package itself is in `python/`).
+//!
+//! * [`Model`]: a self-describing model file (see `docs/formats.md`), embedding audio into
+//!   every space of the model: timestamps, timeline `[T × D]` and mean `[D]` per space.
+//! * [`Augmenter`]: the tracked augmentation chain: views of a clip (log-mel model inputs or
+//!   waveforms), the tracking matrix and every view's parameters, equal to `loev augment` for
+//!   the same seed.
+//! * [`positive_masks`]: the positive sets of the LOEV loss for a batch, from
+//!   `loev_train::ViewLabels::is_positive` (the loss's own rule).
+//!
+//! Arrays come in and go out as numpy arrays; compute runs with the GIL released, so Python
+//! threads (and PyTorch `DataLoader` workers in threads) run alongside. Every error becomes a
+//! `loev.LoevError` carrying loev's message (file, key, reason); nothing panics across the
+//! boundary.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use loev_audio::chunks::CropProbabilities;
+use loev_audio::frontend::{FrontEnd, FrontEndConfig};
+use loev_augment::views::clip_views;
+use loev_augment::{AugmentChain, ChainConfig, ViewRecord};
+use loev_core::SAMPLE_RATE;
+use loev_core::rng::derive_seed;
+use loev_eval::embed::{EmbedOptions, Embedder, TrackEmbedding};
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+create_exception!(
+    _loev,
+    LoevError,
+    PyException,
+    "An error of loev: the message names the file, key or value at fault and what to do."
+);
+
+fn loev_error(error: impl std::fmt::Display) -> PyErr {
+    LoevError::new_err(error.to_string())
+}
+
+/// The clip at 16 kHz: resampled when `sample_rate` differs; an empty or non-finite clip is an
+/// error.
+fn at_loev_rate(audio: &[f32], sample_rate: u32) -> PyResult<Vec<f32>> {
+    if audio.is_empty() {
+        return Err(loev_error("the audio holds no samples"));
+    }
+    if let Some(i) = audio.iter().position(|x| !x.is_finite()) {
+        return Err(loev_error(format!("the audio holds a non-finite sample at index {i}")));
+    }
+    if sample_rate == SAMPLE_RATE {
+        return Ok(audio.to_vec());
+    }
+    if sample_rate == 0 {
+        return Err(loev_error("sample rate must be positive, got 0"));
+    }
+    loev_audio::resample::resample(audio, sample_rate, SAMPLE_RATE).map_err(loev_error)
+}
+
+/// A model loaded from a model file.
+#[pyclass(frozen, module = "loev._loev")]
+struct Model {
+    embedder: Mutex<Embedder>,
+    spaces: Vec<(String, usize)>,
+    info_json: String,
+}
+
+#[pymethods]
+impl Model {
+    /// Loads a model file (`loev export` writes one; every checkpoint is one). `device`:
+    /// `cpu`, or a GPU (`cuda:0`, `vulkan:0`) when the wheel was built with one. `hop_seconds`:
+    /// the hop between the 3 s slices of the timeline (MULE: 2 s).
+    #[new]
+    #[pyo3(signature = (path, device = "cpu", batch_size = 16, hop_seconds = 2.0))]
+    fn new(py: Python<'_>, path: &str, device: &str, batch_size: usize, hop_seconds: f64) -> PyResult<Self> {
+        let path = Path::new(path).to_path_buf();
+        let device = device.to_string();
+        py.detach(move || {
+            let (_, device) = loev_model::open_device(&device, false).map_err(loev_error)?;
+            let options = EmbedOptions {
+                batch_size,
+                hop_seconds,
+            };
+            let embedder = Embedder::from_model_file(&path, device, options).map_err(loev_error)?;
+            let info = loev_artifacts::model_file::read_model_file_info(&path).map_err(loev_error)?;
+            let spaces = embedder.spaces().iter().map(|s| (s.name.clone(), s.dim)).collect();
+            Ok(Self {
+                embedder: Mutex::new(embedder),
+                spaces,
+                info_json: match info {
+                    Some(info) => serde_json::to_string(&info).map_err(loev_error)?,
+                    None => "{}".to_string(),
+                },
+            })
+        })
+    }
+
+    /// The embedding spaces as `(name, dimension)`, in output order (`v` first).
+    #[getter]
+    fn spaces(&self) -> Vec<(String, usize)> {
+        self.spaces.clone()
+    }
+
+    /// The sample rate the model works at (audio of other rates is resampled).
+    #[getter]
+    fn sample_rate(&self) -> u32 {
+        SAMPLE_RATE
+    }
+
+    /// The model file's `loev.model_file` entry as JSON (front end, input shape, heads and
+    /// their objectives, run, preset, step); `{}` for an older checkpoint.
+    #[getter]
+    fn info(&self) -> String {
+        self.info_json.clone()
+    }
+
+    /// Embeds one mono clip (1-D float32) at `sample_rate`: a dict from space name to a dict
+    /// with `timestamps` (seconds, `[T]`), `timeline` (`[T × D]`) and `mean` (`[D]`).
+    fn embed<'py>(
+        &self,
+        py: Python<'py>,
+        audio: PyReadonlyArray1<'py, f32>,
+        sample_rate: u32,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let audio = audio.as_slice().map_err(loev_error)?.to_vec();
+        let track = py.detach(|| -> PyResult<TrackEmbedding> {
+            let audio = at_loev_rate(&audio, sample_rate)?;
+            let embedder = self
+                .embedder
+                .lock()
+                .map_err(|_| loev_error("the model is unusable after an earlier failure"))?;
+            Ok(embedder.embed_audio(&audio).map_err(loev_error)?.0)
+        })?;
+        let out = PyDict::new(py);
+        for space in track.spaces {
+            let entry = PyDict::new(py);
+            let rows = space.len();
+            entry.set_item("timestamps", track.timestamps.clone().into_pyarray(py))?;
+            let timeline = space.timeline.into_pyarray(py).reshape([rows, space.dim])?;
+            entry.set_item("timeline", timeline)?;
+            entry.set_item("mean", space.mean.into_pyarray(py))?;
+            out.set_item(space.name, entry)?;
+        }
+        Ok(out)
+    }
+}
+
+/// The chain configuration named by `config`: `default`, a preset (`loev-ps`, `mule-b:tiny`,
+/// …; its training chain), a TOML file, or TOML text.
+fn chain_config(config: &str) -> Result<ChainConfig, String> {
+    if config == "default" {
+        return Ok(ChainConfig::default());
+    }
+    let name = config.split(':').next().unwrap_or(config);
+    if loev_train::PRESET_NAMES.contains(&name) {
+        return loev_train::preset(config).map(|c| c.augment).map_err(|e| e.to_string());
+    }
+    let path = Path::new(config);
+    if !config.contains('\n') && path.extension().is_some_and(|e| e == "toml") {
+        return ChainConfig::from_toml_file(path).map_err(|e| e.to_string());
+    }
+    ChainConfig::from_toml_str(config).map_err(|e| {
+        format!(
+            "{e} (the configuration is read as TOML text: give `default`, a preset name ({}), a .toml file or TOML text)",
+            loev_train::PRESET_NAMES.join(", ")
+        )
+    })
+}
+
+/// What [`Augmenter::views`] returns: the views, the tracking matrix and the drawn parameters.
+type Views<'py> = (Bound<'py, PyAny>, Bound<'py, PyArray2<u8>>, Bound<'py, PyList>);
+
+/// The tracked augmentation chain for one seed.
+#[pyclass(frozen, module = "loev._loev")]
+struct Augmenter {
+    chain: AugmentChain,
+    frontend: FrontEnd,
+    seed: u64,
+}
+
+#[pymethods]
+impl Augmenter {
+    /// `config`: `default` (the seed paper's Table IV), a preset name, a TOML file or TOML text.
+    /// Views are `frames · hop_length` samples of MULE's front end (3 s).
+    #[new]
+    #[pyo3(signature = (config = "default", seed = 0))]
+    fn new(config: &str, seed: u64) -> PyResult<Self> {
+        let chain = AugmentChain::new(chain_config(config).map_err(loev_error)?).map_err(loev_error)?;
+        let frontend = FrontEnd::new(FrontEndConfig::default()).map_err(loev_error)?;
+        Ok(Self { chain, frontend, seed })
+    }
+
+    /// The variant transforms: the columns of the tracking matrix.
+    #[getter]
+    fn variant_names(&self) -> Vec<String> {
+        self.chain.variant_names().to_vec()
+    }
+
+    /// Samples per view.
+    #[getter]
+    fn view_samples(&self) -> usize {
+        self.frontend.view_samples()
+    }
+
+    /// `n_views` views of the mono clip `audio` (1-D float32 at `sample_rate`).
+    ///
+    /// Returns `(views, tracking, params)`: `views` is `[n × mels × frames]` log-mel model
+    /// inputs, or `[n × samples]` waveforms when `waveforms`; `tracking` is `[n × K]` uint8
+    /// (`t_ik = 1` iff variant `k` was applied to view `i`); `params` is one dict per view:
+    /// transform name → dict of its drawn parameters (absent when not applied), plus `crop`.
+    /// `item` picks the clip's random stream: `None` uses the seed itself (what `loev augment
+    /// --seed` does), an integer (a dataset index, an epoch-mixed index) a stream derived from
+    /// the seed and it. Same seed and item, same views, in any thread.
+    #[pyo3(signature = (audio, sample_rate, n_views, item = None, waveforms = false))]
+    fn views<'py>(
+        &self,
+        py: Python<'py>,
+        audio: PyReadonlyArray1<'py, f32>,
+        sample_rate: u32,
+        n_views: usize,
+        item: Option<u64>,
+        waveforms: bool,
+    ) -> PyResult<Views<'py>> {
+        if n_views == 0 {
+            return Err(loev_error("n_views must be at least 1"));
+        }
+        let audio = audio.as_slice().map_err(loev_error)?.to_vec();
+        let seed = item.map_or(self.seed, |i| derive_seed(self.seed, &[i]));
+        let view_len = self.frontend.view_samples();
+        let (data, records) = py.detach(|| -> PyResult<(Vec<f32>, Vec<ViewRecord>)> {
+            let audio = at_loev_rate(&audio, sample_rate)?;
+            let views = clip_views(
+                &self.chain,
+                &audio,
+                seed,
+                n_views,
+                view_len,
+                &CropProbabilities::default(),
+                false,
+            );
+            let data = if waveforms {
+                views.waves.concat()
+            } else {
+                let size = self.frontend.input_len();
+                let mut inputs = vec![0.0f32; n_views * size];
+                for (out, wave) in inputs.chunks_exact_mut(size).zip(&views.waves) {
+                    self.frontend.view_input(wave, out);
+                }
+                inputs
+            };
+            Ok((data, views.records))
+        })?;
+        let config = self.frontend.config();
+        let views = if waveforms {
+            data.into_pyarray(py).reshape([n_views, view_len])?.into_any()
+        } else {
+            data.into_pyarray(py)
+                .reshape([n_views, config.n_mels, config.frames])?
+                .into_any()
+        };
+        let variant = self.chain.variant_names();
+        let tracking: Vec<u8> = records.iter().flat_map(|r| r.tracking(variant)).collect();
+        let tracking = tracking.into_pyarray(py).reshape([n_views, variant.len()])?;
+        let params = PyList::empty(py);
+        for record in &records {
+            let view = PyDict::new(py);
+            for t in record.transforms.iter().filter(|t| t.applied) {
+                let drawn = PyDict::new(py);
+                for (key, value) in &t.params {
+                    drawn.set_item(key, value)?;
+                }
+                if let Some(choice) = &t.choice {
+                    drawn.set_item("choice", choice)?;
+                }
+                view.set_item(&t.name, drawn)?;
+            }
+            if let Some(crop) = &record.crop {
+                let c = PyDict::new(py);
+                c.set_item("strategy", &crop.strategy)?;
+                c.set_item("start", crop.start)?;
+                c.set_item("len", crop.len)?;
+                view.set_item("crop", c)?;
+            }
+            params.append(view)?;
+        }
+        Ok((views, tracking, params))
+    }
+}
+
+/// The positive sets of the LOEV loss for a batch: `[H × n × n]` booleans, `masks[h, i, j]`
+/// true iff view `j` is a positive of anchor `i` in head `h`. Head 0 is the invariant head
+/// (other views of the same clip); head `k ≥ 1` leaves out column `k − 1` of `tracking`
+/// (views of the same clip to which that transform was applied to neither).
+#[pyfunction]
+fn positive_masks<'py>(
+    py: Python<'py>,
+    clip_ids: PyReadonlyArray1<'py, i64>,
+    tracking: PyReadonlyArray2<'py, u8>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let n = clip_ids.len();
+    let shape = tracking.shape();
+    if shape[0] != n {
+        return Err(loev_error(format!(
+            "tracking has {} rows but clip_ids has {n} views: one row per view",
+            shape[0]
+        )));
+    }
+    let n_variants = shape[1];
+    let clip_ids = clip_ids
+        .as_slice()
+        .map_err(loev_error)?
+        .iter()
+        .map(|&c| u32::try_from(c).map_err(|_| loev_error(format!("clip id {c} is not in 0…{}", u32::MAX))))
+        .collect::<PyResult<Vec<u32>>>()?;
+    let labels = loev_train::ViewLabels {
+        clip_ids,
+        tracking: tracking.as_array().iter().copied().collect(),
+        n_variants,
+    };
+    let objectives: Vec<loev_train::HeadObjective> = std::iter::once(loev_train::HeadObjective::Invariant)
+        .chain((0..n_variants).map(|variant| loev_train::HeadObjective::LeaveOut { variant }))
+        .collect();
+    let mut masks = Vec::with_capacity(objectives.len() * n * n);
+    for objective in &objectives {
+        for i in 0..n {
+            for j in 0..n {
+                masks.push(labels.is_positive(objective, i, j));
+            }
+        }
+    }
+    Ok(masks.into_pyarray(py).reshape([objectives.len(), n, n])?.into_any())
+}
+
+/// The `loev._loev` extension module.
+#[pymodule]
+fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("LoevError", m.py().get_type::<LoevError>())?;
+    m.add_class::<Model>()?;
+    m.add_class::<Augmenter>()?;
+    m.add_function(wrap_pyfunction!(positive_masks, m)?)?;
+    m.add("SAMPLE_RATE", SAMPLE_RATE)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

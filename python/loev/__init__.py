@@ -1,0 +1,137 @@
+"""loev from Python: models and their embeddings, the HEAR API (``loev.hear``), and the tracked
+augmentation chain for PyTorch data loaders.
+
+>>> import loev, numpy as np
+>>> model = loev.load_model("model.safetensors")          # written by `loev export`
+>>> out = model.embed(np.zeros(16000 * 5, np.float32), 16000)
+>>> out["v"]["mean"].shape                                 # one entry per embedding space
+
+The heavy lifting is Rust (``loev._loev``); arrays go in and out as numpy arrays and the GIL
+is released while loev computes. Errors are ``loev.LoevError`` with loev's own message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Sequence, Union
+
+import numpy as np
+
+from . import _loev
+from ._loev import LoevError, SAMPLE_RATE, __version__
+
+__all__ = [
+    "Augmenter",
+    "LoevError",
+    "Model",
+    "SAMPLE_RATE",
+    "load_model",
+    "positive_masks",
+    "__version__",
+]
+
+
+def _mono_f32(audio, what: str = "audio") -> np.ndarray:
+    array = np.ascontiguousarray(np.asarray(audio, dtype=np.float32))
+    if array.ndim != 1:
+        raise LoevError(f"{what} must be a 1-D array of mono samples, got shape {array.shape}")
+    return array
+
+
+class Model:
+    """A loev model loaded from a model file; see :func:`load_model`."""
+
+    def __init__(self, path: str, device: str = "cpu", batch_size: int = 16, hop_seconds: float = 2.0):
+        self._model = _loev.Model(str(path), device, batch_size, hop_seconds)
+        self.path = str(path)
+
+    @property
+    def spaces(self) -> List[tuple]:
+        """The embedding spaces as ``(name, dimension)``: ``v`` (the encoder output), ``v_<head>``
+        (LOEV++ branches) and ``z_<head>`` (projections)."""
+        return self._model.spaces
+
+    @property
+    def sample_rate(self) -> int:
+        """16000: audio of other rates is resampled."""
+        return self._model.sample_rate
+
+    @property
+    def info(self) -> dict:
+        """The model file's description: front end, input shape, heads and objectives, run, step."""
+        return json.loads(self._model.info)
+
+    def embed(self, audio, sample_rate: int) -> Union[Dict[str, dict], List[Dict[str, dict]]]:
+        """Embeds mono audio at ``sample_rate``.
+
+        ``audio`` is 1-D (one clip) or 2-D ``[n, samples]`` (a batch). Per clip, a dict from space
+        name to ``{"timestamps": [T] seconds, "timeline": [T, D], "mean": [D]}`` (float32, except
+        the float64 timestamps); a list of such dicts for a batch.
+        """
+        array = np.asarray(audio, dtype=np.float32)
+        if array.ndim == 2:
+            return [self._model.embed(np.ascontiguousarray(row), int(sample_rate)) for row in array]
+        return self._model.embed(_mono_f32(array), int(sample_rate))
+
+
+def load_model(path: str, device: str = "cpu", batch_size: int = 16, hop_seconds: float = 2.0) -> Model:
+    """Loads a self-describing model file (``loev export RUN -o model.safetensors``; every
+    checkpoint is one). ``device`` is ``cpu`` or, in a GPU build, ``cuda:N`` / ``vulkan:N``."""
+    return Model(path, device, batch_size, hop_seconds)
+
+
+class Augmenter:
+    """The tracked augmentation chain, deterministic per seed and safe to share between threads.
+
+    ``config`` is ``"default"`` (the seed paper's Table IV), a preset name (``"loev-ps"``), a path
+    to a chain TOML file or TOML text. In a PyTorch ``Dataset``::
+
+        def __getitem__(self, index):
+            views, tracking, params = self.augmenter.views(self.clips[index], 16000, 4, item=index)
+            return torch.from_numpy(views), torch.from_numpy(tracking)
+    """
+
+    def __init__(self, config: str = "default", seed: int = 0):
+        self._augmenter = _loev.Augmenter(config, int(seed))
+        self.seed = int(seed)
+
+    @property
+    def variant_names(self) -> List[str]:
+        """The columns of the tracking matrix."""
+        return self._augmenter.variant_names
+
+    @property
+    def view_samples(self) -> int:
+        """Samples per view at 16 kHz (3 s)."""
+        return self._augmenter.view_samples
+
+    def views(self, audio, sample_rate: int, n_views: int, item: int = None, waveforms: bool = False):
+        """``n_views`` augmented views of a mono clip.
+
+        Returns ``(views, tracking, params)``: log-mel model inputs ``[n, mels, frames]`` float32
+        (or waveforms ``[n, samples]`` when ``waveforms``), the tracking matrix ``[n, K]`` uint8 and
+        one dict per view of the drawn parameters of every applied transform (and its crop).
+        ``item=None`` gives the views ``loev augment --seed SEED`` writes; an integer gives the
+        views of that item's own random stream (use the dataset index, mixed with the epoch for
+        fresh views per epoch).
+        """
+        return self._augmenter.views(_mono_f32(audio), int(sample_rate), int(n_views), item, bool(waveforms))
+
+
+def positive_masks(clip_ids: Sequence[int], tracking) -> np.ndarray:
+    """The positive sets of the LOEV loss for a batch, as ``[H, n, n]`` booleans.
+
+    Head 0 is invariant (other views of the same clip are positives); head ``k`` leaves out
+    column ``k - 1`` of ``tracking`` (positives only when that transform was applied to neither
+    view). These are the loss's own sets, so a PyTorch implementation can be checked against
+    them or use them directly.
+    """
+    ids = np.ascontiguousarray(np.asarray(clip_ids, dtype=np.int64))
+    if ids.ndim != 1:
+        raise LoevError(f"clip_ids must be 1-D, got shape {ids.shape}")
+    track = np.asarray(tracking)
+    if track.ndim == 1 and track.size == 0:
+        track = track.reshape(len(ids), 0)
+    if track.ndim != 2:
+        raise LoevError(f"tracking must be 2-D [views, variants], got shape {track.shape}")
+    return _loev.positive_masks(ids, np.ascontiguousarray(track.astype(np.uint8)))
