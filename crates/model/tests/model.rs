@@ -34,6 +34,12 @@ fn small_config(plusplus: bool) -> LoevModelConfig {
     .with_plusplus(plusplus)
 }
 
+/// The full-width encoder with a single invariant head, initialised from `seed`.
+fn full_model(device: &Device, seed: u64) -> LoevModel {
+    let config = LoevModelConfig::new(EncoderConfig::full(), heads(&["invariant"]));
+    LoevModel::init(&config, device, seed)
+}
+
 /// SkipInit starts every residual branch at 0, which would make stochastic depth and the
 /// branches invisible; give every block a distinct non-zero gain.
 fn with_open_skip_gains(mut model: LoevModel, device: &Device) -> LoevModel {
@@ -58,11 +64,7 @@ fn with_open_skip_gains(mut model: LoevModel, device: &Device) -> LoevModel {
 #[test]
 fn full_encoder_has_exactly_mules_parameter_count() {
     let device = Device::flex();
-    let plain = LoevModel::init(
-        &LoevModelConfig::new(EncoderConfig::full(), heads(&["invariant"])),
-        &device,
-        0,
-    );
+    let plain = full_model(&device, 0);
     assert_eq!(plain.encoder_num_params(), 62_345_742);
     // One head 1728 → 1728 → 1728 → 512 (two biased hidden layers, bias-free output).
     assert_eq!(
@@ -88,11 +90,7 @@ fn full_encoder_has_exactly_mules_parameter_count() {
 #[test]
 fn full_width_stem_and_stage_shapes_match_the_reference_at_96x300_and_128x400() {
     let device = Device::flex();
-    let model = LoevModel::init(
-        &LoevModelConfig::new(EncoderConfig::full(), heads(&["invariant"])),
-        &device,
-        1,
-    );
+    let model = full_model(&device, 1);
     let shapes = model.feature_shapes(input(2, [1, 1, 96, 300], &device));
     assert_eq!(shapes.slow_stem, [1, 128, 24, 19]);
     assert_eq!(shapes.fast_stem, [1, 16, 24, 75]);

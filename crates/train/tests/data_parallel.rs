@@ -8,15 +8,9 @@ mod common;
 
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
-use common::{FRAMES, MELS, batch, loev_objectives, loev_plusplus_test_config, relative_deviation};
+use common::{batch, gradient_scale, loev_plusplus_test_config, plusplus_step, tensors, worst_deviation};
 use loev_model::{LoevModel, training_keep_masks};
-use loev_train::{StepBatch, gradients_on_host, shard_ranges, step_gradients};
-
-/// The presets' loss: temperature 0.1, mean over all anchors.
-const SETTINGS: loev_train::LossSettings = loev_train::LossSettings {
-    temperature: 0.1,
-    anchor_mean: loev_train::AnchorMean::AllAnchors,
-};
+use loev_train::{gradients_on_host, shard_ranges};
 
 /// A step seed whose stochastic-depth masks drop at least one residual of this batch, so that
 /// slicing the whole batch's masks per shard is exercised.
@@ -31,14 +25,6 @@ fn seed_with_drops(views: usize) -> u64 {
         .expect("some seed drops a block")
 }
 
-/// The largest |gradient| of any parameter.
-fn gradient_scale(gradients: &[(u64, Vec<f32>)]) -> f32 {
-    gradients
-        .iter()
-        .flat_map(|(_, g)| g.iter())
-        .fold(0.0f32, |m, v| m.max(v.abs()))
-}
-
 #[test]
 fn shards_cover_the_batch_in_order() {
     assert_eq!(shard_ranges(10, 3), vec![0..4, 4..8, 8..10]);
@@ -50,33 +36,15 @@ fn shards_cover_the_batch_in_order() {
 #[test]
 fn several_devices_give_the_loss_and_gradients_of_one_device() {
     let device = Device::flex().autodiff();
-    let config = loev_plusplus_test_config();
-    let objectives = loev_objectives();
     // 3 clips × 4 views: 12 views, so 3 devices get 4 each and 5 devices get 3, 3, 3, 3 (the
     // fifth none: shards are contiguous and never empty).
     let (inputs, labels) = batch(3, 4, 5);
-    let views = labels.len();
-    let seed = seed_with_drops(views);
-    let step_batch = StepBatch {
-        inputs: &inputs,
-        n_mels: MELS,
-        n_frames: FRAMES,
-        labels: &labels,
-    };
-    let model = LoevModel::init(&config, &device, 17);
+    let seed = seed_with_drops(labels.len());
+    let model = LoevModel::init(&loev_plusplus_test_config(), &device, 17);
 
     let run = |devices: usize| {
-        let step = step_gradients(
-            &model,
-            step_batch,
-            &vec![device.clone(); devices],
-            &objectives,
-            SETTINGS,
-            seed,
-        )
-        .expect("step");
-        let gradients = step.gradients.expect("finite loss");
-        (step.losses, gradients)
+        let step = plusplus_step(&model, &inputs, &labels, &vec![device.clone(); devices], seed).expect("step");
+        (step.losses, step.gradients.expect("finite loss"))
     };
     let (one_losses, one_gradients) = run(1);
     assert!(one_losses.is_finite() && one_losses.total > 0.0, "{one_losses:?}");
@@ -98,17 +66,11 @@ fn several_devices_give_the_loss_and_gradients_of_one_device() {
             );
         }
         let several = gradients_on_host(&model, gradients);
-        assert_eq!(several.len(), one.len());
-        let mut worst = 0.0f32;
-        for ((id, g), (id_one, g_one)) in several.iter().zip(&one) {
-            assert_eq!(id, id_one);
-            let deviation = relative_deviation(g, g_one, floor);
-            assert!(
-                deviation <= 1e-3,
-                "{devices} devices: gradient of parameter {id} deviates by {deviation:e}"
-            );
-            worst = worst.max(deviation);
-        }
+        let same_parameters = several.iter().map(|(id, _)| id).eq(one.iter().map(|(id, _)| id));
+        assert!(same_parameters, "{devices} devices: other parameters");
+        let worst = worst_deviation(&tensors(&several), &tensors(&one), floor, 1e-3, |i| {
+            format!("{devices} devices: gradient of parameter {}", several[i].0)
+        });
         eprintln!("{devices} devices: largest relative gradient deviation {worst:e}");
     }
 }
@@ -116,30 +78,14 @@ fn several_devices_give_the_loss_and_gradients_of_one_device() {
 #[test]
 fn an_adam_step_from_several_devices_moves_the_weights_like_one_device() {
     let device = Device::flex().autodiff();
-    let config = loev_plusplus_test_config();
-    let objectives = loev_objectives();
     let (inputs, labels) = batch(2, 4, 9);
-    let step_batch = StepBatch {
-        inputs: &inputs,
-        n_mels: MELS,
-        n_frames: FRAMES,
-        labels: &labels,
-    };
     let seed = seed_with_drops(labels.len());
     let stepped = |devices: usize| {
-        let model = LoevModel::init(&config, &device, 23);
+        let model = LoevModel::init(&loev_plusplus_test_config(), &device, 23);
         let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
-        let gradients = step_gradients(
-            &model,
-            step_batch,
-            &vec![device.clone(); devices],
-            &objectives,
-            SETTINGS,
-            seed,
-        )
-        .expect("step")
-        .gradients
-        .expect("finite");
+        let devices = vec![device.clone(); devices];
+        let step = plusplus_step(&model, &inputs, &labels, &devices, seed).expect("step");
+        let gradients = step.gradients.expect("finite");
         let model = optimizer.step_multi(1e-3, model, gradients);
         model.named_weights().expect("weights")
     };

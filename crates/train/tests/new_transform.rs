@@ -3,19 +3,19 @@
 //! flag in the view records, the head's positives follow that column, and the run trains.
 
 mod common;
-use common::{small_cache, temp_dir};
+use common::{batch_labels, small_cache, small_config, temp_dir};
 
 use std::sync::Arc;
 
 use loev_audio::cache::AudioCache;
 use loev_augment::{BatchLoader, ChainConfig};
-use loev_train::{HeadObjective, ViewLabels, pretrain};
+use loev_train::{HeadObjective, pretrain};
 
 #[test]
 fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
     let root = temp_dir("compressor-variant");
     let cache = small_cache(&root);
-    let mut config = loev_train::fixtures::small_run_config("compressor-variant", &cache, 3).expect("config");
+    let mut config = small_config("compressor-variant", &cache, 3);
     config.augment =
         ChainConfig::from_toml_str("variant = [\"compressor\"]\n[pitch_shift]\np = 0.0\n[compressor]\np = 0.5\n")
             .expect("chain");
@@ -33,11 +33,7 @@ fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
     for _ in 0..4 {
         let batch = loader.next_batch().expect("batch");
         assert_eq!(batch.variant_names, vec!["compressor".to_string()]);
-        let labels = ViewLabels {
-            clip_ids: batch.clip_ids.clone(),
-            tracking: batch.tracking.clone(),
-            n_variants: 1,
-        };
+        let labels = batch_labels(&batch);
         for (i, record) in batch.records.iter().enumerate() {
             let compressed = record.applied("compressor");
             assert_eq!(batch.tracking[i], u8::from(compressed), "view {i}: {record:?}");

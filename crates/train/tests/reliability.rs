@@ -10,7 +10,10 @@
 //! Every test trains the test-size model on a small cache of short corpus tracks for a few
 //! steps.
 
-use loev_train::fixtures::{quiet_options as options, small_corpus_cache};
+mod common;
+
+use common::{small_cache, small_config, temp_dir};
+use loev_train::fixtures::quiet_options as options;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -21,11 +24,13 @@ use loev_train::{TrainConfig, TrainError, TrainSummary};
 /// A PID far above Linux's pid_max (4,194,304): never a running process.
 const DEAD_PID: &str = "999999999";
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loev-reliability-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// A fresh scratch folder for test `name` holding a small cache, the small run of `steps` steps
+/// on that cache, and the run's folder (not created yet): `(root, config, run)`.
+fn scratch_run(name: &str, steps: u64) -> (PathBuf, TrainConfig, PathBuf) {
+    let root = temp_dir(&format!("reliability-{name}"));
+    let config = small_config("reliability", &small_cache(&root), steps);
+    let run = root.join("run");
+    (root, config, run)
 }
 
 fn train(config: &TrainConfig, run: &Path) -> TrainSummary {
@@ -58,20 +63,27 @@ fn checkpoint(run: &Path, step: u64) -> PathBuf {
     run.join("checkpoints").join(format!("step-{step:08}"))
 }
 
+fn metrics(run: &Path) -> String {
+    fs::read_to_string(run.join("metrics.jsonl")).expect("metrics")
+}
+
+/// The config the run folder records.
+fn saved_config(run: &Path) -> TrainConfig {
+    TrainConfig::from_file(&run.join("config.toml")).expect("config")
+}
+
 /// Item 3: two `loev pretrain --resume RUN` at once both trained and interleaved
 /// `metrics.jsonl`. The run folder is now locked; the second one is refused with the PID of the
 /// holder and writes nothing.
 #[test]
 fn a_locked_run_folder_is_refused_with_the_holders_pid_and_left_untouched() {
-    let root = temp_dir("locked");
-    let config = small_config(&small_cache(&root), 4);
-    let run = root.join("run");
+    let (root, config, run) = scratch_run("locked", 4);
     train(&config, &run);
     assert!(
         !run.join(LOCK_FILE_NAME).exists(),
         "the lock is released when the run ends"
     );
-    let metrics_before = fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
+    let metrics_before = metrics(&run);
 
     let holder = FolderLock::acquire_folder(&run).expect("lock as another trainer would");
     let err = resume_with(&run, Some(6), None).expect_err("a locked run must be refused");
@@ -85,10 +97,7 @@ fn a_locked_run_folder_is_refused_with_the_holders_pid_and_left_untouched() {
     // A new run into the same locked folder is refused as well (it has trained, so even
     // before the lock).
     assert!(loev_train::pretrain(&config, &options(&run)).is_err());
-    assert_eq!(
-        fs::read_to_string(run.join("metrics.jsonl")).expect("metrics"),
-        metrics_before
-    );
+    assert_eq!(metrics(&run), metrics_before);
     assert_eq!(checkpoint_steps(&run), vec![2, 4]);
     assert!(
         fs::read_to_string(run.join("config.toml"))
@@ -108,9 +117,7 @@ fn a_locked_run_folder_is_refused_with_the_holders_pid_and_left_untouched() {
 /// the lock over and removes them, warning about each.
 #[test]
 fn a_dead_processes_lock_and_partial_outputs_are_taken_over_and_removed_with_warnings() {
-    let root = temp_dir("stale");
-    let config = small_config(&small_cache(&root), 4);
-    let run = root.join("run");
+    let (root, config, run) = scratch_run("stale", 4);
     let mut first = options(&run);
     first.stop_after = Some(2);
     loev_train::pretrain(&config, &first).expect("first two steps");
@@ -147,16 +154,14 @@ fn a_dead_processes_lock_and_partial_outputs_are_taken_over_and_removed_with_war
 /// deletes nothing.
 #[test]
 fn resuming_with_every_checkpoint_damaged_refuses_and_deletes_nothing() {
-    let root = temp_dir("all-damaged");
-    let config = small_config(&small_cache(&root), 4);
-    let run = root.join("run");
+    let (root, config, run) = scratch_run("all-damaged", 4);
     train(&config, &run);
     for step in [2, 4] {
         let path = checkpoint(&run, step).join(OPTIMIZER_FILE);
         let bytes = fs::read(&path).expect("optimizer state");
         fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
     }
-    let metrics_before = fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
+    let metrics_before = metrics(&run);
 
     let err = resume_with(&run, Some(6), None).expect_err("must refuse");
     assert!(
@@ -168,10 +173,7 @@ fn resuming_with_every_checkpoint_damaged_refuses_and_deletes_nothing() {
         assert!(message.contains(needle), "{needle} missing: {message}");
     }
     assert_eq!(checkpoint_steps(&run), vec![2, 4], "no checkpoint is deleted");
-    assert_eq!(
-        fs::read_to_string(run.join("metrics.jsonl")).expect("metrics"),
-        metrics_before
-    );
+    assert_eq!(metrics(&run), metrics_before);
     fs::remove_dir_all(&root).ok();
 }
 
@@ -180,11 +182,9 @@ fn resuming_with_every_checkpoint_damaged_refuses_and_deletes_nothing() {
 /// training through the damaged step replaces it with the same weights as before.
 #[test]
 fn a_damaged_newest_checkpoint_falls_back_and_rotation_keeps_the_new_checkpoints() {
-    let root = temp_dir("fallback");
-    let mut config = small_config(&small_cache(&root), 4);
+    let (root, mut config, run) = scratch_run("fallback", 4);
     config.train.keep_last = 1;
     config.train.keep_every = 2;
-    let run = root.join("run");
     train(&config, &run);
     assert_eq!(checkpoint_steps(&run), vec![2, 4]);
     let weights_at_4 = fs::read(checkpoint(&run, 4).join("model.safetensors")).expect("weights");
@@ -219,9 +219,7 @@ fn a_damaged_newest_checkpoint_falls_back_and_rotation_keeps_the_new_checkpoints
 /// run reports that it trained nothing.
 #[test]
 fn resume_with_steps_extends_a_finished_run_and_a_complete_run_trains_nothing() {
-    let root = temp_dir("extend");
-    let config = small_config(&small_cache(&root), 4);
-    let run = root.join("run");
+    let (root, config, run) = scratch_run("extend", 4);
     train(&config, &run);
 
     let done = resume_with(&run, None, None).expect("a complete run resumes to nothing");
@@ -241,10 +239,8 @@ fn resume_with_steps_extends_a_finished_run_and_a_complete_run_trains_nothing() 
             .all(|v| v.is_finite())
             && !extended.last_losses.is_empty()
     );
-    let saved = TrainConfig::from_file(&run.join("config.toml")).expect("config");
-    assert_eq!(saved.train.steps, 6, "the new total is recorded");
-    let metrics = fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
-    assert_eq!(metrics.lines().count(), 6);
+    assert_eq!(saved_config(&run).train.steps, 6, "the new total is recorded");
+    assert_eq!(metrics(&run).lines().count(), 6);
 
     let again = resume_with(&run, None, None).expect("complete at the new total");
     assert_eq!((again.steps, again.steps_trained), (6, 0));
@@ -252,13 +248,7 @@ fn resume_with_steps_extends_a_finished_run_and_a_complete_run_trains_nothing() 
     let err = resume_with(&run, Some(3), None).expect_err("cannot shorten below the reached step");
     let message = err.to_string();
     assert!(message.contains("--steps 3") && message.contains("step 6"), "{message}");
-    assert_eq!(
-        TrainConfig::from_file(&run.join("config.toml"))
-            .expect("config")
-            .train
-            .steps,
-        6
-    );
+    assert_eq!(saved_config(&run).train.steps, 6);
     fs::remove_dir_all(&root).ok();
 }
 
@@ -266,9 +256,7 @@ fn resume_with_steps_extends_a_finished_run_and_a_complete_run_trains_nothing() 
 /// saved config as it is.
 #[test]
 fn resume_device_overrides_the_saved_device() {
-    let root = temp_dir("device");
-    let config = small_config(&small_cache(&root), 2);
-    let run = root.join("run");
+    let (root, config, run) = scratch_run("device", 2);
     train(&config, &run);
     let path = run.join("config.toml");
     let text = fs::read_to_string(&path).expect("config");
@@ -281,7 +269,7 @@ fn resume_device_overrides_the_saved_device() {
     options.steps = Some(4);
     let summary = loev_train::resume(&options).expect("the cpu override trains");
     assert_eq!((summary.steps, summary.steps_trained), (4, 2));
-    let saved = TrainConfig::from_file(&path).expect("config");
+    let saved = saved_config(&run);
     assert_eq!(saved.device, "cuda:7", "the saved device is left as it is");
     assert_eq!(saved.train.steps, 4);
     fs::remove_dir_all(&root).ok();
@@ -292,9 +280,7 @@ fn resume_device_overrides_the_saved_device() {
 /// Now nothing is written, and a folder whose run never trained is reused.
 #[test]
 fn an_invalid_config_writes_nothing_and_an_untrained_run_folder_is_reused() {
-    let root = temp_dir("validate");
-    let config = small_config(&small_cache(&root), 2);
-    let run = root.join("run");
+    let (root, config, run) = scratch_run("validate", 2);
     let mut no_rate = config.clone();
     no_rate.frontend.sample_rate = 0;
     let mut no_mels = config.clone();
@@ -330,8 +316,7 @@ fn an_invalid_config_writes_nothing_and_an_untrained_run_folder_is_reused() {
         !run.join("corpus-cache").exists(),
         "the stale corpus of the old config is removed"
     );
-    let saved = TrainConfig::from_file(&run.join("config.toml")).expect("config");
-    assert_eq!(saved.frontend.sample_rate, config.frontend.sample_rate);
+    assert_eq!(saved_config(&run).frontend.sample_rate, config.frontend.sample_rate);
 
     // Once trained, the folder is a run: a new start is refused and points at --resume.
     let err = loev_train::pretrain(&config, &options(&run))
@@ -349,12 +334,4 @@ fn an_invalid_config_writes_nothing_and_an_untrained_run_folder_is_reused() {
     assert!(err.contains("thesis.tex"), "{err}");
     assert!(!occupied.join("config.toml").exists() && !occupied.join(LOCK_FILE_NAME).exists());
     fs::remove_dir_all(&root).ok();
-}
-
-fn small_cache(root: &Path) -> PathBuf {
-    small_corpus_cache(root).expect("cache")
-}
-
-fn small_config(cache: &Path, steps: u64) -> TrainConfig {
-    loev_train::fixtures::small_run_config("reliability", cache, steps).expect("valid test config")
 }

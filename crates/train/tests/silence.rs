@@ -13,7 +13,8 @@ use std::sync::Arc;
 use loev_audio::SAMPLE_RATE;
 use loev_audio::cache::{AudioCache, CacheBuildOptions, CacheSource};
 use loev_augment::BatchLoader;
-use loev_train::{TrainConfig, TrainOptions, preset};
+use loev_train::fixtures::{TestBatches, test_size_config};
+use loev_train::{TrainConfig, TrainOptions};
 
 const STEPS: u64 = 50;
 const SILENT_INTRO_SECONDS: usize = 8;
@@ -58,15 +59,13 @@ fn silence_cache(root: &Path) -> PathBuf {
 /// The test-size LOEV-PSTS run with the tiny preset's augmentations and optimizer; every batch
 /// holds every track (7 anchors), so the silent track is in each one.
 fn silence_config(cache: &Path) -> TrainConfig {
-    let mut config = preset("loev-psts:tiny").unwrap();
-    config.name = "silence".into();
-    config.data.cache = Some(cache.to_path_buf());
-    config.data.anchors = 7;
-    config.data.views = 4;
-    config.data.workers = 2;
-    config.frontend.frames = 100;
-    config.model.size = "test".parse().unwrap();
-    config.model.projection_dims = None;
+    let batches = TestBatches {
+        anchors: 7,
+        views: 4,
+        frames: 100,
+        workers: 2,
+    };
+    let mut config = test_size_config("loev-psts:tiny", "silence", cache, batches).unwrap();
     config.train.steps = STEPS;
     config.train.log_every = 1;
     config.train.checkpoint_every = STEPS;

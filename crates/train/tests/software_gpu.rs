@@ -28,15 +28,13 @@ use std::path::Path;
 
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{FRAMES, MELS, batch, loev_objectives, loev_plusplus_test_config, relative_deviation};
-use loev_model::{DeviceChoice, LoevModel, check_device, select_device};
-use loev_train::{StepBatch, TrainConfig, TrainOptions, gradients_on_host, preset, step_gradients};
-
-/// The presets' loss: temperature 0.1, mean over all anchors.
-const SETTINGS: loev_train::LossSettings = loev_train::LossSettings {
-    temperature: 0.1,
-    anchor_mean: loev_train::AnchorMean::AllAnchors,
+use common::{
+    FRAMES, MELS, SETTINGS, batch, gradient_scale, loev_objectives, loev_plusplus_test_config, plusplus_step, tensors,
+    worst_deviation,
 };
+use loev_model::{DeviceChoice, LoevModel, check_device, select_device};
+use loev_train::fixtures::quiet_options;
+use loev_train::{TrainConfig, gradients_on_host, preset};
 
 /// True when whole training steps are to be compared (`LOEV_TEST_GPU_TRAINING=1`).
 fn training_enabled() -> bool {
@@ -61,6 +59,11 @@ fn software_gpu() -> Option<(DeviceChoice, Device)> {
     Some((choice, device))
 }
 
+/// [`software_gpu`] when whole training steps are to be compared as well ([`training_enabled`]).
+fn training_gpu() -> Option<(DeviceChoice, Device)> {
+    software_gpu().filter(|_| training_enabled())
+}
+
 /// Every embedding space of `model` for the inputs, read back: V, each projection, each branch.
 fn embeddings(model: &LoevModel, inputs: &[f32], device: &Device) -> Vec<Vec<f32>> {
     let views = inputs.len() / (MELS * FRAMES);
@@ -73,6 +76,21 @@ fn embeddings(model: &LoevModel, inputs: &[f32], device: &Device) -> Vec<Vec<f32
         .into_iter()
         .map(|t| t.into_data().try_to_vec::<f32>().expect("f32"))
         .collect()
+}
+
+/// Every embedding space of two models, one on the cpu and one on the gpu, agrees within 1e-3 of
+/// its largest magnitude on a fixed batch; returns the largest relative deviation.
+fn compare_embeddings(
+    choice: DeviceChoice,
+    (cpu_model, cpu): (&LoevModel, &Device),
+    (gpu_model, gpu): (&LoevModel, &Device),
+) -> f32 {
+    let (inputs, _) = batch(2, 2, 7);
+    let (on_cpu, on_gpu) = (embeddings(cpu_model, &inputs, cpu), embeddings(gpu_model, &inputs, gpu));
+    assert_eq!(on_cpu.len(), 1 + 3 + 3, "V, three projections, three branches");
+    worst_deviation(&on_gpu, &on_cpu, 1e-6, 1e-3, |space| {
+        format!("{choice}: embedding space {space}")
+    })
 }
 
 #[test]
@@ -91,21 +109,7 @@ fn a_model_file_moves_between_the_devices_and_embeds_the_same() {
     let (gpu_model, loaded_config) = LoevModel::load(&written_on_cpu, &gpu).expect("load on the gpu");
     assert_eq!(loaded_config, config);
 
-    let (inputs, _) = batch(2, 2, 7);
-    let (on_cpu, on_gpu) = (
-        embeddings(&cpu_model, &inputs, &cpu),
-        embeddings(&gpu_model, &inputs, &gpu),
-    );
-    assert_eq!(on_cpu.len(), 1 + 3 + 3, "V, three projections, three branches");
-    let mut worst = 0.0f32;
-    for (space, (g, c)) in on_gpu.iter().zip(&on_cpu).enumerate() {
-        let deviation = relative_deviation(g, c, 1e-6);
-        assert!(
-            deviation <= 1e-3,
-            "{choice}: embedding space {space} deviates by {deviation:e}"
-        );
-        worst = worst.max(deviation);
-    }
+    let worst = compare_embeddings(choice, (&cpu_model, &cpu), (&gpu_model, &gpu));
     // Back from the GPU: the same weights, bit for bit.
     let written_on_gpu = scratch.join("gpu.safetensors");
     gpu_model.save(&config, &written_on_gpu).expect("save on the gpu");
@@ -164,29 +168,19 @@ fn the_contrastive_loss_and_its_gradient_on_the_gpu_equal_the_cpu() {
             "{choice} head {head}: loss {g} vs cpu {c}"
         );
     }
-    let mut worst = 0.0f32;
-    for (head, (g, c)) in gpu_gradients.iter().zip(&cpu_gradients).enumerate() {
-        let deviation = relative_deviation(g, c, 1e-6);
-        assert!(
-            deviation <= 2e-3,
-            "{choice} head {head}: ∂L/∂z deviates by {deviation:e}"
-        );
-        worst = worst.max(deviation);
-    }
+    let worst = worst_deviation(&gpu_gradients, &cpu_gradients, 1e-6, 2e-3, |head| {
+        format!("{choice} head {head}: ∂L/∂z")
+    });
     eprintln!("{choice} vs cpu: contrastive loss gradient deviates by {worst:e} (relative)");
 }
 
 #[test]
 fn training_steps_on_the_gpu_equal_the_cpu() {
-    let Some((choice, gpu)) = software_gpu() else {
+    let Some((choice, gpu)) = training_gpu() else {
         return;
     };
-    if !training_enabled() {
-        return;
-    }
     let cpu = Device::flex().autodiff();
     let config = loev_plusplus_test_config();
-    let objectives = loev_objectives();
     let mut cpu_model = LoevModel::init(&config, &cpu, 31);
     let mut gpu_model = LoevModel::init(&config, &gpu, 31);
     let mut cpu_adam = AdamConfig::new().with_epsilon(1e-8).init();
@@ -194,30 +188,8 @@ fn training_steps_on_the_gpu_equal_the_cpu() {
     let (mut worst_loss, mut worst_gradient) = (0.0f64, 0.0f32);
     for step in 0..3u64 {
         let (inputs, labels) = batch(2, 4, 100 + step);
-        let step_batch = StepBatch {
-            inputs: &inputs,
-            n_mels: MELS,
-            n_frames: FRAMES,
-            labels: &labels,
-        };
-        let on_cpu = step_gradients(
-            &cpu_model,
-            step_batch,
-            std::slice::from_ref(&cpu),
-            &objectives,
-            SETTINGS,
-            step,
-        )
-        .expect("cpu step");
-        let on_gpu = step_gradients(
-            &gpu_model,
-            step_batch,
-            std::slice::from_ref(&gpu),
-            &objectives,
-            SETTINGS,
-            step,
-        )
-        .expect("gpu step");
+        let on_cpu = plusplus_step(&cpu_model, &inputs, &labels, std::slice::from_ref(&cpu), step).expect("cpu step");
+        let on_gpu = plusplus_step(&gpu_model, &inputs, &labels, std::slice::from_ref(&gpu), step).expect("gpu step");
         for (head, (g, c)) in on_gpu.losses.heads.iter().zip(&on_cpu.losses.heads).enumerate() {
             let deviation = (g - c).abs() / c.abs().max(1e-3);
             assert!(
@@ -235,38 +207,19 @@ fn training_steps_on_the_gpu_equal_the_cpu() {
         assert_eq!(gpu_host.len(), names.len(), "every parameter has a gradient on the gpu");
         // Each parameter against its own scale, but never below 1e-5 of the model's largest
         // gradient (some gradients are rounding noise by construction; see data_parallel.rs).
-        let floor = 1e-5
-            * cpu_host
-                .iter()
-                .flat_map(|(_, g)| g.iter())
-                .fold(0.0f32, |m, v| m.max(v.abs()));
-        for (((_, g), (_, c)), (name, _)) in gpu_host.iter().zip(&cpu_host).zip(&names) {
-            let deviation = relative_deviation(g, c, floor);
-            assert!(
-                deviation <= 2e-3,
-                "{choice} step {step}: gradient of {name} deviates by {deviation:e} of its scale"
-            );
-            worst_gradient = worst_gradient.max(deviation);
-        }
+        let floor = 1e-5 * gradient_scale(&cpu_host);
+        let worst = worst_deviation(&tensors(&gpu_host), &tensors(&cpu_host), floor, 2e-3, |i| {
+            format!(
+                "{choice} step {step}: gradient of {} (relative to its scale)",
+                names[i].0
+            )
+        });
+        worst_gradient = worst_gradient.max(worst);
         cpu_model = cpu_adam.step_multi(1e-3, cpu_model, cpu_gradients);
         gpu_model = gpu_adam.step_multi(1e-3, gpu_model, gpu_gradients);
     }
     // Embeddings of the trained models, every space.
-    let (inputs, _) = batch(2, 2, 7);
-    let (cpu_spaces, gpu_spaces) = (
-        embeddings(&cpu_model, &inputs, &cpu),
-        embeddings(&gpu_model, &inputs, &gpu),
-    );
-    assert_eq!(cpu_spaces.len(), 1 + 3 + 3, "V, three projections, three branches");
-    let mut worst_embedding = 0.0f32;
-    for (space, (g, c)) in gpu_spaces.iter().zip(&cpu_spaces).enumerate() {
-        let deviation = relative_deviation(g, c, 1e-6);
-        assert!(
-            deviation <= 1e-3,
-            "{choice}: embedding space {space} deviates by {deviation:e}"
-        );
-        worst_embedding = worst_embedding.max(deviation);
-    }
+    let worst_embedding = compare_embeddings(choice, (&cpu_model, &cpu), (&gpu_model, &gpu));
     eprintln!(
         "{choice} vs cpu over 3 steps: loss {worst_loss:e}, gradients {worst_gradient:e}, embeddings {worst_embedding:e} (relative)"
     );
@@ -327,9 +280,7 @@ fn small_run(device: &str) -> TrainConfig {
 }
 
 fn train(config: &TrainConfig, dir: &Path, stop_after: u64, resume_on: Option<&str>) {
-    let mut options = TrainOptions::new(dir);
-    options.progress = false;
-    options.verbose = false;
+    let mut options = quiet_options(dir);
     options.stop_after = Some(stop_after);
     match resume_on {
         None => {
@@ -374,12 +325,9 @@ fn logged_losses(dir: &Path) -> Vec<f64> {
 
 #[test]
 fn a_checkpoint_written_on_one_device_resumes_on_the_other() {
-    let Some((choice, _)) = software_gpu() else {
+    let Some((choice, _)) = training_gpu() else {
         return;
     };
-    if !training_enabled() {
-        return;
-    }
     let gpu = choice.to_string();
     let scratch = std::env::temp_dir().join(format!("loev-software-gpu-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);

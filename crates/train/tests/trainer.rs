@@ -12,12 +12,14 @@ mod common;
 
 use loev_train::fixtures::quiet_options;
 use std::fs;
-use std::path::Path;
 use std::sync::Arc;
 
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{FRAMES, MELS, batch, loev_objectives, loev_plusplus_test_config, small_cache, temp_dir};
+use common::{
+    FRAMES, MELS, SETTINGS, batch, batch_labels, loader_step_batch, loev_objectives, loev_plusplus_test_config,
+    plusplus_step, small_cache, small_config, temp_dir,
+};
 use loev_artifacts::model_file::{ModelInput, load_model_file, read_model_file_info};
 use loev_artifacts::run_folder::{MODEL_FILE, RunDir};
 use loev_artifacts::{HeadInfo, HeadRole};
@@ -26,15 +28,7 @@ use loev_augment::BatchLoader;
 use loev_core::rng::derive_seed;
 use loev_model::LoevModel;
 use loev_train::config::{OptimizerConfig, Schedule};
-use loev_train::{
-    AnchorMean, LossSettings, StepBatch, TrainConfig, ViewLabels, contrastive_loss, export_model, step_gradients,
-};
-
-/// The presets' loss: temperature 0.1, mean over all anchors.
-const SETTINGS: LossSettings = LossSettings {
-    temperature: 0.1,
-    anchor_mean: AnchorMean::AllAnchors,
-};
+use loev_train::{TrainConfig, ViewLabels, contrastive_loss, export_model, step_gradients};
 
 /// Named weights of a model, as the model file stores them.
 type Weights = Vec<(String, Vec<f32>)>;
@@ -53,32 +47,16 @@ fn eval_loss(model: &LoevModel, inputs: &[f32], labels: &ViewLabels, device: &De
 #[test]
 fn adam_steps_lower_the_loss_of_a_fixed_batch() {
     let device = Device::flex().autodiff();
-    let config = loev_plusplus_test_config();
-    let objectives = loev_objectives();
     // 4 clips × 2 views: every anchor has one positive view and six negatives.
     let (inputs, labels) = batch(4, 2, 3);
-    let step_batch = StepBatch {
-        inputs: &inputs,
-        n_mels: MELS,
-        n_frames: FRAMES,
-        labels: &labels,
-    };
-    let mut model = LoevModel::init(&config, &device, 31);
+    let mut model = LoevModel::init(&loev_plusplus_test_config(), &device, 31);
     let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let before = eval_loss(&model, &inputs, &labels, &device);
     assert!(before.is_finite() && before > 0.0, "initial loss {before}");
 
     let mut step_losses = Vec::new();
     for step in 0..8u64 {
-        let result = step_gradients(
-            &model,
-            step_batch,
-            std::slice::from_ref(&device),
-            &objectives,
-            SETTINGS,
-            step,
-        )
-        .expect("step");
+        let result = plusplus_step(&model, &inputs, &labels, std::slice::from_ref(&device), step).expect("step");
         assert!(result.losses.is_finite(), "step {step}: {:?}", result.losses);
         step_losses.push(result.losses.total);
         let gradients = result.gradients.expect("a finite loss has gradients");
@@ -118,17 +96,8 @@ fn replay(config: &TrainConfig, steps: u64) -> Vec<Weights> {
     for step in 0..steps {
         let batch = loader.next_batch().expect("batch");
         assert_eq!(batch.index, step);
-        let labels = ViewLabels {
-            clip_ids: batch.clip_ids.clone(),
-            tracking: batch.tracking.clone(),
-            n_variants: batch.variant_names.len(),
-        };
-        let step_batch = StepBatch {
-            inputs: &batch.inputs,
-            n_mels: batch.n_mels,
-            n_frames: batch.n_frames,
-            labels: &labels,
-        };
+        let labels = batch_labels(&batch);
+        let step_batch = loader_step_batch(&batch, &labels);
         let seed = derive_seed(config.seed, &[step]);
         let gradients = step_gradients(
             &model,
@@ -173,7 +142,7 @@ fn differing_weights(a: &Weights, b: &Weights) -> usize {
 #[test]
 fn checkpoints_and_exported_files_hold_the_trained_weights_and_resume_continues_from_their_step() {
     let root = temp_dir("trainer-checkpoint");
-    let config = small_config(&small_cache(&root), 4);
+    let config = small_config("trainer-test", &small_cache(&root), 4);
     let run = root.join("run");
     let trained = replay(&config, 4);
     let initial = LoevModel::init(&config.model_config(), &Device::flex(), config.seed)
@@ -283,24 +252,22 @@ fn assert_rate(actual: f64, expected: f64, what: &str) {
 /// `f + (lr − f) · (1 + cos(π · min((s − W) / (T − W), 1))) / 2`, which is `f` at `s = T`.
 #[test]
 fn constant_and_cosine_learning_rates_at_the_schedule_landmarks() {
-    let constant = OptimizerConfig {
-        learning_rate: 3e-4,
-        schedule: Schedule::Constant,
+    let optimizer = |learning_rate, schedule| OptimizerConfig {
+        learning_rate,
+        schedule,
         ..OptimizerConfig::default()
     };
+    let constant = optimizer(3e-4, Schedule::Constant);
     for step in [0, 1, 5, 9, 10, 60, 109, 110, 10_000] {
         assert_eq!(constant.learning_rate_at(step, 110), 3e-4, "constant at step {step}");
     }
 
     // Peak 1e-3, 10 warm-up steps, 1e-4 at the end of a 110-step run: the decay spans 100 steps.
-    let cosine = OptimizerConfig {
-        learning_rate: 1e-3,
-        schedule: Schedule::Cosine {
-            warmup_steps: 10,
-            final_lr: 1e-4,
-        },
-        ..OptimizerConfig::default()
+    let warmup_then_decay = Schedule::Cosine {
+        warmup_steps: 10,
+        final_lr: 1e-4,
     };
+    let cosine = optimizer(1e-3, warmup_then_decay);
     let total = 110;
     for (step, expected, what) in [
         (0, 1e-4, "step 0 (lr · 1/10)"),
@@ -322,8 +289,4 @@ fn constant_and_cosine_learning_rates_at_the_schedule_landmarks() {
     let rates: Vec<f64> = (0..=total).map(|s| cosine.learning_rate_at(s, total)).collect();
     assert!(rates[..10].windows(2).all(|w| w[0] < w[1]), "{rates:?}");
     assert!(rates[10..].windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
-}
-
-fn small_config(cache: &Path, steps: u64) -> TrainConfig {
-    loev_train::fixtures::small_run_config("trainer-test", cache, steps).expect("valid test config")
 }

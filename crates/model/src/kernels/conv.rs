@@ -104,6 +104,15 @@ impl ConvGeometry {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.pad_top == 0 && self.pad_left == 0
     }
 
+    /// Length of the im2col scratch buffer of one group (none for pointwise convolutions).
+    fn col_len(&self) -> usize {
+        if self.pointwise() {
+            0
+        } else {
+            self.k_len() * self.out_plane()
+        }
+    }
+
     pub(crate) fn output_shape(&self) -> [usize; 4] {
         [self.batch, self.c_out, self.out_h, self.out_w]
     }
@@ -151,6 +160,17 @@ fn im2col(g: &ConvGeometry, x: &[f32], col: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// The GEMM operand `[k_len, out_plane]` of one group of one example: the input itself for a
+/// pointwise convolution, otherwise its im2col matrix, written into `col`.
+fn patches<'a>(g: &ConvGeometry, x: &'a [f32], col: &'a mut [f32]) -> &'a [f32] {
+    if g.pointwise() {
+        x
+    } else {
+        im2col(g, x, col);
+        col
     }
 }
 
@@ -291,11 +311,10 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: &[f32]) -> V
     if per_example == 0 || g.batch == 0 {
         return Vec::new();
     }
-    let col_len = if g.pointwise() { 0 } else { k_len * out_plane };
     let parallelism = inner_parallelism(g.batch);
     math::vec_written_by(g.batch * per_example, |out| {
         out.par_chunks_mut(per_example).enumerate().for_each_init(
-            || vec![0.0f32; col_len],
+            || vec![0.0f32; g.col_len()],
             |col, (b, y)| {
                 for grp in 0..g.groups {
                     let xg = &x[(b * g.c_in + grp * cin_g) * in_plane..][..cin_g * in_plane];
@@ -306,21 +325,9 @@ pub(crate) fn forward(g: &ConvGeometry, x: &[f32], w: &[f32], bias: &[f32]) -> V
                         out_plane,
                         &bias[grp * cout_g..][..cout_g],
                     );
-                    let rhs = if g.pointwise() {
-                        xg
-                    } else {
-                        im2col(g, xg, col);
-                        &col[..]
-                    };
-                    let wg = &w[grp * cout_g * k_len..][..cout_g * k_len];
-                    gemm(
-                        (cout_g, out_plane, k_len),
-                        yg,
-                        true,
-                        Mat::row_major(wg, k_len),
-                        Mat::row_major(rhs, out_plane),
-                        parallelism,
-                    );
+                    let wg = Mat::row_major(&w[grp * cout_g * k_len..][..cout_g * k_len], k_len);
+                    let rhs = Mat::row_major(patches(g, xg, col), out_plane);
+                    gemm((cout_g, out_plane, k_len), yg, true, wg, rhs, parallelism);
                 }
             },
         );
@@ -351,10 +358,9 @@ pub(crate) fn backward(g: &ConvGeometry, x: &[f32], w: &[f32], dy: &[f32], need:
         if dx.is_empty() || out_plane == 0 {
             return dx;
         }
-        let col_len = if g.pointwise() { 0 } else { k_len * out_plane };
         let parallelism = inner_parallelism(g.batch);
         dx.par_chunks_mut(g.c_in * in_plane).enumerate().for_each_init(
-            || vec![0.0f32; col_len],
+            || vec![0.0f32; g.col_len()],
             |col, (b, dxb)| {
                 for grp in 0..g.groups {
                     let dyg = &dy[(b * g.c_out + grp * cout_g) * out_plane..][..cout_g * out_plane];
@@ -376,32 +382,20 @@ pub(crate) fn backward(g: &ConvGeometry, x: &[f32], w: &[f32], dy: &[f32], need:
 
     let dw = need_w.then(|| {
         let slices = GRAD_SLICES.min(g.batch).max(1);
-        let col_len = if g.pointwise() { 0 } else { k_len * out_plane };
         let parallelism = inner_parallelism(slices);
         let partials: Vec<Vec<f32>> = (0..slices)
             .into_par_iter()
             .map(|s| {
                 let mut dw = vec![0.0f32; w.len()];
-                let mut col = vec![0.0f32; col_len];
+                let mut col = vec![0.0f32; g.col_len()];
                 for b in (s * g.batch / slices)..((s + 1) * g.batch / slices) {
                     for grp in 0..g.groups {
                         let xg = &x[(b * g.c_in + grp * cin_g) * in_plane..][..cin_g * in_plane];
                         let dyg = &dy[(b * g.c_out + grp * cout_g) * out_plane..][..cout_g * out_plane];
-                        let cols = if g.pointwise() {
-                            xg
-                        } else {
-                            im2col(g, xg, &mut col);
-                            &col[..]
-                        };
                         let dwg = &mut dw[grp * cout_g * k_len..][..cout_g * k_len];
-                        gemm(
-                            (cout_g, k_len, out_plane),
-                            dwg,
-                            true,
-                            Mat::row_major(dyg, out_plane),
-                            Mat::transposed(cols, out_plane),
-                            parallelism,
-                        );
+                        let lhs = Mat::row_major(dyg, out_plane);
+                        let rhs = Mat::transposed(patches(g, xg, &mut col), out_plane);
+                        gemm((cout_g, k_len, out_plane), dwg, true, lhs, rhs, parallelism);
                     }
                 }
                 dw

@@ -36,6 +36,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::tensor::activation;
@@ -51,15 +52,36 @@ pub trait LoevOps: burn::backend::Backend {
     /// Exact-form GELU.
     fn loev_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// 2-D convolution with bias; `padding` is (top, bottom, left, right).
+    /// 2-D convolution with bias.
     fn loev_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        stride: [usize; 2],
-        padding: [usize; 4],
-        groups: usize,
+        params: ConvParams,
     ) -> FloatTensor<Self>;
+}
+
+/// Stride, explicit (before, after) padding per axis and group count of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvParams {
+    /// Stride [height, width].
+    pub stride: [usize; 2],
+    /// (before, after) padding of the height and of the width axis.
+    pub padding: [(usize, usize); 2],
+    /// Group count.
+    pub groups: usize,
+}
+
+impl ConvParams {
+    /// burn's options for the same convolution (no dilation).
+    fn options(&self) -> ConvOptions<2> {
+        ConvOptions::new_with_padding(self.stride, self.padding, [1, 1], self.groups)
+    }
+
+    /// The geometry of convolving `x` with `weight` (both 4-D).
+    fn geometry(&self, x: &FlexTensor, weight: &FlexTensor) -> ConvGeometry {
+        ConvGeometry::new(dims4(x), dims4(weight), self.stride, self.padding, self.groups)
+    }
 }
 
 /// True when `device` (or the device under its autodiff wrapper) is burn-flex.
@@ -124,23 +146,16 @@ pub fn conv2d(
         c_in_per_group,
         [kh, kw],
     ));
+    let params = ConvParams {
+        stride,
+        padding,
+        groups,
+    };
     if use_custom_kernels(&x.device()) {
-        let pad = [padding[0].0, padding[0].1, padding[1].0, padding[1].1];
-        Tensor::from_dispatch(Dispatch::loev_conv2d(
-            x.into_dispatch(),
-            weight.into_dispatch(),
-            bias.into_dispatch(),
-            stride,
-            pad,
-            groups,
-        ))
+        let [x, weight, bias] = [x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()];
+        Tensor::from_dispatch(Dispatch::loev_conv2d(x, weight, bias, params))
     } else {
-        burn_conv2d(
-            x,
-            weight,
-            Some(bias),
-            ConvOptions::new_with_padding(stride, padding, [1, 1], groups),
-        )
+        burn_conv2d(x, weight, Some(bias), params.options())
     }
 }
 
@@ -165,50 +180,19 @@ fn dims4(tensor: &FlexTensor) -> [usize; 4] {
     [dims[0], dims[1], dims[2], dims[3]]
 }
 
-fn geometry(
-    x: &FlexTensor,
-    weight: &FlexTensor,
-    stride: [usize; 2],
-    padding: [usize; 4],
-    groups: usize,
-) -> ConvGeometry {
-    ConvGeometry::new(
-        dims4(x),
-        dims4(weight),
-        stride,
-        [(padding[0], padding[1]), (padding[2], padding[3])],
-        groups,
-    )
-}
-
 impl LoevOps for Flex {
     fn loev_gelu(x: FlexTensor) -> FlexTensor {
         match f32_values(&x) {
             Some(values) => flex_from(math::gelu(&values), &x.shape()),
-            None => <Flex as burn::backend::ops::ActivationOps<Flex>>::gelu(x),
+            None => Flex::gelu(x),
         }
     }
 
-    fn loev_conv2d(
-        x: FlexTensor,
-        weight: FlexTensor,
-        bias: FlexTensor,
-        stride: [usize; 2],
-        padding: [usize; 4],
-        groups: usize,
-    ) -> FlexTensor {
-        let g = geometry(&x, &weight, stride, padding, groups);
+    fn loev_conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, params: ConvParams) -> FlexTensor {
+        let g = params.geometry(&x, &weight);
         match (f32_values(&x), f32_values(&weight), f32_values(&bias)) {
             (Some(xv), Some(wv), Some(bv)) => flex_from(conv::forward(&g, &xv, &wv, &bv), &g.output_shape()),
-            _ => {
-                let options = ConvOptions::new_with_padding(
-                    stride,
-                    [(padding[0], padding[1]), (padding[2], padding[3])],
-                    [1, 1],
-                    groups,
-                );
-                <Flex as burn::backend::ops::ModuleOps<Flex>>::conv2d(x, weight, Some(bias), options)
-            }
+            _ => Flex::conv2d(x, weight, Some(bias), params.options()),
         }
     }
 }
@@ -231,7 +215,7 @@ impl<C: CheckpointStrategy> LoevOps for Autodiff<Flex, C> {
                     let derivative = ops.state;
                     let grad_in = match (f32_values(&grad), f32_values(&derivative)) {
                         (Some(g), Some(d)) => flex_from(math::multiply(&g, &d), &grad.shape()),
-                        _ => <Flex as burn::backend::ops::FloatTensorOps<Flex>>::float_mul(grad, derivative),
+                        _ => Flex::float_mul(grad, derivative),
                     };
                     grads.register::<Flex>(node.id, grad_in);
                 }
@@ -248,14 +232,9 @@ impl<C: CheckpointStrategy> LoevOps for Autodiff<Flex, C> {
                         prep.finish(flex_from(derivative, &shape), flex_from(output, &shape))
                     }
                     None => {
-                        let output = <Flex as burn::backend::ops::ActivationOps<Flex>>::gelu(input.clone());
-                        let ones = <Flex as burn::backend::ops::FloatTensorOps<Flex>>::float_ones(
-                            input.shape(),
-                            &Default::default(),
-                            input.dtype().into(),
-                        );
-                        let derivative =
-                            <Flex as burn::backend::ops::ActivationOps<Flex>>::gelu_backward(input.clone(), ones);
+                        let output = Flex::gelu(input.clone());
+                        let ones = Flex::float_ones(input.shape(), &Default::default(), input.dtype().into());
+                        let derivative = Flex::gelu_backward(input.clone(), ones);
                         prep.finish(derivative, output)
                     }
                 }
@@ -268,23 +247,21 @@ impl<C: CheckpointStrategy> LoevOps for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        stride: [usize; 2],
-        padding: [usize; 4],
-        groups: usize,
+        params: ConvParams,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct ConvBackward;
 
         impl Backward<Flex, 3> for ConvBackward {
-            type State = (NodeId, NodeId, [usize; 2], [usize; 4], usize);
+            type State = (NodeId, NodeId, ConvParams);
 
             fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
                 let [node_x, node_w, node_b] = ops.parents;
                 let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
-                let (x_state, w_state, stride, padding, groups) = ops.state;
+                let (x_state, w_state, params) = ops.state;
                 let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
                 let weight: FlexTensor = checkpointer.retrieve_node_output(w_state);
-                let g = geometry(&x, &weight, stride, padding, groups);
+                let g = params.geometry(&x, &weight);
                 let need = [node_x.is_some(), node_w.is_some(), node_b.is_some()];
                 let (dx, dw, db) = match (f32_values(&x), f32_values(&weight), f32_values(&grad)) {
                     (Some(xv), Some(wv), Some(gv)) => {
@@ -297,41 +274,15 @@ impl<C: CheckpointStrategy> LoevOps for Autodiff<Flex, C> {
                     }
                     // Other dtypes (the forward fell back to burn's conv2d): burn's gradients.
                     _ => {
-                        let options = ConvOptions::new_with_padding(
-                            stride,
-                            [(padding[0], padding[1]), (padding[2], padding[3])],
-                            [1, 1],
-                            groups,
-                        );
-                        let bias_like = <Flex as burn::backend::ops::FloatTensorOps<Flex>>::float_zeros(
-                            [g.c_out].into(),
-                            &Default::default(),
-                            grad.dtype().into(),
-                        );
+                        // conv2d_x_backward / conv2d_weight_backward on this convolution.
+                        let burn_grad = |backward: fn(_, _, _, ConvOptions<2>) -> _| {
+                            backward(x.clone(), weight.clone(), grad.clone(), params.options())
+                        };
+                        let bias_like = Flex::float_zeros([g.c_out].into(), &Default::default(), grad.dtype().into());
                         (
-                            need[0].then(|| {
-                                <Flex as burn::backend::ops::ModuleOps<Flex>>::conv2d_x_backward(
-                                    x.clone(),
-                                    weight.clone(),
-                                    grad.clone(),
-                                    options.clone(),
-                                )
-                            }),
-                            need[1].then(|| {
-                                <Flex as burn::backend::ops::ModuleOps<Flex>>::conv2d_weight_backward(
-                                    x.clone(),
-                                    weight.clone(),
-                                    grad.clone(),
-                                    options.clone(),
-                                )
-                            }),
-                            need[2].then(|| {
-                                <Flex as burn::backend::ops::ModuleOps<Flex>>::conv2d_bias_backward(
-                                    x.clone(),
-                                    bias_like,
-                                    grad.clone(),
-                                )
-                            }),
+                            need[0].then(|| burn_grad(Flex::conv2d_x_backward)),
+                            need[1].then(|| burn_grad(Flex::conv2d_weight_backward)),
+                            need[2].then(|| Flex::conv2d_bias_backward(x.clone(), bias_like, grad.clone())),
                         )
                     }
                 };
@@ -351,24 +302,13 @@ impl<C: CheckpointStrategy> LoevOps for Autodiff<Flex, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let w_state = prep.checkpoint(&weight);
-                let output = Flex::loev_conv2d(
-                    x.primitive().clone(),
-                    weight.primitive().clone(),
-                    bias.primitive().clone(),
-                    stride,
-                    padding,
-                    groups,
-                );
-                prep.finish((x_state, w_state, stride, padding, groups), output)
+                let [x, weight, bias] = [x.primitive(), weight.primitive(), bias.primitive()].map(Clone::clone);
+                prep.finish((x_state, w_state, params), Flex::loev_conv2d(x, weight, bias, params))
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::loev_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.into_primitive(),
-                stride,
-                padding,
-                groups,
-            )),
+            OpsKind::UnTracked(prep) => {
+                let [x, weight, bias] = [x, weight, bias].map(|t| t.into_primitive());
+                prep.finish(Flex::loev_conv2d(x, weight, bias, params))
+            }
         }
     }
 }
@@ -379,12 +319,21 @@ mod tests {
     use loev_core::rng::rng_from_seed;
     use rand::RngExt;
 
-    fn random(seed: u64, shape: [usize; 4], device: &Device) -> Tensor<4> {
+    /// Values drawn uniformly from [−1, 1) as `E` (f32 or f64) by the generator of `seed`.
+    fn random_as<E>(seed: u64, shape: [usize; 4], device: &Device) -> Tensor<4>
+    where
+        E: burn::tensor::Element + rand::distr::uniform::SampleUniform + PartialOrd + From<f32>,
+    {
         let mut rng = rng_from_seed(seed);
-        let values: Vec<f32> = (0..shape.iter().product())
-            .map(|_| rng.random_range(-1.0f32..1.0))
+        let range = E::from(-1.0)..E::from(1.0);
+        let values: Vec<E> = (0..shape.iter().product())
+            .map(|_| rng.random_range(range.clone()))
             .collect();
         Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    fn random(seed: u64, shape: [usize; 4], device: &Device) -> Tensor<4> {
+        random_as::<f32>(seed, shape, device)
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -456,13 +405,7 @@ mod tests {
     #[test]
     fn other_dtypes_fall_back_to_burn_kernels() {
         let device = Device::flex().autodiff();
-        let make = |seed: u64, shape: [usize; 4]| {
-            let mut rng = rng_from_seed(seed);
-            let values: Vec<f64> = (0..shape.iter().product())
-                .map(|_| rng.random_range(-1.0f64..1.0))
-                .collect();
-            Tensor::<4>::from_data(TensorData::new(values, shape), &device).cast(burn::tensor::FloatDType::F64)
-        };
+        let make = |seed, shape| random_as::<f64>(seed, shape, &device).cast(burn::tensor::FloatDType::F64);
         let x = make(1, [2, 4, 5, 6]).require_grad();
         let w = make(2, [4, 2, 1, 3]).require_grad();
         let b = make(3, [1, 1, 1, 4]).reshape([4]).require_grad();
