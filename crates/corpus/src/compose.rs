@@ -419,32 +419,26 @@ fn nearest_position(from: i32, degrees: &[i32], range: (i32, i32)) -> i32 {
         .unwrap_or(from)
 }
 
+/// Eight eighth notes on the root of a 16-step bar, the off-beat ones `off_beat` semitones
+/// above it.
+const fn eighths(off_beat: i32) -> [(u8, u8, i32); 8] {
+    let mut notes = [(0, 0, 0); 8];
+    let mut i = 0;
+    while i < 8 {
+        notes[i] = (2 * i as u8, 2, if i % 2 == 1 { off_beat } else { 0 });
+        i += 1;
+    }
+    notes
+}
+
 /// The bass line: chord roots (and fifths / octaves) in a style-dependent rhythm, with a
 /// diatonic approach note before some chord changes. Rock ballads keep to quarters.
 fn bass_line(key: Key, style: DrumStyle, tempo: u32, slots: &[ChordSlot], rng: &mut Rng) -> Vec<Event> {
     // (onset, length, interval above the root) within a 16-step bar.
     const ROOT_QUARTERS: &[(u8, u8, i32)] = &[(0, 3, 0), (4, 3, 0), (8, 3, 0), (12, 3, 0)];
     const ROOT_FIFTH: &[(u8, u8, i32)] = &[(0, 6, 0), (6, 2, 0), (8, 6, 7), (14, 2, 0)];
-    const EIGHTHS: &[(u8, u8, i32)] = &[
-        (0, 2, 0),
-        (2, 2, 0),
-        (4, 2, 0),
-        (6, 2, 0),
-        (8, 2, 0),
-        (10, 2, 0),
-        (12, 2, 0),
-        (14, 2, 0),
-    ];
-    const OCTAVES: &[(u8, u8, i32)] = &[
-        (0, 2, 0),
-        (2, 2, 12),
-        (4, 2, 0),
-        (6, 2, 12),
-        (8, 2, 0),
-        (10, 2, 12),
-        (12, 2, 0),
-        (14, 2, 12),
-    ];
+    const EIGHTHS: &[(u8, u8, i32)] = &eighths(0);
+    const OCTAVES: &[(u8, u8, i32)] = &eighths(12);
     const HALF_TIME: &[(u8, u8, i32)] = &[(0, 6, 0), (6, 2, 0), (8, 4, 0), (12, 3, 7)];
     const SYNCOPATED: &[(u8, u8, i32)] = &[(0, 3, 0), (4, 2, 0), (6, 2, 12), (8, 3, 0), (12, 2, 7), (14, 2, 0)];
     let options: &[&[(u8, u8, i32)]] = match style {

@@ -3,59 +3,38 @@
 //! Each track draws its own kit (tunings, decays, brightness), renders every sound once,
 //! and mixes copies at the pattern's event times, so drums cost almost nothing.
 
-use std::fmt;
-use std::str::FromStr;
+use std::ops::Range;
 
 use loev_core::rng::Rng;
 use rand::RngExt;
-use serde::{Deserialize, Serialize};
 
 use crate::dsp::{FS, OnePole, SineOsc, Svf, white};
+use crate::names::named_enum;
 
-/// A drum style: the groove of the kit, the feel (swing) and the fills.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DrumStyle {
-    /// Kick on 1 and 3, snare backbeat on 2 and 4, straight eighth hi-hats.
-    Rock,
-    /// Kick on every beat, clap on 2 and 4, open hi-hat on the off-beats (disco / house).
-    FourOnTheFloor,
-    /// Half-time feel: snare on 3, kick on 1 with a syncopated pickup, quarter-note hi-hats
-    /// (or ride) with off-beat ghosts.
-    HalfTime,
-    /// Triplet shuffle: swung eighths (2:1) on the hi-hat, kick on 1 and 3, snare on 2 and 4.
-    Shuffle,
-    /// Syncopated breakbeat: kick on 1 and the "and" of 2/3, snare on 2 and 4 with ghost
-    /// notes, sixteenth hi-hats.
-    Breakbeat,
+named_enum! {
+    /// A drum style: the groove of the kit, the feel (swing) and the fills. The track's
+    /// style tag is `style:<name>`.
+    pub enum DrumStyle {
+        /// Kick on 1 and 3, snare backbeat on 2 and 4, straight eighth hi-hats.
+        Rock => "rock",
+        /// Kick on every beat, clap on 2 and 4, open hi-hat on the off-beats (disco / house).
+        FourOnTheFloor => "four_on_the_floor",
+        /// Half-time feel: snare on 3, kick on 1 with a syncopated pickup, quarter-note hi-hats
+        /// (or ride) with off-beat ghosts.
+        HalfTime => "half_time",
+        /// Triplet shuffle: swung eighths (2:1) on the hi-hat, kick on 1 and 3, snare on 2 and 4.
+        Shuffle => "shuffle",
+        /// Syncopated breakbeat: kick on 1 and the "and" of 2/3, snare on 2 and 4 with ghost
+        /// notes, sixteenth hi-hats.
+        Breakbeat => "breakbeat",
+    }
+    /// A name that is not one of the drum styles.
+    pub struct UnknownDrumStyle(pub String) = "is not a drum style";
+    // A style parses from its name or its tag.
+    parse = |text| text.strip_prefix("style:").unwrap_or(text);
 }
 
-/// A name that is not one of the drum styles.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a drum style: expected one of {names}", names = DrumStyle::ALL.map(DrumStyle::name).join(", "))]
-pub struct UnknownDrumStyle(pub String);
-
 impl DrumStyle {
-    /// Every style, in tag-vocabulary order.
-    pub const ALL: [DrumStyle; 5] = [
-        DrumStyle::Rock,
-        DrumStyle::FourOnTheFloor,
-        DrumStyle::HalfTime,
-        DrumStyle::Shuffle,
-        DrumStyle::Breakbeat,
-    ];
-
-    /// The snake-case name; the track's style tag is `style:<name>`.
-    pub fn name(self) -> &'static str {
-        match self {
-            DrumStyle::Rock => "rock",
-            DrumStyle::FourOnTheFloor => "four_on_the_floor",
-            DrumStyle::HalfTime => "half_time",
-            DrumStyle::Shuffle => "shuffle",
-            DrumStyle::Breakbeat => "breakbeat",
-        }
-    }
-
     /// The tempi (BPM, inclusive) the style is played at, as in the genres it stands for:
     /// breakbeats (funk, hip-hop, big beat) up to 140 (faster breaks are drum and bass,
     /// heard at half tempo), four-on-the-floor from disco tempo up, half-time at 90–150 (slower
@@ -77,25 +56,6 @@ impl DrumStyle {
             DrumStyle::Rock | DrumStyle::FourOnTheFloor => (0.5, 0.53),
             DrumStyle::HalfTime | DrumStyle::Breakbeat => (0.5, 0.57),
         }
-    }
-}
-
-impl fmt::Display for DrumStyle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for DrumStyle {
-    type Err = UnknownDrumStyle;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        let text = text.strip_prefix("style:").unwrap_or(text);
-        DrumStyle::ALL
-            .into_iter()
-            .find(|s| s.name() == text)
-            .ok_or_else(|| UnknownDrumStyle(text.to_string()))
     }
 }
 
@@ -241,17 +201,7 @@ fn clap(rng: &mut Rng) -> Vec<f32> {
 }
 
 fn hat(rng: &mut Rng, decay_seconds: f64) -> Vec<f32> {
-    let len = (decay_seconds * FS) as usize;
-    let mut filter = Svf::new(rng.random_range(6000.0..7200.0), 1.0);
-    let decay = exp_decay(decay_seconds);
-    let mut amp = 1.0f32;
-    (0..len)
-        .map(|_| {
-            let y = amp * filter.process(white(rng)).high;
-            amp *= decay;
-            0.6 * y
-        })
-        .collect()
+    cymbal(rng, decay_seconds, 6000.0..7200.0, 1.0, 0.6)
 }
 
 fn ride(rng: &mut Rng) -> Vec<f32> {
@@ -270,15 +220,21 @@ fn ride(rng: &mut Rng) -> Vec<f32> {
 }
 
 fn crash(rng: &mut Rng) -> Vec<f32> {
-    let len = (1.4 * FS) as usize;
-    let mut filter = Svf::new(rng.random_range(3500.0..5000.0), 0.7);
-    let decay = exp_decay(1.4);
+    cymbal(rng, 1.4, 3500.0..5000.0, 0.7, 0.5)
+}
+
+/// White noise through a high-pass of drawn cutoff, decaying by 60 dB over its `seconds`,
+/// at `level`.
+fn cymbal(rng: &mut Rng, seconds: f64, cutoff: Range<f64>, q: f64, level: f32) -> Vec<f32> {
+    let len = (seconds * FS) as usize;
+    let mut filter = Svf::new(rng.random_range(cutoff), q);
+    let decay = exp_decay(seconds);
     let mut amp = 1.0f32;
     (0..len)
         .map(|_| {
             let y = amp * filter.process(white(rng)).high;
             amp *= decay;
-            0.5 * y
+            level * y
         })
         .collect()
 }

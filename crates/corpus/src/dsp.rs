@@ -210,6 +210,16 @@ pub(crate) struct Adsr {
 }
 
 impl Adsr {
+    /// An envelope of `attack`, `decay` and `release` seconds with the `sustain` level.
+    pub(crate) const fn new(attack: f64, decay: f64, sustain: f64, release: f64) -> Self {
+        Self {
+            attack,
+            decay,
+            sustain,
+            release,
+        }
+    }
+
     /// The envelope values for a note held `gate` samples, over `total` samples (gate plus
     /// release tail). The release is a 60 dB exponential fall over `release` seconds.
     pub(crate) fn iter(&self, gate: usize, total: usize) -> AdsrIter {
@@ -539,12 +549,7 @@ mod tests {
 
     #[test]
     fn adsr_reaches_sustain_and_releases() {
-        let env = Adsr {
-            attack: 0.01,
-            decay: 0.1,
-            sustain: 0.5,
-            release: 0.2,
-        };
+        let env = Adsr::new(0.01, 0.1, 0.5, 0.2);
         let values: Vec<f32> = env.iter(8000, 8000 + env.tail_samples()).collect();
         assert!((values[160] - 1.0).abs() < 0.05);
         assert!((values[7999] - 0.5).abs() < 0.01);

@@ -3,70 +3,50 @@
 //! its own envelope, register and note range.
 
 use std::f64::consts::TAU;
-use std::fmt;
-use std::str::FromStr;
 
 use loev_core::rng::Rng;
 use rand::RngExt;
-use serde::{Deserialize, Serialize};
 
 use crate::dsp::{
     Adsr, BlepOsc, DecayingPartial, FS, MAX_PARTIAL_HZ, OnePole, SineOsc, Svf, TunedLoop, midi_to_hz, white,
 };
+use crate::names::named_enum;
 
-/// A pitched instrument timbre. Its [`Instrument::name`] is the tag and manifest spelling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Instrument {
-    /// Additive: stretched harmonic partials with per-partial exponential decay, hammer noise.
-    Piano,
-    /// FM (ratio 1:1, decaying index) with a faint high tine partial.
-    ElectricPiano,
-    /// Additive drawbar organ (footages 8', 4', 2⅔', 2', 1⅗'-less, 1') with slow tremolo.
-    Organ,
-    /// Subtractive ensemble: three detuned PolyBLEP saws, vibrato, low-pass, slow attack.
-    Strings,
-    /// Karplus–Strong plucked string with a shaped pluck and tuned all-pass.
-    Guitar,
-    /// Additive tuned bar (partials 1 : 4 : 10) with motor tremolo, like a vibraphone.
-    Mallet,
-    /// Near-sine tone with vibrato and band-passed breath noise.
-    Flute,
-    /// Subtractive: PolyBLEP saw through a state-variable low-pass whose cutoff follows the
-    /// envelope (brassy "blat" on the attack).
-    Brass,
-    /// Subtractive: resonant low-passed pulse wave with delayed vibrato.
-    SynthLead,
-    /// Noise-based: white noise through a tuned feedback comb (a breathy choir-like pad).
-    AirPad,
-    /// Karplus–Strong electric bass (dark pluck).
-    Bass,
-    /// Subtractive bass: saw through an enveloped resonant low-pass.
-    SynthBass,
+named_enum! {
+    /// A pitched instrument timbre. Its [`Instrument::name`] is the tag and manifest spelling.
+    pub enum Instrument {
+        /// Additive: stretched harmonic partials with per-partial exponential decay, hammer noise.
+        Piano => "piano",
+        /// FM (ratio 1:1, decaying index) with a faint high tine partial.
+        ElectricPiano => "electric_piano",
+        /// Additive drawbar organ (footages 8', 4', 2⅔', 2', 1⅗'-less, 1') with slow tremolo.
+        Organ => "organ",
+        /// Subtractive ensemble: three detuned PolyBLEP saws, vibrato, low-pass, slow attack.
+        Strings => "strings",
+        /// Karplus–Strong plucked string with a shaped pluck and tuned all-pass.
+        Guitar => "guitar",
+        /// Additive tuned bar (partials 1 : 4 : 10) with motor tremolo, like a vibraphone.
+        Mallet => "mallet",
+        /// Near-sine tone with vibrato and band-passed breath noise.
+        Flute => "flute",
+        /// Subtractive: PolyBLEP saw through a state-variable low-pass whose cutoff follows the
+        /// envelope (brassy "blat" on the attack).
+        Brass => "brass",
+        /// Subtractive: resonant low-passed pulse wave with delayed vibrato.
+        SynthLead => "synth_lead",
+        /// Noise-based: white noise through a tuned feedback comb (a breathy choir-like pad).
+        AirPad => "air_pad",
+        /// Karplus–Strong electric bass (dark pluck).
+        Bass => "bass",
+        /// Subtractive bass: saw through an enveloped resonant low-pass.
+        SynthBass => "synth_bass",
+    }
+    /// A name that is not one of the corpus instruments.
+    pub struct UnknownInstrument(pub String) = "is not a corpus instrument";
+    parse = |text| text;
 }
 
-/// A name that is not one of the corpus instruments.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a corpus instrument: expected one of {names}", names = Instrument::ALL.map(Instrument::name).join(", "))]
-pub struct UnknownInstrument(pub String);
-
 impl Instrument {
-    /// Every instrument, in tag-vocabulary order.
-    pub const ALL: [Instrument; 12] = [
-        Instrument::Piano,
-        Instrument::ElectricPiano,
-        Instrument::Organ,
-        Instrument::Strings,
-        Instrument::Guitar,
-        Instrument::Mallet,
-        Instrument::Flute,
-        Instrument::Brass,
-        Instrument::SynthLead,
-        Instrument::AirPad,
-        Instrument::Bass,
-        Instrument::SynthBass,
-    ];
-
     /// Instruments that can play the chords of a track.
     pub const HARMONY: [Instrument; 8] = [
         Instrument::Piano,
@@ -93,24 +73,6 @@ impl Instrument {
 
     /// Instruments that can play the bass line of a track.
     pub const BASS: [Instrument; 2] = [Instrument::Bass, Instrument::SynthBass];
-
-    /// The snake-case name used in tags, manifests and ids.
-    pub fn name(self) -> &'static str {
-        match self {
-            Instrument::Piano => "piano",
-            Instrument::ElectricPiano => "electric_piano",
-            Instrument::Organ => "organ",
-            Instrument::Strings => "strings",
-            Instrument::Guitar => "guitar",
-            Instrument::Mallet => "mallet",
-            Instrument::Flute => "flute",
-            Instrument::Brass => "brass",
-            Instrument::SynthLead => "synth_lead",
-            Instrument::AirPad => "air_pad",
-            Instrument::Bass => "bass",
-            Instrument::SynthBass => "synth_bass",
-        }
-    }
 
     /// The MIDI range (inclusive) the instrument plays as a single note. Together the
     /// ranges cover the NSynth-like pitch task's 21–108.
@@ -179,23 +141,6 @@ impl Instrument {
     }
 }
 
-impl fmt::Display for Instrument {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Instrument {
-    type Err = UnknownInstrument;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Instrument::ALL
-            .into_iter()
-            .find(|i| i.name() == text.trim())
-            .ok_or_else(|| UnknownInstrument(text.to_string()))
-    }
-}
-
 /// One note to render.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Note {
@@ -242,12 +187,7 @@ fn render_piano(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
     }
     let norm: f64 = partials.len().max(1) as f64;
     let gain = note.velocity * (1.6 / norm.sqrt()) as f32;
-    let env = Adsr {
-        attack: 0.002,
-        decay: 1.0,
-        sustain: 1.0,
-        release: 0.15,
-    };
+    let env = Adsr::new(0.002, 1.0, 1.0, 0.15);
     let mut hammer = OnePole::low_pass(2500.0);
     let hammer_len = (0.004 * FS) as usize;
     let mut n = 0usize;
@@ -274,12 +214,7 @@ fn render_electric_piano(note: &Note, out: &mut [f32], _rng: &mut Rng) -> usize 
     let mut index = index0;
     let mut amp = 1.0f32;
     let mut tine_amp = if tine_on { 0.12 * note.velocity } else { 0.0 };
-    let env = Adsr {
-        attack: 0.001,
-        decay: 1.0,
-        sustain: 1.0,
-        release: 0.12,
-    };
+    let env = Adsr::new(0.001, 1.0, 1.0, 0.12);
     write_enveloped(out, env, note.gate, 0.7 * note.velocity, || {
         let m = modulator.next();
         let y = carrier.next_modulated(index * m / TAU as f32) * amp + tine_amp * tine.next();
@@ -311,12 +246,7 @@ fn render_organ(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
         })
         .collect();
     let mut tremolo = SineOsc::new(5.8, rng.random::<f64>());
-    let env = Adsr {
-        attack: 0.006,
-        decay: 0.1,
-        sustain: 1.0,
-        release: 0.06,
-    };
+    let env = Adsr::new(0.006, 0.1, 1.0, 0.06);
     write_enveloped(out, env, note.gate, 0.25 * note.velocity, || {
         let y: f32 = oscillators.iter_mut().map(|(o, a)| *a * o.next()).sum();
         y * (1.0 + 0.12 * tremolo.next())
@@ -335,12 +265,7 @@ fn render_strings(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
         .collect();
     let cutoff = (f * 6.0 * note.brightness as f64).clamp(600.0, 5000.0);
     let mut filter = Svf::new(cutoff, 0.7);
-    let env = Adsr {
-        attack: 0.18,
-        decay: 0.5,
-        sustain: 0.85,
-        release: 0.35,
-    };
+    let env = Adsr::new(0.18, 0.5, 0.85, 0.35);
     write_enveloped(out, env, note.gate, 0.3 * note.velocity, || {
         let mut y = 0.0;
         for (saw, vib) in saws.iter_mut().zip(vibratos.iter_mut()) {
@@ -422,12 +347,7 @@ fn render_mallet(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
         .collect();
     let mut motor = SineOsc::new(rng.random_range(4.0..6.0), 0.25);
     let depth = rng.random_range(0.0..0.25f32);
-    let env = Adsr {
-        attack: 0.001,
-        decay: 1.0,
-        sustain: 1.0,
-        release: 0.25,
-    };
+    let env = Adsr::new(0.001, 1.0, 1.0, 0.25);
     write_enveloped(out, env, note.gate, 0.9 * note.velocity, || {
         let y: f64 = partials.iter_mut().map(|p| p.next()).sum();
         y as f32 * (1.0 - depth * (0.5 + 0.5 * motor.next()))
@@ -453,12 +373,7 @@ fn render_flute(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
     let vibrato_onset = (0.25 * FS) as usize;
     let mut breath = Svf::new(f.min(6000.0), 6.0);
     let mut air = OnePole::low_pass(3000.0);
-    let env = Adsr {
-        attack: 0.06,
-        decay: 0.2,
-        sustain: 0.9,
-        release: 0.08,
-    };
+    let env = Adsr::new(0.06, 0.2, 0.9, 0.08);
     let mut n = 0usize;
     write_enveloped(out, env, note.gate, 0.35 * note.velocity, || {
         let depth = if n < vibrato_onset { 0.0 } else { 0.004 };
@@ -476,12 +391,7 @@ fn render_brass(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
     let base = f * 1.5;
     let sweep = f * 7.0 * (note.velocity * note.brightness) as f64;
     let mut filter = Svf::new(base, 0.9);
-    let env = Adsr {
-        attack: 0.04,
-        decay: 0.35,
-        sustain: 0.75,
-        release: 0.12,
-    };
+    let env = Adsr::new(0.04, 0.35, 0.75, 0.12);
     let mut cutoff_env = env.iter(note.gate, usize::MAX);
     let mut n = 0usize;
     write_enveloped(out, env, note.gate, 0.45 * note.velocity, || {
@@ -501,12 +411,7 @@ fn render_synth_lead(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
     let vibrato_onset = (0.3 * FS) as usize;
     let cutoff = (f * 5.0 * note.brightness as f64).clamp(800.0, 6500.0);
     let mut filter = Svf::new(cutoff, 1.8);
-    let env = Adsr {
-        attack: 0.01,
-        decay: 0.25,
-        sustain: 0.8,
-        release: 0.08,
-    };
+    let env = Adsr::new(0.01, 0.25, 0.8, 0.08);
     let mut n = 0usize;
     write_enveloped(out, env, note.gate, 0.3 * note.velocity, || {
         let depth = if n < vibrato_onset { 0.0 } else { 0.005 };
@@ -523,12 +428,7 @@ fn render_air_pad(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
     let feedback = 0.985f32;
     let input_gain = (1.0 - feedback * feedback).sqrt() * 1.2;
     let mut colour = Svf::new((f * 8.0).min(5000.0), 0.7);
-    let env = Adsr {
-        attack: 0.35,
-        decay: 0.5,
-        sustain: 0.9,
-        release: 0.45,
-    };
+    let env = Adsr::new(0.35, 0.5, 0.9, 0.45);
     write_enveloped(out, env, note.gate, 1.1 * note.velocity, || {
         let x = white(rng) * input_gain;
         let y = comb.step(x, feedback);
@@ -544,12 +444,7 @@ fn render_synth_bass(note: &Note, out: &mut [f32], rng: &mut Rng) -> usize {
     let mut filter = Svf::new(base + sweep, 1.6);
     let cutoff_decay = (-1.0 / (0.09 * FS)).exp();
     let mut cutoff_env = 1.0f64;
-    let env = Adsr {
-        attack: 0.003,
-        decay: 0.25,
-        sustain: 0.65,
-        release: 0.05,
-    };
+    let env = Adsr::new(0.003, 0.25, 0.65, 0.05);
     let mut n = 0usize;
     write_enveloped(out, env, note.gate, 0.47 * note.velocity, || {
         if n.is_multiple_of(16) {

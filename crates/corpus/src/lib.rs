@@ -40,6 +40,7 @@ mod compose;
 mod drums;
 mod dsp;
 mod instruments;
+mod names;
 mod notes;
 mod plan;
 mod summary;
@@ -306,25 +307,23 @@ pub fn generate_with_progress(cfg: &CorpusConfig, progress: impl Fn(usize) + Syn
     cfg.validate()?;
     let done = std::sync::atomic::AtomicUsize::new(0);
     let tick = || progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-    let tracks = (0..cfg.tracks)
-        .into_par_iter()
-        .map(|i| {
-            let track = generate_track(cfg.seed, i, cfg);
-            tick();
-            track
-        })
-        .collect();
-    let notes = (0..cfg.notes)
-        .into_par_iter()
-        .map(|i| {
-            let note = generate_note(cfg.seed, i, cfg);
-            tick();
-            note
-        })
-        .collect();
+    let tracks = generate_all(cfg.tracks, &tick, |i| generate_track(cfg.seed, i, cfg));
+    let notes = generate_all(cfg.notes, &tick, |i| generate_note(cfg.seed, i, cfg));
     Ok(Corpus {
         config: cfg.clone(),
         tracks,
         notes,
     })
+}
+
+/// Items `0..count` of `item`, generated in parallel, calling `tick` after each.
+fn generate_all<T: Send>(count: usize, tick: &(impl Fn() + Sync), item: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let generated = item(i);
+            tick();
+            generated
+        })
+        .collect()
 }

@@ -133,46 +133,43 @@ impl fmt::Display for CorpusSummary {
             self.note_seconds / 60.0
         )?;
         if self.tracks.total() > 0 {
-            writeln!(f, "\ntracks per key:")?;
-            for row in self.keys.chunks(4) {
-                let cells: Vec<String> = row.iter().map(|(k, c)| format!("{k:>9} {:<16}", c.compact())).collect();
-                writeln!(f, "  {}", cells.join(" "))?;
-            }
-            writeln!(f, "\ntracks per tempo (BPM):")?;
-            for row in self.tempo_bins.chunks(4) {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {:<16}", c.compact()))
-                    .collect();
-                writeln!(f, "  {}", cells.join(" "))?;
-            }
-            writeln!(f, "\ntracks per tag:")?;
-            for row in self.tags.chunks(3) {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|(t, c)| format!("{t:>24} {:<16}", c.compact()))
-                    .collect();
-                writeln!(f, "  {}", cells.join(" "))?;
-            }
+            let keys = self.keys.iter().map(|(k, c)| format!("{k:>9} {:<16}", c.compact()));
+            write_grid(f, "tracks per key", 4, keys)?;
+            let tempi = self
+                .tempo_bins
+                .iter()
+                .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {:<16}", c.compact()));
+            write_grid(f, "tracks per tempo (BPM)", 4, tempi)?;
+            let tags = self.tags.iter().map(|(t, c)| format!("{t:>24} {:<16}", c.compact()));
+            write_grid(f, "tracks per tag", 3, tags)?;
         }
         if self.notes.total() > 0 {
-            writeln!(f, "\nnotes per MIDI pitch:")?;
-            for row in self.pitch_bins.chunks(4) {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {:<16}", c.compact()))
-                    .collect();
-                writeln!(f, "  {}", cells.join(" "))?;
-            }
-            writeln!(f, "\nnotes per instrument:")?;
-            for row in self.note_instruments.chunks(3) {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|(name, c)| format!("{name:>15} {:<16}", c.compact()))
-                    .collect();
-                writeln!(f, "  {}", cells.join(" "))?;
-            }
+            let pitches = self
+                .pitch_bins
+                .iter()
+                .map(|(lo, hi, c)| format!("{lo:>3}-{hi:<3} {:<16}", c.compact()));
+            write_grid(f, "notes per MIDI pitch", 4, pitches)?;
+            let instruments = self
+                .note_instruments
+                .iter()
+                .map(|(name, c)| format!("{name:>15} {:<16}", c.compact()));
+            write_grid(f, "notes per instrument", 3, instruments)?;
         }
         Ok(())
     }
+}
+
+/// Writes a blank line, `title:` and the `cells` in rows of `per_row`.
+fn write_grid(
+    f: &mut fmt::Formatter<'_>,
+    title: &str,
+    per_row: usize,
+    cells: impl Iterator<Item = String>,
+) -> fmt::Result {
+    writeln!(f, "\n{title}:")?;
+    let cells: Vec<String> = cells.collect();
+    for row in cells.chunks(per_row) {
+        writeln!(f, "  {}", row.join(" "))?;
+    }
+    Ok(())
 }

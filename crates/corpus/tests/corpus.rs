@@ -19,14 +19,27 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn small_config() -> CorpusConfig {
+/// The default config with `tracks` tracks under `seed`.
+fn config(tracks: usize, seed: u64) -> CorpusConfig {
     CorpusConfig {
-        tracks: 4,
-        notes: 5,
-        seed: 11,
-        track_seconds: (4.0, 6.0),
+        tracks,
+        seed,
         ..CorpusConfig::default()
     }
+}
+
+/// Four short tracks (4–6 s) and five notes under seed 11.
+fn small_config() -> CorpusConfig {
+    CorpusConfig {
+        notes: 5,
+        track_seconds: (4.0, 6.0),
+        ..config(4, 11)
+    }
+}
+
+/// Whether two signals have the same length and the same samples, bit for bit.
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 #[test]
@@ -35,27 +48,12 @@ fn same_seed_gives_the_same_bytes_in_parallel_and_in_series() {
     let parallel = generate(&cfg).unwrap();
     for (i, track) in parallel.tracks.iter().enumerate() {
         let serial = generate_track(cfg.seed, i, &cfg);
-        assert_eq!(serial.audio.len(), track.audio.len());
-        assert!(
-            serial
-                .audio
-                .iter()
-                .zip(&track.audio)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "track {i} differs"
-        );
+        assert!(same_bits(&serial.audio, &track.audio), "track {i} differs");
         assert_eq!(serial.labels, track.labels);
     }
     for (i, note) in parallel.notes.iter().enumerate() {
         let serial = generate_note(cfg.seed, i, &cfg);
-        assert!(
-            serial
-                .audio
-                .iter()
-                .zip(&note.audio)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "note {i} differs"
-        );
+        assert!(same_bits(&serial.audio, &note.audio), "note {i} differs");
     }
     // Another seed gives other music.
     let other = generate_track(cfg.seed + 1, 0, &cfg);
@@ -89,11 +87,7 @@ fn same_seed_gives_the_same_bytes_in_parallel_and_in_series() {
 
 #[test]
 fn two_hundred_tracks_are_diverse_balanced_and_stratified() {
-    let cfg = CorpusConfig {
-        tracks: 200,
-        seed: 3,
-        ..CorpusConfig::default()
-    };
+    let cfg = config(200, 3);
     let labelled: Vec<_> = (0..cfg.tracks).map(|i| track_labels(cfg.seed, i, &cfg)).collect();
     let summary = CorpusSummary::new(
         labelled.iter().map(|(split, labels)| (labels, *split, 25.0)),
@@ -228,11 +222,7 @@ fn notes_cover_the_pitch_range_with_fitting_instruments() {
 
 #[test]
 fn tracks_have_their_duration_and_a_sane_level() {
-    let cfg = CorpusConfig {
-        tracks: 10,
-        seed: 5,
-        ..CorpusConfig::default()
-    };
+    let cfg = config(10, 5);
     for i in 0..cfg.tracks {
         let track = generate_track(cfg.seed, i, &cfg);
         let seconds = track.seconds();
