@@ -19,7 +19,7 @@ mod error;
 pub mod invariance;
 pub mod metrics;
 mod plot;
-pub use plot::plot_invariance;
+pub use plot::{plot_invariance, plot_retrieval};
 pub mod probe;
 pub mod retrieval;
 pub mod store;

@@ -11,6 +11,8 @@ use plotters::prelude::*;
 
 use crate::EvalError;
 use crate::invariance::{InvariancePoint, Transform};
+use crate::retrieval::RetrievalScores;
+use crate::tables::ModelResults;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
 static REGISTER: Once = Once::new();
@@ -38,13 +40,9 @@ fn register_font() {
 /// Draws `points` to `path` (`.png` or `.svg`).
 pub fn plot_invariance(path: &Path, points: &[InvariancePoint], title: &str) -> Result<(), EvalError> {
     register_font();
-    let is_svg = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     let err = |e: String| EvalError::format(path, format!("cannot draw the plot: {e}"));
     let size = (1400, 560);
-    if is_svg {
+    if is_svg(path) {
         let root = SVGBackend::new(path, size).into_drawing_area();
         draw(&root, points, title).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))
@@ -134,6 +132,114 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Draws retrieval against k in the layout of the seed paper's Fig. 2: three panels (tag
+/// precision@k, key score@k, tempo Acc1@k, in %), one line per model and space, to a PNG or an
+/// SVG chosen by `path`'s extension.
+pub fn plot_retrieval(path: &Path, rows: &[ModelResults], title: &str) -> Result<(), EvalError> {
+    register_font();
+    let err = |e: String| EvalError::format(path, format!("cannot draw the plot: {e}"));
+    let size = (1500, 560);
+    if is_svg(path) {
+        let root = SVGBackend::new(path, size).into_drawing_area();
+        draw_retrieval(&root, rows, title).map_err(err)?;
+        root.present().map_err(|e| err(e.to_string()))
+    } else {
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        draw_retrieval(&root, rows, title).map_err(err)?;
+        root.present().map_err(|e| err(e.to_string()))
+    }
+}
+
+fn is_svg(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+}
+
+/// One retrieval score of a row at every k, as `(k, %)`.
+type Score = fn(&RetrievalScores) -> Option<f64>;
+
+fn draw_retrieval<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[ModelResults],
+    title: &str,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root.titled(title, ("sans-serif", 24)).map_err(|e| e.to_string())?;
+    let panels = root.split_evenly((1, 3));
+    let k_max = rows
+        .iter()
+        .flat_map(|r| r.retrieval.iter().map(|s| s.k))
+        .max()
+        .unwrap_or(10) as f64;
+    let scores: [(&str, Score); 3] = [
+        ("tag precision@k (%)", |s| s.tag_precision),
+        ("key score@k (%)", |s| s.key_score),
+        ("tempo Acc1@k (%)", |s| s.tempo_acc1),
+    ];
+    for (panel, (label, score)) in panels.iter().zip(scores) {
+        let series: Vec<(String, Vec<(f64, f64)>)> = rows
+            .iter()
+            .map(|r| {
+                let points = r
+                    .retrieval
+                    .iter()
+                    .filter_map(|s| score(s).map(|v| (s.k as f64, 100.0 * v)))
+                    .collect();
+                (format!("{} / {}", r.model, r.space), points)
+            })
+            .collect();
+        let y_max = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
+            .fold(1.0f64, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(panel)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.5..k_max + 0.5, 0.0..y_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("k (neighbours)")
+            .x_label_formatter(&|k| format!("{k:.0}"))
+            .y_desc(label)
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, (name, points)) in series.into_iter().enumerate() {
+            if points.is_empty() {
+                continue;
+            }
+            let color = CURVE_COLORS[i % CURVE_COLORS.len()].to_rgba();
+            let style = ShapeStyle {
+                color,
+                filled: true,
+                stroke_width: 2,
+            };
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(|e| e.to_string())?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            chart
+                .draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 3, style)))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 fn range_of(points: &[InvariancePoint], transform: Transform, default: (f64, f64)) -> (f64, f64) {
     let xs: Vec<f64> = points
         .iter()
@@ -175,6 +281,45 @@ mod tests {
         let svg = dir.join("p.svg");
         plot_invariance(&svg, &points, "test").unwrap();
         assert!(std::fs::read_to_string(&svg).unwrap().contains("pitch shift"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_retrieval_plot_has_three_panels_and_a_line_per_row() {
+        let dir = std::env::temp_dir().join(format!("loev-plot-retrieval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rows: Vec<ModelResults> = ["v", "z_pitch_shift"]
+            .iter()
+            .map(|space| ModelResults {
+                model: "loev-ps".into(),
+                space: space.to_string(),
+                probes: Vec::new(),
+                retrieval: [1, 3, 5, 10]
+                    .iter()
+                    .map(|&k| RetrievalScores {
+                        k,
+                        tag_precision: Some(0.3),
+                        key_score: Some(0.2 + 0.01 * k as f64),
+                        tempo_acc1: None,
+                        queries: 10,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let png = dir.join("r.png");
+        plot_retrieval(&png, &rows, "test").unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+        let svg = dir.join("r.svg");
+        plot_retrieval(&svg, &rows, "test").unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        for needle in [
+            "tag precision@k",
+            "key score@k",
+            "tempo Acc1@k",
+            "loev-ps / z_pitch_shift",
+        ] {
+            assert!(text.contains(needle), "{needle}");
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -7,7 +7,8 @@
 //!    copies of the non-test tracks for the tempo probe.
 //! 4. Probe tagging, key and tempo on the music tracks and pitch on the notes; retrieve among
 //!    the music tracks; measure invariance to pitch shift and time stretch on test tracks.
-//! 5. Write `results/` (Table I and II as Markdown + CSV, `invariance.csv`, `invariance.png`,
+//! 5. Write `results/` (Table I, and Table II in every space, as Markdown + CSV; `retrieval.png`
+//!    in the layout of the seed's Fig. 2; `invariance.csv`, `invariance.png`,
 //!    `summary.json`) and print the tables, the central comparison and the plot path.
 //!
 //! Stages whose output already exists are reused (a finished run is not retrained), so a
@@ -31,11 +32,11 @@ use loev_eval::EvalError;
 use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
 use loev_eval::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
 use loev_eval::invariance::{InvarianceConfig, InvariancePoint, analyze, write_csv};
-use loev_eval::plot_invariance;
 use loev_eval::probe::{ProbeConfig, probe_data, run_probe};
 use loev_eval::retrieval::{DEFAULT_KS, evaluate_retrieval, retrieval_items};
 use loev_eval::store::EmbeddingSet;
 use loev_eval::tables::{ModelResults, table_one_csv, table_one_markdown, table_two_csv, table_two_markdown};
+use loev_eval::{plot_invariance, plot_retrieval};
 
 use crate::DemoError;
 
@@ -186,6 +187,9 @@ pub struct DemoReport {
     pub table_two: String,
     /// The invariance plot.
     pub plot: PathBuf,
+    /// The retrieval plot (tags, key and tempo against k, every model and space).
+    #[serde(default)]
+    pub retrieval_plot: PathBuf,
     /// Equivariance R² per model, space and transform.
     #[serde(default)]
     pub equivariance: Vec<EquivarianceScore>,
@@ -285,6 +289,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
     let clips = &loaded[..config.invariance_clips.min(loaded.len())];
     let equivariance_clips = &loaded[..config.equivariance_clips.min(loaded.len())];
     let mut results = Vec::new();
+    let mut retrieval_rows: Vec<ModelResults> = Vec::new();
     let mut invariance = Vec::new();
     let mut equivariance = Vec::new();
     for name in &config.models {
@@ -309,6 +314,17 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
         lap(&format!("embed {name}"), &mut timings);
         let set = EmbeddingSet::open(&emb_dir)?;
         let (tasks, _) = load_manifest_tasks(&set.index_path(), &LoadOptions::default()).map_err(EvalError::from)?;
+        // Retrieval in every space the model has (V, each head's Z, LOEV++'s V^k): which one
+        // retrieves by key or tempo is part of what the seed's Fig. 2 shows.
+        for space in &set.meta.spaces {
+            let items = retrieval_items(&set, &space.name)?;
+            retrieval_rows.push(ModelResults {
+                model: name.clone(),
+                space: space.name.clone(),
+                probes: Vec::new(),
+                retrieval: evaluate_retrieval(&items, &DEFAULT_KS, config.probe.tempo_tolerance),
+            });
+        }
         for space in config.spaces.iter().filter(|s| set.space(s).is_ok()) {
             say(config, &format!("probing {name} / {space}"));
             let mut probes = Vec::new();
@@ -320,8 +336,11 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            let items = retrieval_items(&set, space)?;
-            let retrieval = evaluate_retrieval(&items, &DEFAULT_KS, config.probe.tempo_tolerance);
+            let retrieval = retrieval_rows
+                .iter()
+                .find(|r| &r.model == name && &r.space == space)
+                .map(|r| r.retrieval.clone())
+                .unwrap_or_default();
             results.push(ModelResults {
                 model: name.clone(),
                 space: space.clone(),
@@ -354,11 +373,15 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
         loev_core::io::atomic_write(&path, text.as_bytes()).map_err(EvalError::io("write", &path))
     };
     let table_one = table_one_markdown(&results);
-    let table_two = table_two_markdown(&results);
+    let table_two = table_two_markdown(&retrieval_rows);
     write("table1.md", &table_one)?;
     write("table1.csv", &table_one_csv(&results))?;
     write("table2.md", &table_two)?;
-    write("table2.csv", &table_two_csv(&results))?;
+    write("table2.csv", &table_two_csv(&retrieval_rows))?;
+    let retrieval_plot = results_dir.join("retrieval.png");
+    let retrieval_title = "Retrieval among the music tracks against k, every model and space (as the seed's Fig. 2)";
+    plot_retrieval(&retrieval_plot, &retrieval_rows, retrieval_title)?;
+    plot_retrieval(&results_dir.join("retrieval.svg"), &retrieval_rows, retrieval_title)?;
     write_csv(&results_dir.join("invariance.csv"), &invariance)?;
     let table_equivariance = loev_eval::equivariance::markdown(&equivariance);
     loev_eval::equivariance::write_csv(&results_dir.join("equivariance.csv"), &equivariance)?;
@@ -384,6 +407,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
         table_one,
         table_two,
         plot,
+        retrieval_plot,
         equivariance,
         table_equivariance,
         verdict,

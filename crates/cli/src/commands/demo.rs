@@ -74,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{}", report.table_equivariance);
     println!("{}\n", report.verdict);
     println!("invariance plot: {}", report.plot.display());
+    println!("retrieval plot: {}", report.retrieval_plot.display());
     println!("all results: {}", config.out.join("results").display());
     let stages: Vec<String> = report
         .timings
