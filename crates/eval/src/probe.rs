@@ -10,7 +10,9 @@
 //! * Tempo: 300 classes (integer BPM 0–299), cross-entropy; Acc1 / Acc2 (4 %, factors 1, 2, 3,
 //!   ½, ⅓) of the predicted class (as BPM) against the annotated tempo. Training tracks are
 //!   augmented by their time-stretched copies from `loev embed --stretch-copies K`, whose tempo
-//!   is scaled by the rate (U(0.8, 1.2) by default).
+//!   is scaled by the rate (U(0.8, 1.2) by default): every epoch trains on one copy of each
+//!   track, drawn afresh ([`ProbeConfig::fresh_copy_per_epoch`]), as the seed's probe stretches
+//!   every track anew each epoch.
 //!
 //! Validation uses track means too (as the test), so early stopping sees what the test sees;
 //! it watches the task's main metric by default ([`Monitor`]).
@@ -66,6 +68,10 @@ pub struct ProbeConfig {
     pub standardize: bool,
     /// Relative tolerance of tempo Acc1/Acc2.
     pub tempo_tolerance: f64,
+    /// Tempo tasks with time-stretched copies (`loev embed --stretch-copies K`): every epoch
+    /// trains on one copy per training track, drawn afresh, as the seed's probe stretches each
+    /// track anew every epoch. `false` trains on the track and all its copies every epoch.
+    pub fresh_copy_per_epoch: bool,
 }
 
 impl Default for ProbeConfig {
@@ -83,6 +89,7 @@ impl Default for ProbeConfig {
             seed: 123,
             standardize: true,
             tempo_tolerance: TEMPO_TOLERANCE,
+            fresh_copy_per_epoch: true,
         }
     }
 }
@@ -200,6 +207,9 @@ pub struct ProbeData {
     pub dim: usize,
     /// Training slices (of the training tracks and their stretched copies).
     pub train: SplitData,
+    /// Per training slice, `(training track, version)`: version 0 is the track itself, 1…K its
+    /// time-stretched copies. Empty when no track has a copy (every slice serves every epoch).
+    pub train_versions: Vec<(u32, u32)>,
     /// Validation track means.
     pub valid: SplitData,
     /// Test track means.
@@ -290,10 +300,12 @@ pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result
         classes: task.classes.len(),
         dim: info.dim,
         train: SplitData::empty(task.kind),
+        train_versions: Vec::new(),
         valid: SplitData::empty(task.kind),
         test: SplitData::empty(task.kind),
         skipped: 0,
     };
+    let mut train_tracks = 0u32;
     for track in &task.tracks {
         let target = task.target(track);
         let Some(file) = files.get(&track.id) else {
@@ -309,7 +321,9 @@ pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result
             Split::Train => {
                 for t in 0..embedding.len() {
                     data.train.push(embedding.row(t), &target, Some((track, 1.0)));
+                    data.train_versions.push((train_tracks, 0));
                 }
+                let mut version = 0;
                 for (rate, path) in copies.get(&track.id).map(Vec::as_slice).unwrap_or(&[]) {
                     let Some(class) = track
                         .labels
@@ -318,18 +332,44 @@ pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result
                     else {
                         continue;
                     };
+                    version += 1;
                     let copy = read_track_space(set, &track.id, path, space)?;
                     for t in 0..copy.len() {
                         data.train
                             .push(copy.row(t), &Target::Class(class), Some((track, *rate)));
+                        data.train_versions.push((train_tracks, version));
                     }
                 }
+                train_tracks += 1;
             }
             Split::Valid => data.valid.push(&embedding.mean, &target, Some((track, 1.0))),
             Split::Test => data.test.push(&embedding.mean, &target, Some((track, 1.0))),
         }
     }
+    if data.train_versions.iter().all(|&(_, version)| version == 0) {
+        data.train_versions.clear();
+    }
     Ok(data)
+}
+
+/// The training rows of one epoch when tracks have time-stretched copies: for every training
+/// track, the slices of one of its copies drawn uniformly (the track itself when it has none).
+fn fresh_copy_rows(versions: &[(u32, u32)], rng: &mut Rng) -> Vec<usize> {
+    let n_tracks = versions.iter().map(|&(track, _)| track as usize + 1).max().unwrap_or(0);
+    let mut copies = vec![0u32; n_tracks];
+    for &(track, version) in versions {
+        copies[track as usize] = copies[track as usize].max(version);
+    }
+    let chosen: Vec<u32> = copies
+        .iter()
+        .map(|&k| if k > 0 { 1 + rng.random_range(0..k) } else { 0 })
+        .collect();
+    versions
+        .iter()
+        .enumerate()
+        .filter(|(_, (track, version))| *version == chosen[*track as usize])
+        .map(|(row, _)| row)
+        .collect()
 }
 
 /// One metric over the seeds.
@@ -508,7 +548,11 @@ fn train_seed(
     let mut best: Option<((f64, f64), Mlp, usize)> = None;
     let mut since_best = 0;
     let keep = 1.0 - config.dropout;
+    let fresh_copies = config.fresh_copy_per_epoch && !data.train_versions.is_empty();
     for epoch in 1..=config.max_epochs {
+        if fresh_copies {
+            order = fresh_copy_rows(&data.train_versions, &mut rng);
+        }
         order.shuffle(&mut rng);
         for batch in order.chunks(config.batch_size) {
             let x: Vec<f32> = batch
@@ -858,6 +902,7 @@ mod tests {
             classes,
             dim,
             train: split(tx.clone(), ty.clone()),
+            train_versions: Vec::new(),
             valid: split(vx.clone(), vy),
             test: split(sx.clone(), sy.clone()),
             skipped: 0,
@@ -875,6 +920,37 @@ mod tests {
         };
         let chance = run_probe(&data, "v", &config).unwrap().metric("accuracy").unwrap().mean;
         assert!(chance < 0.1, "mismatched labels: accuracy {chance}");
+    }
+
+    /// With copies, an epoch takes exactly one copy of every training track (never the track
+    /// itself), drawn afresh per epoch; a track without copies keeps its own slices.
+    #[test]
+    fn every_epoch_trains_on_one_fresh_copy_per_track() {
+        // Track 0: itself and 3 copies of 2 slices each; track 1: no copy, 3 slices.
+        let mut versions = Vec::new();
+        for version in 0..4 {
+            versions.extend([(0, version), (0, version)]);
+        }
+        versions.extend([(1, 0), (1, 0), (1, 0)]);
+        let mut rng = rng_from_seed(4);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let rows = fresh_copy_rows(&versions, &mut rng);
+            let of_track_0: Vec<u32> = rows
+                .iter()
+                .filter(|&&r| versions[r].0 == 0)
+                .map(|&r| versions[r].1)
+                .collect();
+            assert_eq!(of_track_0.len(), 2, "{rows:?}");
+            assert!(of_track_0[0] == of_track_0[1] && of_track_0[0] >= 1, "{of_track_0:?}");
+            seen.insert(of_track_0[0]);
+            assert_eq!(rows.iter().filter(|&&r| versions[r].0 == 1).count(), 3);
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            "every copy is drawn some epoch"
+        );
     }
 
     #[test]
@@ -905,6 +981,7 @@ mod tests {
             classes: labels,
             dim,
             train: make(200),
+            train_versions: Vec::new(),
             valid: make(16),
             test: make(32),
             skipped: 0,
