@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::EvalError;
@@ -95,39 +96,16 @@ fn draw<DB: DrawingBackend>(
             .axis_desc_style(("sans-serif", 17))
             .draw()
             .map_err(|e| e.to_string())?;
-        for (i, (model, space)) in curves.iter().enumerate() {
+        let lines = curves.iter().map(|(model, space)| {
             let mut series: Vec<(f64, f64)> = points
                 .iter()
                 .filter(|p| p.transform == transform && &p.model == model && &p.space == space)
                 .map(|p| (p.parameter, p.mean_distance))
                 .collect();
             series.sort_by(|a, b| a.0.total_cmp(&b.0));
-            if series.is_empty() {
-                continue;
-            }
-            let color = CURVE_COLORS[i % CURVE_COLORS.len()].to_rgba();
-            let style = ShapeStyle {
-                color,
-                filled: true,
-                stroke_width: 2,
-            };
-            chart
-                .draw_series(LineSeries::new(series.clone(), style))
-                .map_err(|e| e.to_string())?
-                .label(format!("{model} / {space}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-            chart
-                .draw_series(series.iter().map(|&(x, y)| Circle::new((x, y), 3, style)))
-                .map_err(|e| e.to_string())?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperMiddle)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
+            (format!("{model} / {space}"), series)
+        });
+        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperMiddle, 14)?;
     }
     Ok(())
 }
@@ -209,35 +187,45 @@ fn draw_retrieval<DB: DrawingBackend>(
             .axis_desc_style(("sans-serif", 17))
             .draw()
             .map_err(|e| e.to_string())?;
-        for (i, (name, points)) in series.into_iter().enumerate() {
-            if points.is_empty() {
-                continue;
-            }
-            let color = CURVE_COLORS[i % CURVE_COLORS.len()].to_rgba();
-            let style = ShapeStyle {
-                color,
-                filled: true,
-                stroke_width: 2,
-            };
-            chart
-                .draw_series(LineSeries::new(points.clone(), style))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-            chart
-                .draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 3, style)))
-                .map_err(|e| e.to_string())?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_lines(&mut chart, series, SeriesLabelPosition::UpperRight, 12)?;
     }
     Ok(())
+}
+
+/// Draws one line with dots per `(label, points)` in the curve colours (an empty one keeps its
+/// colour and draws nothing), and the legend at `legend` in `font_size`.
+fn draw_lines<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    lines: impl IntoIterator<Item = (String, Vec<(f64, f64)>)>,
+    legend: SeriesLabelPosition,
+    font_size: u32,
+) -> Result<(), String> {
+    for (i, (label, points)) in lines.into_iter().enumerate() {
+        if points.is_empty() {
+            continue;
+        }
+        let style = ShapeStyle {
+            color: CURVE_COLORS[i % CURVE_COLORS.len()].to_rgba(),
+            filled: true,
+            stroke_width: 2,
+        };
+        chart
+            .draw_series(LineSeries::new(points.clone(), style))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart
+            .draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 3, style)))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", font_size))
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 fn range_of(points: &[InvariancePoint], transform: Transform, default: (f64, f64)) -> (f64, f64) {
