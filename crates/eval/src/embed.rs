@@ -253,7 +253,8 @@ impl Embedder {
         Self::from_loaded(loaded, device, options)
     }
 
-    fn from_loaded(loaded: LoadedModel, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
+    /// A model loaded by `loev_artifacts` (its front end included), on `device`.
+    pub fn from_loaded(loaded: LoadedModel, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
         Self::new(
             loaded.model,
             loaded.config,

@@ -38,20 +38,35 @@ fn register_font() {
     });
 }
 
-/// Draws `points` to `path` (`.png` or `.svg`).
-pub fn plot_invariance(path: &Path, points: &[InvariancePoint], title: &str) -> Result<(), EvalError> {
+/// A figure that can be drawn on any plotters backend (the PNG and the SVG one).
+trait Figure {
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Draws `figure` of `size` pixels to `path`: an SVG when its extension says so, else a PNG.
+fn render(path: &Path, size: (u32, u32), figure: &impl Figure) -> Result<(), EvalError> {
     register_font();
     let err = |e: String| EvalError::format(path, format!("cannot draw the plot: {e}"));
-    let size = (1400, 560);
     if is_svg(path) {
         let root = SVGBackend::new(path, size).into_drawing_area();
-        draw(&root, points, title).map_err(err)?;
+        figure.draw_on(&root).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))
     } else {
         let root = BitMapBackend::new(path, size).into_drawing_area();
-        draw(&root, points, title).map_err(err)?;
+        figure.draw_on(&root).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))
     }
+}
+
+/// Draws `points` to `path` (`.png` or `.svg`).
+pub fn plot_invariance(path: &Path, points: &[InvariancePoint], title: &str) -> Result<(), EvalError> {
+    struct Plot<'a>(&'a [InvariancePoint], &'a str);
+    impl Figure for Plot<'_> {
+        fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+            draw(root, self.0, self.1)
+        }
+    }
+    render(path, (1400, 560), &Plot(points, title))
 }
 
 fn draw<DB: DrawingBackend>(
@@ -114,18 +129,13 @@ fn draw<DB: DrawingBackend>(
 /// precision@k, key score@k, tempo Acc1@k, in %), one line per model and space, to a PNG or an
 /// SVG chosen by `path`'s extension.
 pub fn plot_retrieval(path: &Path, rows: &[ModelResults], title: &str) -> Result<(), EvalError> {
-    register_font();
-    let err = |e: String| EvalError::format(path, format!("cannot draw the plot: {e}"));
-    let size = (1500, 560);
-    if is_svg(path) {
-        let root = SVGBackend::new(path, size).into_drawing_area();
-        draw_retrieval(&root, rows, title).map_err(err)?;
-        root.present().map_err(|e| err(e.to_string()))
-    } else {
-        let root = BitMapBackend::new(path, size).into_drawing_area();
-        draw_retrieval(&root, rows, title).map_err(err)?;
-        root.present().map_err(|e| err(e.to_string()))
+    struct Plot<'a>(&'a [ModelResults], &'a str);
+    impl Figure for Plot<'_> {
+        fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+            draw_retrieval(root, self.0, self.1)
+        }
     }
+    render(path, (1500, 560), &Plot(rows, title))
 }
 
 fn is_svg(path: &Path) -> bool {

@@ -352,14 +352,20 @@ pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result
     Ok(data)
 }
 
-/// The training rows of one epoch when tracks have time-stretched copies: for every training
-/// track, the slices of one of its copies drawn uniformly (the track itself when it has none).
-fn fresh_copy_rows(versions: &[(u32, u32)], rng: &mut Rng) -> Vec<usize> {
+/// The number of time-stretched copies of every training track, from the rows' versions.
+fn copies_per_track(versions: &[(u32, u32)]) -> Vec<u32> {
     let n_tracks = versions.iter().map(|&(track, _)| track as usize + 1).max().unwrap_or(0);
     let mut copies = vec![0u32; n_tracks];
     for &(track, version) in versions {
         copies[track as usize] = copies[track as usize].max(version);
     }
+    copies
+}
+
+/// The training rows of one epoch when tracks have time-stretched copies (`copies` from
+/// [`copies_per_track`]): for every training track, the slices of one of its copies drawn
+/// uniformly (the track itself when it has none).
+fn fresh_copy_rows(versions: &[(u32, u32)], copies: &[u32], rng: &mut Rng) -> Vec<usize> {
     let chosen: Vec<u32> = copies
         .iter()
         .map(|&k| if k > 0 { 1 + rng.random_range(0..k) } else { 0 })
@@ -548,10 +554,11 @@ fn train_seed(
     let mut best: Option<((f64, f64), Mlp, usize)> = None;
     let mut since_best = 0;
     let keep = 1.0 - config.dropout;
-    let fresh_copies = config.fresh_copy_per_epoch && !data.train_versions.is_empty();
+    let fresh_copies = (config.fresh_copy_per_epoch && !data.train_versions.is_empty())
+        .then(|| copies_per_track(&data.train_versions));
     for epoch in 1..=config.max_epochs {
-        if fresh_copies {
-            order = fresh_copy_rows(&data.train_versions, &mut rng);
+        if let Some(copies) = &fresh_copies {
+            order = fresh_copy_rows(&data.train_versions, copies, &mut rng);
         }
         order.shuffle(&mut rng);
         for batch in order.chunks(config.batch_size) {
@@ -933,9 +940,10 @@ mod tests {
         }
         versions.extend([(1, 0), (1, 0), (1, 0)]);
         let mut rng = rng_from_seed(4);
+        let copies = copies_per_track(&versions);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..40 {
-            let rows = fresh_copy_rows(&versions, &mut rng);
+            let rows = fresh_copy_rows(&versions, &copies, &mut rng);
             let of_track_0: Vec<u32> = rows
                 .iter()
                 .filter(|&&r| versions[r].0 == 0)

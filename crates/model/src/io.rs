@@ -113,8 +113,11 @@ impl LoevModel {
         device: &Device,
     ) -> Result<(Self, LoevModelConfig, BTreeMap<String, String>), ModelError> {
         let bytes = read(path)?;
-        let config = config_of(path, &bytes)?;
-        let extra = extra_metadata_of(path, &bytes)?;
+        let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| ModelError::Format {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let (config, extra) = parse_metadata(path, metadata.metadata().as_ref())?;
         let model = Self::load_bytes(path, &bytes, &config, device)?;
         Ok((model, config, extra))
     }
@@ -161,13 +164,18 @@ impl LoevModel {
 
 /// The configuration stored in a model file, without loading the weights.
 pub fn read_config(path: &Path) -> Result<LoevModelConfig, ModelError> {
-    let bytes = read(path)?;
-    config_of(path, &bytes)
+    Ok(parse_metadata(path, read_header_metadata(path)?.as_ref())?.0)
 }
 
 /// The header entries of a model file other than the model's own (`loev.format`,
 /// `loev.config`), without loading the weights.
 pub fn read_extra_metadata(path: &Path) -> Result<BTreeMap<String, String>, ModelError> {
+    Ok(parse_metadata(path, read_header_metadata(path)?.as_ref())?.1)
+}
+
+/// The `__metadata__` of a safetensors file, reading only its header (a full-size model file is
+/// 250 MB).
+fn read_header_metadata(path: &Path) -> Result<Option<HashMap<String, String>>, ModelError> {
     use std::io::Read;
     let format_error = |reason: String| ModelError::Format {
         path: path.to_path_buf(),
@@ -178,7 +186,6 @@ pub fn read_extra_metadata(path: &Path) -> Result<BTreeMap<String, String>, Mode
         path: path.to_path_buf(),
         source,
     };
-    // Only the header is read: a full-size model file is 250 MB.
     let mut file = std::fs::File::open(path).map_err(io_error)?;
     let mut len_bytes = [0u8; 8];
     file.read_exact(&mut len_bytes).map_err(io_error)?;
@@ -190,56 +197,27 @@ pub fn read_extra_metadata(path: &Path) -> Result<BTreeMap<String, String>, Mode
     }
     let mut header = vec![0u8; header_len as usize];
     file.read_exact(&mut header).map_err(io_error)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| format_error(format!("header is not JSON: {e}")))?;
-    let entries = value
-        .get("__metadata__")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| format_error("no header metadata".into()))?;
-    match entries.get(FORMAT_KEY).and_then(|f| f.as_str()) {
-        Some(FORMAT) => {}
-        Some(other) => return Err(format_error(format!("format `{other}`, expected `{FORMAT}`"))),
-        None => return Err(format_error(format!("no `{FORMAT_KEY}` entry in the header"))),
+    #[derive(serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__")]
+        metadata: Option<HashMap<String, String>>,
     }
-    Ok(entries
-        .iter()
-        .filter(|(k, _)| *k != FORMAT_KEY && *k != CONFIG_KEY)
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect())
+    let header: Header = serde_json::from_slice(&header)
+        .map_err(|e| format_error(format!("header is not a safetensors header: {e}")))?;
+    Ok(header.metadata)
 }
 
-fn extra_metadata_of(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, String>, ModelError> {
-    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Format {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    Ok(metadata
-        .metadata()
-        .iter()
-        .flatten()
-        .filter(|(k, _)| *k != FORMAT_KEY && *k != CONFIG_KEY)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect())
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
-    std::fs::read(path).map_err(|source| ModelError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn config_of(path: &Path, bytes: &[u8]) -> Result<LoevModelConfig, ModelError> {
+/// The model's configuration and every other entry of a file's header metadata, after checking
+/// `loev.format`.
+fn parse_metadata(
+    path: &Path,
+    entries: Option<&HashMap<String, String>>,
+) -> Result<(LoevModelConfig, BTreeMap<String, String>), ModelError> {
     let format_error = |reason: String| ModelError::Format {
         path: path.to_path_buf(),
         reason,
     };
-    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| format_error(e.to_string()))?;
-    let entries = metadata
-        .metadata()
-        .as_ref()
-        .ok_or_else(|| format_error("no header metadata".into()))?;
+    let entries = entries.ok_or_else(|| format_error("no header metadata".into()))?;
     match entries.get(FORMAT_KEY) {
         Some(format) if format == FORMAT => {}
         Some(other) => return Err(format_error(format!("format `{other}`, expected `{FORMAT}`"))),
@@ -248,7 +226,21 @@ fn config_of(path: &Path, bytes: &[u8]) -> Result<LoevModelConfig, ModelError> {
     let json = entries
         .get(CONFIG_KEY)
         .ok_or_else(|| format_error(format!("no `{CONFIG_KEY}` entry in the header")))?;
-    serde_json::from_str(json).map_err(|e| format_error(format!("stored configuration: {e}")))
+    let config = serde_json::from_str(json).map_err(|e| format_error(format!("stored configuration: {e}")))?;
+    let extra = entries
+        .iter()
+        .filter(|(k, _)| *k != FORMAT_KEY && *k != CONFIG_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok((config, extra))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
+    std::fs::read(path).map_err(|source| ModelError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Collects `(name, shape, f32 values)` of every parameter.

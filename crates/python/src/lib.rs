@@ -82,8 +82,9 @@ impl Model {
                 batch_size,
                 hop_seconds,
             };
-            let embedder = Embedder::from_model_file(&path, device, options).map_err(loev_error)?;
-            let info = loev_artifacts::model_file::read_model_file_info(&path).map_err(loev_error)?;
+            let loaded = loev_artifacts::model_file::load_model_file(&path, &device).map_err(loev_error)?;
+            let info = loaded.info.clone();
+            let embedder = Embedder::from_loaded(loaded, device, options).map_err(loev_error)?;
             let spaces = embedder.spaces().iter().map(|s| (s.name.clone(), s.dim)).collect();
             Ok(Self {
                 embedder: Mutex::new(embedder),

@@ -69,9 +69,14 @@ macro_rules! ranged_transform {
                     return $crate::transforms::EffectDraw::skipped();
                 }
                 let params = [$( (stringify!($param), $crate::transforms::uniform(rng, self.$param)), )*];
-                #[allow(unused_mut)]
-                let mut draw = $crate::transforms::EffectDraw::applied(&params);
-                $( if $seeded { draw.seed = rand::RngExt::random::<u64>(rng); } )?
+                let draw = $crate::transforms::EffectDraw::applied(&params);
+                $(
+                    let draw = if $seeded {
+                        $crate::transforms::EffectDraw { seed: rand::RngExt::random::<u64>(rng), ..draw }
+                    } else {
+                        draw
+                    };
+                )?
                 draw
             }
 
@@ -246,8 +251,6 @@ pub trait EffectConfig:
 pub trait Effect: fmt::Debug + Send + Sync {
     /// See [`EffectConfig::NAME`].
     fn name(&self) -> &'static str;
-    /// See [`EffectConfig::KINDS`].
-    fn kinds(&self) -> &'static [&'static str];
     /// The probability of `name` (the transform or one of its kinds); `None` if neither.
     fn probability_of(&self, name: &str) -> Option<f64>;
     /// See [`EffectConfig::set_probability`].
@@ -271,9 +274,6 @@ pub trait Effect: fmt::Debug + Send + Sync {
 impl<T: EffectConfig> Effect for T {
     fn name(&self) -> &'static str {
         T::NAME
-    }
-    fn kinds(&self) -> &'static [&'static str] {
-        T::KINDS
     }
     fn probability_of(&self, name: &str) -> Option<f64> {
         if name == T::NAME {
