@@ -330,6 +330,9 @@ fn probe_runs_end_to_end_on_every_fixture_dataset() {
                     .arg(&embeddings),
             );
             let output = run_ok(loev().args(["probe", "--seeds", "1", "--epochs", "3"]).arg(&embeddings));
+            if dataset == "alltempo" && task == "alltempo-acm-mirum" {
+                alltempo_is_probed_as_one_benchmark_and_retrieved_across_its_datasets(&tree, &embeddings, &root);
+            }
             if !trainable {
                 assert!(
                     output.contains("a probe needs all three"),
@@ -369,4 +372,82 @@ fn probe_runs_end_to_end_on_every_fixture_dataset() {
         }
     }
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// AllTempo from one embedding folder (any fold's export holds every track of the four
+/// datasets): `probe --dataset alltempo` trains the four leave-one-out folds and Table I shows
+/// their mean (the CSV keeps each fold and adds the mean); `retrieve` queries every track of
+/// the four datasets at once, and none of their time-stretched copies.
+fn alltempo_is_probed_as_one_benchmark_and_retrieved_across_its_datasets(tree: &Path, embeddings: &Path, root: &Path) {
+    let set = loev_eval::store::EmbeddingSet::open(embeddings).unwrap();
+    let copies = set.stretched().unwrap();
+    let index = loev_audio::manifest::Manifest::read(&set.index_path()).unwrap();
+    let tracks = index.rows.len();
+    let with_tempo = index
+        .rows
+        .iter()
+        .filter(|r| {
+            r.fields
+                .get("tempo")
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(|t| t > 0.0)
+        })
+        .count();
+    assert!(with_tempo > 0);
+    assert_eq!(
+        copies.len(),
+        2 * with_tempo,
+        "the default 2 stretched copies of every track with a tempo"
+    );
+
+    let out = root.join("alltempo-benchmark");
+    run_ok(
+        loev()
+            .args([
+                "probe",
+                "--seeds",
+                "2",
+                "--epochs",
+                "3",
+                "--dataset",
+                "alltempo",
+                "--root",
+            ])
+            .arg(tree)
+            .arg(embeddings)
+            .arg("-o")
+            .arg(&out),
+    );
+    let csv = std::fs::read_to_string(out.join("probe.csv")).unwrap();
+    let acc1_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",acc1,")).collect();
+    let folds: Vec<f64> = acc1_rows
+        .iter()
+        .filter(|l| l.contains(",alltempo-"))
+        .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(folds.len(), 4, "one acc1 row per fold in\n{csv}");
+    let mean_row: Vec<&str> = acc1_rows.iter().filter(|l| l.contains(",alltempo,")).copied().collect();
+    assert_eq!(mean_row.len(), 1, "one fold-mean row in\n{csv}");
+    let mean: f64 = mean_row[0].split(',').nth(4).unwrap().parse().unwrap();
+    assert!(
+        (mean - folds.iter().sum::<f64>() / 4.0).abs() < 2e-6,
+        "{mean} vs {folds:?}"
+    );
+    let table = std::fs::read_to_string(out.join("probe.md")).unwrap();
+    assert!(
+        table.contains(&format!("{:.1} ± ", 100.0 * mean)),
+        "fold mean {mean} not in\n{table}"
+    );
+
+    let retrieved = root.join("alltempo-retrieval");
+    run_ok(
+        loev()
+            .args(["retrieve", "--k", "1"])
+            .arg(embeddings)
+            .arg("-o")
+            .arg(&retrieved),
+    );
+    let csv = std::fs::read_to_string(retrieved.join("retrieval.csv")).unwrap();
+    let queries: usize = csv.lines().nth(1).unwrap().rsplit(',').next().unwrap().parse().unwrap();
+    assert_eq!(queries, tracks, "every track of the four datasets is a query\n{csv}");
 }

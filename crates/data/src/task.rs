@@ -103,6 +103,10 @@ pub struct TaskDataset {
     pub classes: Vec<String>,
     /// How a tempo in BPM becomes a class (tempo tasks only).
     pub tempo_binning: TempoBinning,
+    /// The benchmark this task is one leave-one-dataset-out fold of (AllTempo's folds say
+    /// `alltempo`), so that result tables report the mean over its folds.
+    #[serde(default)]
+    pub fold_of: Option<String>,
 }
 
 impl TaskDataset {
@@ -115,6 +119,7 @@ impl TaskDataset {
             tracks,
             classes,
             tempo_binning: TempoBinning::default(),
+            fold_of: None,
         }
     }
 

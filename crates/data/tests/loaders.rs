@@ -482,6 +482,8 @@ fn alltempo_builds_one_leave_one_out_task_per_dataset() {
             "alltempo-giantsteps"
         ]
     );
+    // Result tables average the four folds: each task says which benchmark it is a fold of.
+    assert!(tasks.iter().all(|t| t.fold_of.as_deref() == Some("alltempo")));
     // Items per dataset: gtzan 4 (rock.00010 missing), hainsworth 2, acm-mirum 3, giantsteps 3
     // (2000000 missing). Held-out test = the dataset's usable items; the rest is the pool.
     // (test, usable pool, pool before removal → valid = pool − floor(0.9 · pool))

@@ -38,7 +38,6 @@ use loev_audio::frontend::{FrontEnd, FrontEndConfig, LogMel, MelStream, slice_st
 use loev_audio::manifest::Manifest;
 use loev_augment::time_stretch;
 use loev_core::rng::derived_rng;
-use loev_data::Split;
 use loev_model::{LoevModel, LoevModelConfig, ModelOutput};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -585,8 +584,10 @@ impl<'e> SliceBatcher<'e> {
 pub struct EmbedJob {
     /// Array format of the per-track files.
     pub format: EmbeddingFormat,
-    /// Time-stretched copies per non-test track with a tempo label, for the tempo probe's
-    /// training augmentation (0 = none).
+    /// Time-stretched copies per track with a tempo label, for the tempo probe's training
+    /// augmentation (0 = none). Test tracks get copies too: a track's split depends on the task
+    /// (each AllTempo fold holds out another dataset), and the probe only ever trains on the
+    /// copies of its own training tracks.
     pub stretch_copies: usize,
     /// Range of the stretch rates (uniform; > 1 = faster, the tempo is scaled by the rate).
     pub stretch_range: (f64, f64),
@@ -789,11 +790,7 @@ pub fn embed_to_folder(
             .get("tempo")
             .and_then(|t| t.trim().parse::<f64>().ok())
             .filter(|t| t.is_finite() && *t > 0.0);
-        let is_test = item
-            .fields
-            .get("split")
-            .is_some_and(|s| s.trim().parse::<Split>().is_ok_and(|s| s == Split::Test));
-        if let (Some(tempo), false, true) = (tempo, is_test, job.stretch_copies > 0) {
+        if let (Some(tempo), true) = (tempo, job.stretch_copies > 0) {
             // Time stretching works on the whole track, so only stretched copies hold the
             // decoded track in memory (16 kHz mono, 64 kB per second).
             let audio = load_mono(&item.path).map_err(|e| EvalError::Audio {

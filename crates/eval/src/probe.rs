@@ -201,6 +201,8 @@ pub struct ProbeData {
     pub task: String,
     /// Task kind.
     pub kind: TaskKind,
+    /// The benchmark the task is a fold of ([`TaskDataset::fold_of`]).
+    pub fold_of: Option<String>,
     /// Output classes.
     pub classes: usize,
     /// Feature dimension.
@@ -297,6 +299,7 @@ pub fn probe_data(task: &TaskDataset, set: &EmbeddingSet, space: &str) -> Result
     let mut data = ProbeData {
         task: task.name.clone(),
         kind: task.kind,
+        fold_of: task.fold_of.clone(),
         classes: task.classes.len(),
         dim: info.dim,
         train: SplitData::empty(task.kind),
@@ -392,6 +395,21 @@ pub struct MetricSummary {
     pub values: Vec<f64>,
 }
 
+impl MetricSummary {
+    /// The mean and population standard deviation of the per-seed `values`.
+    pub fn of(name: impl Into<String>, values: Vec<f64>) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        Self {
+            name: name.into(),
+            mean,
+            std,
+            values,
+        }
+    }
+}
+
 /// The result of one task in one space.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeResult {
@@ -399,6 +417,10 @@ pub struct ProbeResult {
     pub task: String,
     /// Task kind.
     pub kind: TaskKind,
+    /// The benchmark the task is a fold of ([`TaskDataset::fold_of`]): tables show the mean
+    /// over its folds.
+    #[serde(default)]
+    pub fold_of: Option<String>,
     /// Embedding space.
     pub space: String,
     /// Metrics, mean ± std over seeds.
@@ -744,20 +766,12 @@ pub fn run_probe(data: &ProbeData, space: &str, config: &ProbeConfig) -> Result<
     }
     let metrics = per_metric
         .into_iter()
-        .map(|(name, values)| {
-            let mean = values.iter().sum::<f64>() / values.len() as f64;
-            let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
-            MetricSummary {
-                name,
-                mean,
-                std,
-                values,
-            }
-        })
+        .map(|(name, values)| MetricSummary::of(name, values))
         .collect();
     Ok(ProbeResult {
         task: data.task.clone(),
         kind: data.kind,
+        fold_of: data.fold_of.clone(),
         space: space.to_string(),
         metrics,
         best_epochs,
@@ -906,6 +920,7 @@ mod tests {
         let data = ProbeData {
             task: "pitch".into(),
             kind: TaskKind::Pitch,
+            fold_of: None,
             classes,
             dim,
             train: split(tx.clone(), ty.clone()),
@@ -986,6 +1001,7 @@ mod tests {
         let data = ProbeData {
             task: "tags".into(),
             kind: TaskKind::Tagging,
+            fold_of: None,
             classes: labels,
             dim,
             train: make(200),

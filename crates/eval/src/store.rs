@@ -6,7 +6,7 @@
 //!   index.csv           one row per track: path (the embedding file), id, audio, slices,
 //!                       seconds, and every label column of the input manifest (split, key,
 //!                       tempo, tags, pitch, instrument, kind, group, …)
-//!   stretched.csv       (with --stretch-copies K) time-stretched copies of the non-test tracks
+//!   stretched.csv       (with --stretch-copies K) time-stretched copies of the tracks
 //!                       that have a tempo: path, id, source (the original id), rate, tempo
 //!                       (scaled by the rate), split
 //!   tracks/NNNNN_<id>.safetensors      tensors `timestamps` [T] (slice centres, s, f32),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
-use crate::probe::ProbeResult;
+use crate::probe::{MetricSummary, ProbeResult};
 use crate::retrieval::RetrievalScores;
 use loev_data::TaskKind;
 
@@ -27,10 +27,41 @@ impl ModelResults {
         self.probes.iter().find(|p| p.kind == kind)
     }
 
-    /// Mean of probe metric `metric` of the task of `kind`.
-    pub fn mean(&self, kind: TaskKind, metric: &str) -> Option<f64> {
-        self.probe(kind).and_then(|p| p.metric(metric)).map(|m| m.mean)
+    /// Probe metric `metric` of the first task of `kind`, as the tables show it. When that
+    /// task is one fold of a leave-one-dataset-out benchmark (AllTempo), it is the mean over
+    /// the benchmark's folds: per seed, the folds' values are averaged, then mean ± std over
+    /// seeds.
+    pub fn summary(&self, kind: TaskKind, metric: &str) -> Option<MetricSummary> {
+        let first = self.probe(kind)?;
+        match &first.fold_of {
+            None => first.metric(metric).cloned(),
+            Some(benchmark) => fold_mean(
+                self.probes
+                    .iter()
+                    .filter(|p| p.kind == kind && p.fold_of.as_ref() == Some(benchmark)),
+                metric,
+            ),
+        }
     }
+
+    /// Mean of [`ModelResults::summary`].
+    pub fn mean(&self, kind: TaskKind, metric: &str) -> Option<f64> {
+        self.summary(kind, metric).map(|m| m.mean)
+    }
+}
+
+/// Per seed, the mean of `metric` over the folds; then mean ± std over the seeds that every
+/// fold has.
+fn fold_mean<'a>(folds: impl Iterator<Item = &'a ProbeResult>, metric: &str) -> Option<MetricSummary> {
+    let per_fold: Vec<&MetricSummary> = folds.filter_map(|p| p.metric(metric)).collect();
+    let seeds = per_fold.iter().map(|m| m.values.len()).min()?;
+    if seeds == 0 {
+        return None;
+    }
+    let values = (0..seeds)
+        .map(|s| per_fold.iter().map(|m| m.values[s]).sum::<f64>() / per_fold.len() as f64)
+        .collect();
+    Some(MetricSummary::of(metric, values))
 }
 
 /// The columns of Table I: (task kind, metric, header).
@@ -68,8 +99,7 @@ pub fn table_one_markdown(results: &[ModelResults]) -> String {
         md.push_str(&format!("| {} | {} |", r.model, r.space));
         for (kind, metric, _) in TABLE_ONE_COLUMNS {
             let cell = r
-                .probe(kind)
-                .and_then(|p| p.metric(metric))
+                .summary(kind, metric)
                 .map_or_else(|| "–".to_string(), |m| percent(m.mean, m.std, m.values.len()));
             md.push_str(&format!(" {cell} |"));
         }
@@ -78,22 +108,39 @@ pub fn table_one_markdown(results: &[ModelResults]) -> String {
     md
 }
 
-/// Table I as CSV: `model,space,task,metric,mean,std,seeds` (fractions, not %).
+/// Table I as CSV: `model,space,task,metric,mean,std,seeds` (fractions, not %). Every task
+/// has its rows (each AllTempo fold, `alltempo-gtzan` …), followed by one row per metric of
+/// each leave-one-out benchmark (`alltempo`) with the mean over its folds, as Table I shows.
 pub fn table_one_csv(results: &[ModelResults]) -> String {
     let mut csv = String::from("model,space,task,metric,mean,std,seeds\n");
+    let mut row = |r: &ModelResults, task: &str, m: &MetricSummary| {
+        csv.push_str(&format!(
+            "{},{},{},{},{:.6},{:.6},{}\n",
+            r.model,
+            r.space,
+            task,
+            m.name,
+            m.mean,
+            m.std,
+            m.values.len()
+        ));
+    };
     for r in results {
         for p in &r.probes {
             for m in &p.metrics {
-                csv.push_str(&format!(
-                    "{},{},{},{},{:.6},{:.6},{}\n",
-                    r.model,
-                    r.space,
-                    p.task,
-                    m.name,
-                    m.mean,
-                    m.std,
-                    m.values.len()
-                ));
+                row(r, &p.task, m);
+            }
+        }
+        let mut benchmarks: Vec<&String> = r.probes.iter().filter_map(|p| p.fold_of.as_ref()).collect();
+        benchmarks.sort();
+        benchmarks.dedup();
+        for benchmark in benchmarks {
+            let folds = || r.probes.iter().filter(|p| p.fold_of.as_ref() == Some(benchmark));
+            let Some(first) = folds().next() else { continue };
+            for name in first.metrics.iter().map(|m| m.name.as_str()) {
+                if let Some(m) = fold_mean(folds(), name) {
+                    row(r, benchmark, &m);
+                }
             }
         }
     }
@@ -169,13 +216,13 @@ pub fn write_csv_records<T: serde::Serialize>(path: &std::path::Path, records: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::MetricSummary;
 
     #[test]
     fn tables_show_every_metric_with_its_spread() {
         let probe = ProbeResult {
             task: "key".into(),
             kind: TaskKind::Key,
+            fold_of: None,
             space: "v".into(),
             metrics: vec![MetricSummary {
                 name: "key_weighted".into(),
@@ -206,5 +253,47 @@ mod tests {
         let md2 = table_two_markdown(&results);
         assert!(md2.contains("| loev-ps | v | 25.0 | – | 100.0 |"), "{md2}");
         assert!(table_two_csv(&results).contains("loev-ps,v,1,0.250000,,1.000000,4"));
+    }
+
+    /// AllTempo's table cell is the mean over its leave-one-out folds (per seed, then over
+    /// seeds); the CSV keeps every fold and adds the mean.
+    #[test]
+    fn alltempo_folds_are_averaged_per_seed() {
+        let fold = |name: &str, acc1: Vec<f64>| ProbeResult {
+            task: format!("alltempo-{name}"),
+            kind: TaskKind::Tempo,
+            fold_of: Some("alltempo".into()),
+            space: "v".into(),
+            metrics: vec![MetricSummary::of("acc1", acc1)],
+            best_epochs: vec![1, 1],
+            counts: (10, 2, 2),
+            undefined_labels: 0,
+        };
+        let results = vec![ModelResults {
+            model: "loev-ts".into(),
+            space: "v".into(),
+            probes: vec![
+                fold("gtzan", vec![0.2, 0.4]),
+                fold("hainsworth", vec![0.4, 0.6]),
+                fold("acm-mirum", vec![0.6, 0.2]),
+                fold("giantsteps", vec![0.8, 0.4]),
+            ],
+            retrieval: Vec::new(),
+        }];
+        // Per seed: (0.2 + 0.4 + 0.6 + 0.8) / 4 = 0.5 and (0.4 + 0.6 + 0.2 + 0.4) / 4 = 0.4.
+        let summary = results[0].summary(TaskKind::Tempo, "acc1").unwrap();
+        assert!(
+            (summary.mean - 0.45).abs() < 1e-12 && (summary.std - 0.05).abs() < 1e-12,
+            "{summary:?}"
+        );
+        let md = table_one_markdown(&results);
+        assert!(md.contains("| loev-ts | v | – | – | – | – | 45.0 ± 5.0 | – |"), "{md}");
+        let csv = table_one_csv(&results);
+        assert!(
+            csv.contains("loev-ts,v,alltempo-gtzan,acc1,0.300000,0.100000,2"),
+            "{csv}"
+        );
+        assert!(csv.contains("loev-ts,v,alltempo,acc1,0.450000,0.050000,2"), "{csv}");
+        assert_eq!(csv.lines().count(), 1 + 4 + 1, "{csv}");
     }
 }

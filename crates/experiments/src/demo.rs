@@ -4,7 +4,7 @@
 //! 2. Pretrain tiny MULE-B, MULE-PS and LOEV-PS (and LOEV++-PSTS when asked) on the corpus'
 //!    training tracks (`runs/<model>/`, run folders `loev embed --run` can read).
 //! 3. Embed every track and note with each model (`embeddings/<model>/`), plus K time-stretched
-//!    copies of the non-test tracks for the tempo probe.
+//!    copies of the tracks with a tempo, for the tempo probe.
 //! 4. Probe tagging, key and tempo on the music tracks and pitch on the notes; retrieve among
 //!    the music tracks; measure invariance to pitch shift and time stretch on test tracks.
 //! 5. Write `results/` (Table I, and Table II in every space, as Markdown + CSV; `retrieval.png`
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use loev_eval::EvalError;
 use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
 use loev_eval::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
-use loev_eval::invariance::{InvarianceConfig, InvariancePoint, analyze, write_csv};
+use loev_eval::invariance::{InvarianceConfig, InvariancePoint, Transform, analyze, write_csv};
 use loev_eval::probe::{ProbeConfig, probe_data, run_probe};
 use loev_eval::retrieval::{DEFAULT_KS, evaluate_retrieval, retrieval_items};
 use loev_eval::store::EmbeddingSet;
@@ -102,7 +102,11 @@ impl DemoConfig {
                 track_seconds: (15.0, 20.0),
                 ..CorpusConfig::default()
             },
-            models: vec!["mule-b".into(), "mule-ps".into(), "loev-ps".into()],
+            // One pair per half of the seed's claim: pitch (PS) and tempo (TS), each LOEV
+            // against the MULE that is made invariant to the same transform.
+            models: ["mule-b", "mule-ps", "loev-ps", "mule-ts", "loev-ts"]
+                .map(String::from)
+                .to_vec(),
             steps: 240,
             anchors: 16,
             views: 4,
@@ -465,26 +469,58 @@ fn test_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, DemoError> {
         .collect()
 }
 
-/// The seed paper's central comparison in words: LOEV-PS against MULE-PS on key and tags, and
-/// MULE-PS against MULE-B on pitch-shift invariance.
+/// One half of the seed's claim: LOEV keeps what its variant head leaves out, where the MULE
+/// trained with the same augmentation loses it, at no cost to the tags.
+struct Half {
+    loev: &'static str,
+    mule: &'static str,
+    kind: TaskKind,
+    metric: &'static str,
+    label: &'static str,
+}
+
+/// The two halves: pitch shift (key) and time stretch (tempo).
+const HALVES: [Half; 2] = [
+    Half {
+        loev: "loev-ps",
+        mule: "mule-ps",
+        kind: TaskKind::Key,
+        metric: "key_weighted",
+        label: "key weighted score",
+    },
+    Half {
+        loev: "loev-ts",
+        mule: "mule-ts",
+        kind: TaskKind::Tempo,
+        metric: "acc1",
+        label: "tempo Acc1",
+    },
+];
+
+/// The seed paper's central comparison in words, one line per half (LOEV-PS against MULE-PS
+/// on key, LOEV-TS against MULE-TS on tempo, each with the tags), and MULE-PS / MULE-TS
+/// against MULE-B on invariance to pitch shift / time stretch.
 pub fn verdict(results: &[ModelResults], invariance: &[InvariancePoint]) -> String {
     let find = |model: &str| results.iter().find(|r| r.model == model && r.space == "v");
     let mut lines = Vec::new();
-    if let (Some(loev), Some(mule)) = (find("loev-ps"), find("mule-ps")) {
-        let key = (
-            loev.mean(TaskKind::Key, "key_weighted"),
-            mule.mean(TaskKind::Key, "key_weighted"),
-        );
+    for half in &HALVES {
+        let (Some(loev), Some(mule)) = (find(half.loev), find(half.mule)) else {
+            continue;
+        };
+        let target = (loev.mean(half.kind, half.metric), mule.mean(half.kind, half.metric));
         let tags = (
             loev.mean(TaskKind::Tagging, "roc_auc"),
             mule.mean(TaskKind::Tagging, "roc_auc"),
         );
-        if let ((Some(lk), Some(mk)), (Some(lt), Some(mt))) = (key, tags) {
+        if let ((Some(lk), Some(mk)), (Some(lt), Some(mt))) = (target, tags) {
             let dk = 100.0 * (lk - mk);
             let dt = 100.0 * (lt - mt);
             let holds = dk >= 10.0 && dt.abs() <= 2.0;
             lines.push(format!(
-                "LOEV-PS vs MULE-PS (V): key weighted score {:.1} vs {:.1} ({dk:+.1} points), tag ROC-AUC {:.1} vs {:.1} ({dt:+.1} points): the seed's central effect (key ≥ +10, tags within ±2) {}",
+                "{} vs {} (V): {} {:.1} vs {:.1} ({dk:+.1} points), tag ROC-AUC {:.1} vs {:.1} ({dt:+.1} points): the seed's effect (≥ +10, tags within ±2) {}",
+                half.loev.to_uppercase(),
+                half.mule.to_uppercase(),
+                half.label,
                 100.0 * lk,
                 100.0 * mk,
                 100.0 * lt,
@@ -493,24 +529,45 @@ pub fn verdict(results: &[ModelResults], invariance: &[InvariancePoint]) -> Stri
             ));
         }
     }
-    let mean_ps = |model: &str| {
+    // The MULE trained with a transform should be more invariant to it than MULE-B.
+    let identity = |transform: Transform| match transform {
+        Transform::PitchShift => 0.0,
+        Transform::TimeStretch => 1.0,
+    };
+    let mean_distance = |model: &str, transform: Transform| {
         let d: Vec<f64> = invariance
             .iter()
             .filter(|p| {
-                p.model == model
-                    && p.space == "v"
-                    && p.transform == loev_eval::invariance::Transform::PitchShift
-                    && p.parameter != 0.0
+                p.model == model && p.space == "v" && p.transform == transform && p.parameter != identity(transform)
             })
             .map(|p| p.mean_distance)
             .collect();
         (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64)
     };
-    if let (Some(ps), Some(b)) = (mean_ps("mule-ps"), mean_ps("mule-b")) {
-        lines.push(format!(
-            "pitch-shift invariance (V, mean cosine distance over the shifts): MULE-PS {ps:.4} vs MULE-B {b:.4}: MULE-PS is {}",
-            if ps < b { "MORE invariant, as expected" } else { "NOT more invariant" }
-        ));
+    for (transform, mule, what) in [
+        (
+            Transform::PitchShift,
+            "mule-ps",
+            "pitch-shift invariance (V, mean cosine distance over the shifts)",
+        ),
+        (
+            Transform::TimeStretch,
+            "mule-ts",
+            "time-stretch invariance (V, mean cosine distance over the rates)",
+        ),
+    ] {
+        if let (Some(trained), Some(b)) = (mean_distance(mule, transform), mean_distance("mule-b", transform)) {
+            lines.push(format!(
+                "{what}: {} {trained:.4} vs MULE-B {b:.4}: {} is {}",
+                mule.to_uppercase(),
+                mule.to_uppercase(),
+                if trained < b {
+                    "MORE invariant, as expected"
+                } else {
+                    "NOT more invariant"
+                }
+            ));
+        }
     }
     lines.join("\n")
 }

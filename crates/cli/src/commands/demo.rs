@@ -1,4 +1,4 @@
-//! `loev demo`: the built-in corpus, three tiny pretrainings, embeddings, probes, retrieval
+//! `loev demo`: the built-in corpus, five tiny pretrainings, embeddings, probes, retrieval
 //! and the invariance plot, on the CPU, in one command.
 
 use std::path::PathBuf;

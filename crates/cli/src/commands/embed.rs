@@ -34,9 +34,10 @@ pub struct Args {
     /// Hop between slice centres in seconds (slices are 3 s; MULE: 2 s).
     #[arg(long, default_value_t = 2.0)]
     pub hop: f64,
-    /// Time-stretched copies (rates U(0.8, 1.2), tempo scaled) of every non-test track that has
-    /// a tempo, for the tempo probe's training augmentation.
-    #[arg(long, default_value_t = 0)]
+    /// Time-stretched copies (rates U(0.8, 1.2), tempo scaled) of every track that has a tempo
+    /// label, for the tempo probe's training augmentation (a fresh copy per epoch); tracks
+    /// without a tempo get none. 0 turns it off.
+    #[arg(long, default_value_t = 2)]
     pub stretch_copies: usize,
     /// Seed of the stretch rates.
     #[arg(long, default_value_t = 123)]

@@ -439,7 +439,9 @@ pub(crate) fn load_alltempo(
         if let Some((_, items)) = loaded.iter().find(|(s, _)| *s == holdout) {
             tracks.extend(items.iter().map(|item| to_track(item.clone(), Split::Test, holdout)));
         }
-        tasks.push(tempo_task(&name, tracks, opts));
+        let mut task = tempo_task(&name, tracks, opts);
+        task.fold_of = Some(DatasetName::Alltempo.to_string());
+        tasks.push(task);
     }
     Ok(tasks)
 }
