@@ -18,8 +18,10 @@ use crate::tables::ModelResults;
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
 static REGISTER: Once = Once::new();
 
-/// Curve colours, dark enough to read on white (Tableau 10).
-const CURVE_COLORS: [RGBColor; 8] = [
+/// Curve colours, dark enough to read on white (Tableau 10 without its grey and olive, then
+/// darker hues): 16, so that the full demo's 12 retrieval lines (five models and their
+/// spaces) and a LOEV++ model's all get their own colour.
+const CURVE_COLORS: [RGBColor; 16] = [
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(31, 119, 180),
@@ -28,6 +30,14 @@ const CURVE_COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(128, 128, 0),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 128, 128),
+    RGBColor(127, 127, 127),
+    RGBColor(85, 107, 47),
+    RGBColor(199, 21, 133),
 ];
 
 fn register_font() {

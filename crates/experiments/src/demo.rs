@@ -1,15 +1,16 @@
 //! `loev demo`: the whole pipeline on the built-in corpus, on the CPU, in one command.
 //!
 //! 1. Generate the labelled synthetic corpus (`corpus/`: wav files + `manifest.csv`).
-//! 2. Pretrain tiny MULE-B, MULE-PS and LOEV-PS (and LOEV++-PSTS when asked) on the corpus'
-//!    training tracks (`runs/<model>/`, run folders `loev embed --run` can read).
+//! 2. Pretrain tiny MULE-B, MULE-PS, LOEV-PS, MULE-TS and LOEV-TS (and LOEV++-PSTS when asked)
+//!    on the corpus' training tracks (`runs/<model>/`, run folders `loev embed --run` can read).
 //! 3. Embed every track and note with each model (`embeddings/<model>/`), plus K time-stretched
 //!    copies of the tracks with a tempo, for the tempo probe.
 //! 4. Probe tagging, key and tempo on the music tracks and pitch on the notes; retrieve among
 //!    the music tracks; measure invariance to pitch shift and time stretch on test tracks.
 //! 5. Write `results/` (Table I, and Table II in every space, as Markdown + CSV; `retrieval.png`
 //!    in the layout of the seed's Fig. 2; `invariance.csv`, `invariance.png`,
-//!    `summary.json`) and print the tables, the central comparison and the plot path.
+//!    `summary.json`) and print the tables, the verdict on each half of the seed's claim
+//!    (pitch: LOEV-PS vs MULE-PS on key; tempo: LOEV-TS vs MULE-TS on tempo) and the plot paths.
 //!
 //! Stages whose output already exists are reused (a finished run is not retrained), so a
 //! second call only redoes the evaluation. Everything is seeded.
@@ -89,7 +90,7 @@ pub struct DemoConfig {
 }
 
 impl DemoConfig {
-    /// The full demo (about 20 minutes on a 2-core CPU).
+    /// The full demo (about 17 minutes on an idle 2-core CPU).
     pub fn full(out: &Path) -> Self {
         Self {
             out: out.to_path_buf(),
