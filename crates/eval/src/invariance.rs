@@ -56,13 +56,22 @@ impl Transform {
         }
     }
 
-    /// `clip` transformed by `parameter` (semitones or rate); the identity (0 semitones, rate
-    /// 1) returns the clip unchanged. `c` names the clip in the error.
-    pub fn apply(self, clip: &[f32], parameter: f64, c: usize) -> Result<Vec<f32>, EvalError> {
+    /// The parameter that leaves a clip unchanged: 0 semitones, rate 1.
+    pub fn identity(self) -> f64 {
         match self {
-            Transform::PitchShift if parameter == 0.0 => Ok(clip.to_vec()),
+            Transform::PitchShift => 0.0,
+            Transform::TimeStretch => 1.0,
+        }
+    }
+
+    /// `clip` transformed by `parameter` (semitones or rate); the [identity](Self::identity)
+    /// returns the clip unchanged. `c` names the clip in the error.
+    pub fn apply(self, clip: &[f32], parameter: f64, c: usize) -> Result<Vec<f32>, EvalError> {
+        if parameter == self.identity() {
+            return Ok(clip.to_vec());
+        }
+        match self {
             Transform::PitchShift => pitch_shift(clip, parameter),
-            Transform::TimeStretch if parameter == 1.0 => Ok(clip.to_vec()),
             Transform::TimeStretch => time_stretch(clip, parameter),
         }
         .map_err(|e| EvalError::Audio {

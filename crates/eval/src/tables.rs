@@ -35,13 +35,15 @@ impl ModelResults {
         let first = self.probe(kind)?;
         match &first.fold_of {
             None => first.metric(metric).cloned(),
-            Some(benchmark) => fold_mean(
-                self.probes
-                    .iter()
-                    .filter(|p| p.kind == kind && p.fold_of.as_ref() == Some(benchmark)),
-                metric,
-            ),
+            Some(benchmark) => fold_mean(self.folds(benchmark), metric),
         }
+    }
+
+    /// The probe results of the folds of leave-one-out benchmark `benchmark`.
+    fn folds<'a>(&'a self, benchmark: &'a str) -> impl Iterator<Item = &'a ProbeResult> {
+        self.probes
+            .iter()
+            .filter(move |p| p.fold_of.as_deref() == Some(benchmark))
     }
 
     /// Mean of [`ModelResults::summary`].
@@ -131,14 +133,15 @@ pub fn table_one_csv(results: &[ModelResults]) -> String {
                 row(r, &p.task, m);
             }
         }
-        let mut benchmarks: Vec<&String> = r.probes.iter().filter_map(|p| p.fold_of.as_ref()).collect();
+        let mut benchmarks: Vec<&str> = r.probes.iter().filter_map(|p| p.fold_of.as_deref()).collect();
         benchmarks.sort();
         benchmarks.dedup();
         for benchmark in benchmarks {
-            let folds = || r.probes.iter().filter(|p| p.fold_of.as_ref() == Some(benchmark));
-            let Some(first) = folds().next() else { continue };
+            let Some(first) = r.folds(benchmark).next() else {
+                continue;
+            };
             for name in first.metrics.iter().map(|m| m.name.as_str()) {
-                if let Some(m) = fold_mean(folds(), name) {
+                if let Some(m) = fold_mean(r.folds(benchmark), name) {
                     row(r, benchmark, &m);
                 }
             }

@@ -471,13 +471,16 @@ fn test_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, DemoError> {
 }
 
 /// One half of the seed's claim: LOEV keeps what its variant head leaves out, where the MULE
-/// trained with the same augmentation loses it, at no cost to the tags.
+/// trained with the same augmentation loses it, at no cost to the tags; and that MULE is more
+/// invariant to the transform than MULE-B.
 struct Half {
     loev: &'static str,
     mule: &'static str,
     kind: TaskKind,
     metric: &'static str,
     label: &'static str,
+    transform: Transform,
+    invariance_label: &'static str,
 }
 
 /// The two halves: pitch shift (key) and time stretch (tempo).
@@ -488,6 +491,8 @@ const HALVES: [Half; 2] = [
         kind: TaskKind::Key,
         metric: "key_weighted",
         label: "key weighted score",
+        transform: Transform::PitchShift,
+        invariance_label: "pitch-shift invariance (V, mean cosine distance over the shifts)",
     },
     Half {
         loev: "loev-ts",
@@ -495,6 +500,8 @@ const HALVES: [Half; 2] = [
         kind: TaskKind::Tempo,
         metric: "acc1",
         label: "tempo Acc1",
+        transform: Transform::TimeStretch,
+        invariance_label: "time-stretch invariance (V, mean cosine distance over the rates)",
     },
 ];
 
@@ -530,38 +537,25 @@ pub fn verdict(results: &[ModelResults], invariance: &[InvariancePoint]) -> Stri
             ));
         }
     }
-    // The MULE trained with a transform should be more invariant to it than MULE-B.
-    let identity = |transform: Transform| match transform {
-        Transform::PitchShift => 0.0,
-        Transform::TimeStretch => 1.0,
-    };
     let mean_distance = |model: &str, transform: Transform| {
         let d: Vec<f64> = invariance
             .iter()
             .filter(|p| {
-                p.model == model && p.space == "v" && p.transform == transform && p.parameter != identity(transform)
+                p.model == model && p.space == "v" && p.transform == transform && p.parameter != transform.identity()
             })
             .map(|p| p.mean_distance)
             .collect();
         (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64)
     };
-    for (transform, mule, what) in [
-        (
-            Transform::PitchShift,
-            "mule-ps",
-            "pitch-shift invariance (V, mean cosine distance over the shifts)",
-        ),
-        (
-            Transform::TimeStretch,
-            "mule-ts",
-            "time-stretch invariance (V, mean cosine distance over the rates)",
-        ),
-    ] {
-        if let (Some(trained), Some(b)) = (mean_distance(mule, transform), mean_distance("mule-b", transform)) {
+    for half in &HALVES {
+        let mule = half.mule.to_uppercase();
+        if let (Some(trained), Some(b)) = (
+            mean_distance(half.mule, half.transform),
+            mean_distance("mule-b", half.transform),
+        ) {
             lines.push(format!(
-                "{what}: {} {trained:.4} vs MULE-B {b:.4}: {} is {}",
-                mule.to_uppercase(),
-                mule.to_uppercase(),
+                "{}: {mule} {trained:.4} vs MULE-B {b:.4}: {mule} is {}",
+                half.invariance_label,
                 if trained < b {
                     "MORE invariant, as expected"
                 } else {
