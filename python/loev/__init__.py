@@ -118,13 +118,17 @@ class Augmenter:
         return self._augmenter.views(_mono_f32(audio), int(sample_rate), int(n_views), item, bool(waveforms))
 
 
-def positive_masks(clip_ids: Sequence[int], tracking) -> np.ndarray:
-    """The positive sets of the LOEV loss for a batch, as ``[H, n, n]`` booleans.
+def positive_masks(clip_ids: Sequence[int], tracking, config: str = None) -> np.ndarray:
+    """The positive sets of the loss for a batch, as ``[H, n, n]`` booleans.
 
-    Head 0 is invariant (other views of the same clip are positives); head ``k`` leaves out
-    column ``k - 1`` of ``tracking`` (positives only when that transform was applied to neither
-    view). These are the loss's own sets, so a PyTorch implementation can be checked against
-    them or use them directly.
+    With ``config`` (what :class:`Augmenter` takes: ``"default"``, a preset name, a .toml file or
+    TOML text), the heads are those training builds for it, from the same function: head 0 is
+    invariant, then one head per tracked transform that the chain applies (p > 0), in column
+    order; a tracked transform with p = 0 has no head. ``tracking`` then has one column per
+    tracked transform (as the Augmenter's views give it). Without ``config``, every column is a
+    transform in use: head ``k`` leaves out column ``k - 1``. The sets come from the loss's own
+    rule (positives only when the left-out transform was applied to neither view), so a PyTorch
+    implementation can be checked against them or use them directly.
     """
     ids = np.ascontiguousarray(np.asarray(clip_ids, dtype=np.int64))
     if ids.ndim != 1:
@@ -134,4 +138,4 @@ def positive_masks(clip_ids: Sequence[int], tracking) -> np.ndarray:
         track = track.reshape(len(ids), 0)
     if track.ndim != 2:
         raise LoevError(f"tracking must be 2-D [views, variants], got shape {track.shape}")
-    return _loev.positive_masks(ids, np.ascontiguousarray(track.astype(np.uint8)))
+    return _loev.positive_masks(ids, np.ascontiguousarray(track.astype(np.uint8)), config)

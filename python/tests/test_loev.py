@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import loev
-from conftest import music, run
+from conftest import CHAIN, music, run
 
 
 def test_model_spaces_shapes_and_dtypes(model_file):
@@ -106,6 +106,24 @@ def test_positive_masks_are_the_loss_positive_sets():
     for k in range(3):
         neither = (tracking[:, k][:, None] == 0) & (tracking[:, k][None, :] == 0)
         np.testing.assert_array_equal(masks[k + 1], same_clip & neither)
+
+
+def test_a_tracked_transform_with_p_0_gives_the_heads_of_training(model_file):
+    # The model was trained with CHAIN: time stretch tracked (column 1) but never applied.
+    heads = loev.load_model(str(model_file)).info["heads"]
+    assert [h["name"] for h in heads] == ["invariant", "pitch_shift"]
+    clip_ids = np.repeat(np.arange(3), 4)
+    tracking = np.random.default_rng(1).integers(0, 2, size=(12, 2)).astype(np.uint8)
+    masks = loev.positive_masks(clip_ids, tracking, config=CHAIN)
+    assert masks.shape == (len(heads), 12, 12)
+    same_clip = (clip_ids[:, None] == clip_ids[None, :]) & ~np.eye(12, dtype=bool)
+    np.testing.assert_array_equal(masks[0], same_clip)
+    neither = (tracking[:, 0][:, None] == 0) & (tracking[:, 0][None, :] == 0)
+    np.testing.assert_array_equal(masks[1], same_clip & neither)
+    # A preset's heads: MULE has the invariant head only.
+    assert loev.positive_masks(clip_ids, tracking[:, :0], config="mule-b").shape == (1, 12, 12)
+    with pytest.raises(loev.LoevError, match="2 columns"):
+        loev.positive_masks(clip_ids, tracking, config="loev-ps")
 
 
 @pytest.mark.parametrize(

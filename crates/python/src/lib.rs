@@ -6,7 +6,8 @@
 //!   waveforms), the tracking matrix and every view's parameters, equal to `loev augment` for
 //!   the same seed.
 //! * [`positive_masks`]: the positive sets of the LOEV loss for a batch, from
-//!   `loev_train::ViewLabels::is_positive` (the loss's own rule).
+//!   `loev_objective::positive_masks` (the loss's own rule), for the heads training builds
+//!   (`loev_objective::heads`) when a configuration is given.
 //!
 //! Arrays come in and go out as numpy arrays; compute runs with the GIL released, so Python
 //! threads (and PyTorch `DataLoader` workers in threads) run alongside. Every error becomes a
@@ -19,10 +20,11 @@ use std::sync::Mutex;
 use loev_audio::chunks::CropProbabilities;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 use loev_augment::views::clip_views;
-use loev_augment::{AugmentChain, ChainConfig, ViewRecord};
+use loev_augment::{AugmentChain, ViewRecord};
 use loev_core::SAMPLE_RATE;
 use loev_core::rng::derive_seed;
 use loev_eval::embed::{EmbedOptions, Embedder, TrackEmbedding};
+use loev_objective::{ObjectiveKind, Recipe, ViewLabels};
 use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -147,28 +149,6 @@ impl Model {
     }
 }
 
-/// The chain configuration named by `config`: `default`, a preset (`loev-ps`, `mule-b:tiny`,
-/// …; its training chain), a TOML file, or TOML text.
-fn chain_config(config: &str) -> Result<ChainConfig, String> {
-    if config == "default" {
-        return Ok(ChainConfig::default());
-    }
-    let name = config.split(':').next().unwrap_or(config);
-    if loev_train::PRESET_NAMES.contains(&name) {
-        return loev_train::preset(config).map(|c| c.augment).map_err(|e| e.to_string());
-    }
-    let path = Path::new(config);
-    if !config.contains('\n') && path.extension().is_some_and(|e| e == "toml") {
-        return ChainConfig::from_toml_file(path).map_err(|e| e.to_string());
-    }
-    ChainConfig::from_toml_str(config).map_err(|e| {
-        format!(
-            "{e} (the configuration is read as TOML text: give `default`, a preset name ({}), a .toml file or TOML text)",
-            loev_train::PRESET_NAMES.join(", ")
-        )
-    })
-}
-
 /// What [`Augmenter::views`] returns: the views, the tracking matrix and the drawn parameters.
 type Views<'py> = (Bound<'py, PyAny>, Bound<'py, PyArray2<u8>>, Bound<'py, PyList>);
 
@@ -187,7 +167,7 @@ impl Augmenter {
     #[new]
     #[pyo3(signature = (config = "default", seed = 0))]
     fn new(config: &str, seed: u64) -> PyResult<Self> {
-        let chain = AugmentChain::new(chain_config(config).map_err(loev_error)?).map_err(loev_error)?;
+        let chain = AugmentChain::new(Recipe::parse(config).map_err(loev_error)?.chain).map_err(loev_error)?;
         let frontend = FrontEnd::new(FrontEndConfig::default()).map_err(loev_error)?;
         Ok(Self { chain, frontend, seed })
     }
@@ -289,15 +269,19 @@ impl Augmenter {
     }
 }
 
-/// The positive sets of the LOEV loss for a batch: `[H × n × n]` booleans, `masks[h, i, j]`
-/// true iff view `j` is a positive of anchor `i` in head `h`. Head 0 is the invariant head
-/// (other views of the same clip); head `k ≥ 1` leaves out column `k − 1` of `tracking`
-/// (views of the same clip to which that transform was applied to neither).
+/// The positive sets of the loss for a batch: `[H × n × n]` booleans, `masks[h, i, j]` true
+/// iff view `j` is a positive of anchor `i` in head `h`. With `config` (what [`Augmenter`]
+/// takes), the heads are the ones training builds for that chain and objective
+/// (`loev_objective::Recipe::heads`; a tracked transform with p = 0 has no head) and `tracking`
+/// has one column per tracked transform. Without it, every column is a transform in use: head 0
+/// is invariant and head `k ≥ 1` leaves out column `k − 1`.
 #[pyfunction]
+#[pyo3(signature = (clip_ids, tracking, config = None))]
 fn positive_masks<'py>(
     py: Python<'py>,
     clip_ids: PyReadonlyArray1<'py, i64>,
     tracking: PyReadonlyArray2<'py, u8>,
+    config: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let n = clip_ids.len();
     let shape = tracking.shape();
@@ -308,29 +292,36 @@ fn positive_masks<'py>(
         )));
     }
     let n_variants = shape[1];
+    let heads = match config {
+        Some(config) => {
+            let recipe = Recipe::parse(config).map_err(loev_error)?;
+            if recipe.chain.variant.len() != n_variants {
+                return Err(loev_error(format!(
+                    "tracking has {n_variants} columns but the configuration tracks {} ({}): one column per tracked transform",
+                    recipe.chain.variant.len(),
+                    recipe.chain.variant.join(", ")
+                )));
+            }
+            recipe.heads()
+        }
+        None => {
+            let columns: Vec<String> = (0..n_variants).map(|k| format!("column {k}")).collect();
+            loev_objective::heads::heads(ObjectiveKind::Loev, false, &columns, |_| true)
+        }
+    };
     let clip_ids = clip_ids
         .as_slice()
         .map_err(loev_error)?
         .iter()
         .map(|&c| u32::try_from(c).map_err(|_| loev_error(format!("clip id {c} is not in 0…{}", u32::MAX))))
         .collect::<PyResult<Vec<u32>>>()?;
-    let labels = loev_train::ViewLabels {
+    let labels = ViewLabels {
         clip_ids,
         tracking: tracking.as_array().iter().copied().collect(),
         n_variants,
     };
-    let objectives: Vec<loev_train::HeadObjective> = std::iter::once(loev_train::HeadObjective::Invariant)
-        .chain((0..n_variants).map(|variant| loev_train::HeadObjective::LeaveOut { variant }))
-        .collect();
-    let mut masks = Vec::with_capacity(objectives.len() * n * n);
-    for objective in &objectives {
-        for i in 0..n {
-            for j in 0..n {
-                masks.push(labels.is_positive(objective, i, j));
-            }
-        }
-    }
-    Ok(masks.into_pyarray(py).reshape([objectives.len(), n, n])?.into_any())
+    let masks = loev_objective::positive_masks(&labels, heads.objectives()).map_err(loev_error)?;
+    Ok(masks.into_pyarray(py).reshape([heads.len(), n, n])?.into_any())
 }
 
 /// The `loev._loev` extension module.
