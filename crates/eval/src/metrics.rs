@@ -12,10 +12,11 @@
 //! * The macro mean over labels follows a [`MacroPolicy`]; the reports of this crate use
 //!   [`MacroPolicy::SkipUndefined`] (torchmetrics' rule for NaN classes) and say how many labels
 //!   were skipped, so that a validation split where a tag has no positive still gives a figure.
-//! * Key (mir_eval weighted score) and tempo (Acc1/Acc2) scores are the functions of
-//!   `loev_data::labels`; this module aggregates them.
+//! * Key (mir_eval weighted score, and its mean over pairs, `loev_data::labels::mean_key_score`)
+//!   and tempo (Acc1/Acc2) scores are the functions of `loev_data::labels`; this module
+//!   aggregates the tempo ones.
 
-use loev_data::labels::{Key, KeyLabel, key_weighted_score, tempo_acc1, tempo_acc2};
+use loev_data::labels::{tempo_acc1, tempo_acc2};
 
 /// How a macro mean treats labels whose metric is undefined (one class present).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -169,18 +170,6 @@ pub fn argmax(values: &[f32]) -> usize {
 pub fn accuracy(targets: &[usize], predicted: &[usize]) -> Option<f64> {
     let n = targets.len().min(predicted.len());
     (n > 0).then(|| targets.iter().zip(predicted).filter(|(t, p)| t == p).count() as f64 / n as f64)
-}
-
-/// Mean mir_eval weighted key score of (reference, estimate) pairs; `None` for no pairs.
-pub fn mean_weighted_key_score(pairs: &[(Key, Key)]) -> Option<f64> {
-    let n = pairs.len();
-    (n > 0).then(|| {
-        pairs
-            .iter()
-            .map(|&(r, e)| key_weighted_score(KeyLabel::Key(r), KeyLabel::Key(e)))
-            .sum::<f64>()
-            / n as f64
-    })
 }
 
 /// Tempo accuracies of (reference BPM, estimated BPM) pairs.

@@ -29,14 +29,14 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use loev_core::rng::{Rng, derive_seed, rng_from_seed};
-use loev_data::labels::{Key, TEMPO_TOLERANCE, tempo_class};
+use loev_data::labels::{Key, TEMPO_TOLERANCE, mean_key_score, tempo_class};
 use loev_data::{LoadOptions, LoadReport, Split, Target, TaskDataset, TaskKind, TaskTrack, load_manifest_tasks};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
-use crate::metrics::{accuracy, argmax, mean_weighted_key_score, tagging_scores, tempo_scores};
+use crate::metrics::{accuracy, argmax, tagging_scores, tempo_scores};
 use crate::store::EmbeddingSet;
 
 /// Probe hyper-parameters (TOML; unknown keys are errors). Defaults follow MARBLE's probe
@@ -690,7 +690,7 @@ fn score(data: &ProbeData, split: &SplitData, outputs: &[f32], tolerance: f64) -
                         .zip(&predicted)
                         .filter_map(|(&r, &p)| Key::from_class_index(p).ok().map(|e| (r, e)))
                         .collect();
-                    if let Some(v) = mean_weighted_key_score(&pairs) {
+                    if let Some(v) = mean_key_score(pairs) {
                         out.push(("key_weighted".to_string(), v));
                     }
                     if let Some(v) = accuracy(y, &predicted) {

@@ -50,6 +50,17 @@ impl ModelResults {
     pub fn mean(&self, kind: TaskKind, metric: &str) -> Option<f64> {
         self.summary(kind, metric).map(|m| m.mean)
     }
+
+    /// This row with the retrieval scores of the row of `rows` for the same model and space
+    /// (none when `rows` has no such row): a probe row that also carries its retrieval.
+    pub fn with_retrieval_of(mut self, rows: &[ModelResults]) -> Self {
+        self.retrieval = rows
+            .iter()
+            .find(|r| r.model == self.model && r.space == self.space)
+            .map(|r| r.retrieval.clone())
+            .unwrap_or_default();
+        self
+    }
 }
 
 /// Per seed, the mean of `metric` over the folds; then mean ± std over the seeds that every

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use loev_data::{DatasetName, LoadOptions, load_dataset};
-use loev_eval::EvalError;
-use loev_eval::probe::{ProbeConfig, embedded_tasks, probe_data, read_probe_config, run_probe};
+use loev_eval::probe::{ProbeConfig, embedded_tasks, read_probe_config};
+use loev_eval::report::Report;
+use loev_eval::stages::{ProbeOptions, probe_spaces};
 use loev_eval::store::EmbeddingSet;
-use loev_eval::tables::{ModelResults, table_one_csv, table_one_markdown};
 
 /// Arguments of `loev probe`.
 #[derive(clap::Args)]
@@ -67,74 +66,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.validate()?;
     let set = EmbeddingSet::open(&args.embeddings)?;
-    let opts = LoadOptions::default();
     let (tasks, report) = match (&args.dataset, &args.root) {
-        (Some(name), Some(root)) => load_dataset(name.parse::<DatasetName>()?, root, &opts)?,
+        (Some(name), Some(root)) => load_dataset(name.parse::<DatasetName>()?, root, &LoadOptions::default())?,
         _ => embedded_tasks(&set)?,
     };
     eprintln!("{report}");
-    let unknown: Vec<&String> = args
-        .tasks
-        .iter()
-        .filter(|name| !tasks.iter().any(|t| &t.name == *name))
-        .collect();
-    if !unknown.is_empty() {
-        let known: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
-        anyhow::bail!(
-            "unknown --task {}: the labels of {} give the tasks {}",
-            unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
-            args.embeddings.display(),
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        );
-    }
-    let tasks: Vec<_> = tasks
-        .into_iter()
-        .filter(|t| args.tasks.is_empty() || args.tasks.contains(&t.name))
-        .collect();
-    anyhow::ensure!(
-        !tasks.is_empty(),
-        "no task to probe: the labels have no key/tempo/tags/pitch column with values, or --task matched none"
-    );
-    let model = super::model_name(&args.embeddings);
-    let mut results = Vec::new();
-    for space in &args.spaces {
-        let mut probes = Vec::new();
-        for task in &tasks {
-            let data = probe_data(task, &set, space).with_context(|| format!("task {} in space {space}", task.name))?;
+    let options = ProbeOptions {
+        spaces: args.spaces,
+        tasks: args.tasks,
+        config,
+    };
+    let run = probe_spaces(
+        &set,
+        &super::model_name(&args.embeddings),
+        &tasks,
+        &options,
+        |space, data| {
             eprintln!(
                 "probing {} in {space}: {} training slices, {} validation and {} test tracks",
-                task.name,
+                data.task,
                 data.train.features.len() / data.dim.max(1),
                 data.valid.features.len() / data.dim.max(1),
                 data.test.features.len() / data.dim.max(1)
-            );
-            match run_probe(&data, space, &config) {
-                Ok(result) => probes.push(result),
-                Err(EvalError::Empty(reason)) => eprintln!("skipped: {reason}"),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        results.push(ModelResults {
-            model: model.clone(),
-            space: space.clone(),
-            probes,
-            retrieval: Vec::new(),
-        });
-    }
-    let out = args.out.unwrap_or_else(|| args.embeddings.clone());
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let md = table_one_markdown(&results);
-    loev_core::io::atomic_write(&out.join("probe.md"), md.as_bytes())?;
-    loev_core::io::atomic_write(&out.join("probe.csv"), table_one_csv(&results).as_bytes())?;
-    loev_core::io::atomic_write(
-        &out.join("probe.json"),
-        serde_json::to_string_pretty(&results)?.as_bytes(),
+            )
+        },
     )?;
-    println!("{md}");
+    for reason in &run.skipped {
+        eprintln!("skipped: {reason}");
+    }
+    let out = Report::create(args.out.as_ref().unwrap_or(&args.embeddings))?;
+    println!("{}", out.probes("probe", &run.results)?);
+    out.json("probe.json", &run.results)?;
+    let config = &options.config;
     println!(
         "probe settings: hidden {:?}, dropout {}, lr {}, batch {}, ≤ {} epochs (patience {}), {} seeds; written to {}",
         config.hidden,
@@ -144,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.max_epochs,
         config.patience,
         config.seeds,
-        out.display()
+        out.dir().display()
     );
     Ok(())
 }
