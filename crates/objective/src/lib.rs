@@ -14,17 +14,15 @@
 //! It sits below `loev-train`, as a library of losses sits beside the methods that use them,
 //! so that the Python wheel gets the presets and the positive rule without linking the trainer.
 
-mod error;
 pub mod heads;
 pub mod loss;
 pub mod positives;
 pub mod presets;
 
-pub use error::{LossError, RecipeError};
 pub use heads::{HeadObjective, Heads, INVARIANT_HEAD, ObjectiveKind, chain_heads};
 pub use loss::{
     AnchorMean, ContrastiveLoss, DEFAULT_TEMPERATURE, HeadLoss, LossSettings, contrastive_loss,
     contrastive_loss_sharded,
 };
-pub use positives::{ViewLabels, positive_masks};
-pub use presets::{ModelSize, PRESET_NAMES, PRESETS, Preset, Recipe};
+pub use positives::{LossError, ViewLabels, positive_masks};
+pub use presets::{ModelSize, PRESET_NAMES, PRESETS, Preset, Recipe, RecipeError};

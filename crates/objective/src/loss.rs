@@ -24,9 +24,8 @@
 use burn::Tensor;
 use burn::tensor::{Device, TensorData};
 
-use crate::error::LossError;
 use crate::heads::HeadObjective;
-use crate::positives::ViewLabels;
+use crate::positives::{LossError, ViewLabels};
 
 /// The temperature of the seed paper and MULE.
 pub const DEFAULT_TEMPERATURE: f64 = 0.1;

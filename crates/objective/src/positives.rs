@@ -2,8 +2,15 @@
 //! anchor in each head. The loss builds its masks from [`ViewLabels::is_positive`], and
 //! [`positive_masks`] gives the same sets as booleans (the Python bindings' `positive_masks`).
 
-use crate::error::LossError;
 use crate::heads::HeadObjective;
+
+/// Errors in the loss inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum LossError {
+    /// The labels, embeddings or heads disagree in size.
+    #[error("contrastive loss: {0}")]
+    Shape(String),
+}
 
 /// Per-view facts the positive masks are built from.
 #[derive(Clone, Debug)]

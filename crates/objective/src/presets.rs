@@ -11,8 +11,31 @@ use loev_augment::ChainConfig;
 use loev_model::EncoderConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::error::RecipeError;
 use crate::heads::{Heads, ObjectiveKind, chain_heads};
+
+/// A preset or chain configuration that names no recipe loev knows.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    /// No such preset.
+    #[error(
+        "unknown preset '{0}': expected one of {list} (optionally with a size suffix: {sizes})",
+        list = PRESET_NAMES.join(", "),
+        sizes = ModelSize::ALL.map(|s| format!("':{s}'")).join(", ")
+    )]
+    UnknownPreset(String),
+    /// A preset's size suffix is not a size.
+    #[error("model size '{0}': expected full, tiny or test")]
+    UnknownSize(String),
+    /// A chain configuration file is invalid.
+    #[error(transparent)]
+    Chain(#[from] loev_augment::AugmentError),
+    /// A configuration read as TOML chain text is invalid (or was meant as something else).
+    #[error(
+        "{0} (the configuration is read as TOML text: give `default`, a preset name ({list}), a .toml file or TOML text)",
+        list = PRESET_NAMES.join(", ")
+    )]
+    ChainText(loev_augment::AugmentError),
+}
 
 /// The variant augmentations a preset can apply, in tracking-column order.
 const VARIANTS: [&str; 2] = ["pitch_shift", "time_stretch"];
