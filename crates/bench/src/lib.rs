@@ -5,7 +5,7 @@
 //!   librosa.
 //! * [`augment`] — augmentation chain + log-mel views/s, per stage and over loader workers,
 //!   against the Python anchor (audiomentations + pedalboard + librosa).
-//! * [`model`] — one training step of the encoder + head, against PyTorch.
+//! * [`model`] — one training step of the encoder + head, against PyTorch; [`step`] times it.
 //! * [`train`] — training throughput (views/s) and data-wait share of presets.
 //! * [`python_anchor`] — runs the anchor scripts under `bench/` (`$LOEV_PYTHON`, else
 //!   `python3`); a missing interpreter, library or script skips the anchor, it is not an error.
@@ -32,6 +32,7 @@ pub mod augment;
 mod error;
 pub mod model;
 pub mod python_anchor;
+pub mod step;
 pub mod train;
 
 pub use error::BenchError;

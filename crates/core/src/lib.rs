@@ -4,6 +4,7 @@
 //! * [`rng`]: the seeded generator all random draws come from (same seed ⇒ same bytes).
 //! * [`io`]: atomic file writes and `.npy` arrays, so a crash never leaves a half-written file.
 //! * [`lock`]: exclusive folder locks and the clean-up of what a dead process left behind.
+//! * [`process`]: this process's peak memory and CPU time (benchmarks and memory tests).
 //! * [`SAMPLE_RATE`]: the one sample rate of every waveform inside loev.
 //! * [`key`] and [`split`]: musical keys and train/valid/test partitions, shared by the
 //!   dataset loaders, the built-in corpus and the evaluation.
@@ -11,6 +12,7 @@
 pub mod io;
 pub mod key;
 pub mod lock;
+pub mod process;
 pub mod rng;
 pub mod split;
 

@@ -33,7 +33,6 @@
 //!   code is the same everywhere; on burn-flex, GELU and convolution run custom kernels with
 //!   hand-written backward passes (module `kernels`), 2–3× faster per training step than
 //!   burn-flex's own (`loev bench model --burn-kernels` measures both).
-pub mod bench;
 mod block;
 mod config;
 mod device;
