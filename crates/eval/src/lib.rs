@@ -27,6 +27,7 @@ pub mod equivariance;
 mod error;
 pub mod invariance;
 pub mod metrics;
+mod outcome;
 mod plot;
 pub use plot::{plot_invariance, plot_retrieval};
 pub mod probe;

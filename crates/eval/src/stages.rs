@@ -1,19 +1,20 @@
 //! The evaluation stages that `loev embed` / `probe` / `retrieve` / `analyze` and the
 //! experiments (`loev demo`) are sequences of. Each stage takes an options struct, returns
-//! what it measured together with what it left out and why, and holds the policy that front
-//! ends must not decide for themselves: which clips are test clips, which k a retrieval can
-//! score, which tasks and spaces a probe runs, when the equivariance probes have too few clips.
-//! A new experiment is a new short sequence of these calls.
+//! what it measured together with what it left out and why (an [`Outcome`]), and holds the
+//! policy that front ends must not decide for themselves: which clips are test clips, which k
+//! a retrieval can score, which tasks and spaces a probe runs. The invariance and equivariance
+//! analyses are stages of their own modules (the equivariance one reports when it has too few
+//! clips). A new experiment is a new short sequence of these calls.
 //!
 //! | stage | function | options | result |
 //! |---|---|---|---|
 //! | open a model | [`ModelSource::open`] | [`EmbedOptions`] | [`Embedder`] |
 //! | embed | [`crate::embed::embed_to_folder`], [`open_or_embed`] | [`EmbedJob`] | [`EmbedSummary`], [`EmbeddingSet`] |
-//! | probe | [`probe_spaces`] | [`ProbeOptions`] | [`ProbeRun`] |
-//! | retrieve | [`retrieve_spaces`] | [`RetrieveOptions`] | [`RetrievalRun`] |
-//! | choose test clips | [`test_clips`] | [`ClipOptions`] | [`TestClips`] |
+//! | probe | [`probe_spaces`] | [`ProbeOptions`] | [`ModelResults`] per space, skipped tasks |
+//! | retrieve | [`retrieve_spaces`] | [`RetrieveOptions`] | [`ModelResults`] per space, [`KLeftOut`] |
+//! | choose test clips | [`test_clips`] | [`ClipOptions`] | clips, files left out |
 //! | invariance | [`crate::invariance::analyze`] | [`crate::invariance::InvarianceConfig`] | [`crate::invariance::InvariancePoint`]s |
-//! | equivariance | [`equivariance_probes`] | [`EquivarianceConfig`] | [`EquivarianceRun`] |
+//! | equivariance | [`crate::equivariance::analyze_equivariance`] | [`crate::equivariance::EquivarianceConfig`] | [`crate::equivariance::EquivarianceScore`]s, or why none |
 //! | write the report | [`crate::report::Report`] | file stems and titles | the files written |
 
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use loev_data::{Split, TaskDataset};
 
 use crate::EvalError;
 use crate::embed::{EmbedJob, EmbedOptions, EmbedSummary, Embedder, embed_to_folder, list_inputs_and_skipped};
-use crate::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
+pub use crate::outcome::Outcome;
 use crate::probe::{ProbeConfig, ProbeData, probe_data, run_probe};
 use crate::retrieval::{DEFAULT_KS, evaluate_retrieval, retrieval_items};
 use crate::store::EmbeddingSet;
@@ -78,9 +79,9 @@ pub fn open_or_embed(
 }
 
 /// What [`probe_spaces`] probes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeOptions {
-    /// Embedding spaces, each of which the folder must have.
+    /// Embedding spaces, each of which the folder must have; empty: every space of the folder.
     pub spaces: Vec<String>,
     /// Only the tasks with these names (empty: every task); a name no task has is an error.
     pub tasks: Vec<String>,
@@ -88,36 +89,17 @@ pub struct ProbeOptions {
     pub config: ProbeConfig,
 }
 
-impl Default for ProbeOptions {
-    fn default() -> Self {
-        Self {
-            spaces: vec!["v".into()],
-            tasks: Vec::new(),
-            config: ProbeConfig::default(),
-        }
-    }
-}
-
-/// What [`probe_spaces`] measured.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ProbeRun {
-    /// One row per space (in the order asked), with a probe result per task that could be probed.
-    pub results: Vec<ModelResults>,
-    /// Tasks that could not be probed in a space (e.g. no test track has a label), each with
-    /// the reason.
-    pub skipped: Vec<String>,
-}
-
 /// Probes every task of `tasks` in every space of `options` on the embeddings of `set`, for the
-/// model called `model`. A task that has nothing to test in a space is skipped and reported,
-/// never fatal; `on_task` hears of each (space, task) before it is trained.
+/// model called `model`: one row per space. A task that has nothing to test in a space (e.g. no
+/// test track has a label) is left out with the reason, never fatal; `on_task` hears of each
+/// (space, task) before it is trained.
 pub fn probe_spaces(
     set: &EmbeddingSet,
     model: &str,
     tasks: &[TaskDataset],
     options: &ProbeOptions,
     on_task: impl Fn(&str, &ProbeData),
-) -> Result<ProbeRun, EvalError> {
+) -> Result<Outcome<ModelResults>, EvalError> {
     options.config.validate()?;
     let unknown: Vec<&String> = options
         .tasks
@@ -146,27 +128,36 @@ pub fn probe_spaces(
             "no task to probe: the labels have no key/tempo/tags/pitch column with values".into(),
         ));
     }
-    let mut run = ProbeRun::default();
-    for space in &options.spaces {
-        set.space(space)?;
+    let mut run = Outcome::default();
+    for space in spaces(set, &options.spaces) {
+        set.space(&space)?;
         let mut probes = Vec::new();
         for task in &tasks {
-            let data = probe_data(task, set, space)?;
-            on_task(space, &data);
-            match run_probe(&data, space, &options.config) {
+            let data = probe_data(task, set, &space)?;
+            on_task(&space, &data);
+            match run_probe(&data, &space, &options.config) {
                 Ok(result) => probes.push(result),
-                Err(EvalError::Empty(reason)) => run.skipped.push(reason),
+                Err(EvalError::Empty(reason)) => run.left_out.push(reason),
                 Err(e) => return Err(e),
             }
         }
         run.results.push(ModelResults {
             model: model.to_string(),
-            space: space.clone(),
+            space,
             probes,
             retrieval: Vec::new(),
         });
     }
     Ok(run)
+}
+
+/// `asked`, or every space of `set` when nothing is asked.
+fn spaces(set: &EmbeddingSet, asked: &[String]) -> Vec<String> {
+    if asked.is_empty() {
+        set.meta.spaces.iter().map(|s| s.name.clone()).collect()
+    } else {
+        asked.to_vec()
+    }
 }
 
 /// What [`retrieve_spaces`] searches and how it scores.
@@ -185,7 +176,7 @@ pub struct RetrieveOptions {
 impl Default for RetrieveOptions {
     fn default() -> Self {
         Self {
-            spaces: vec!["v".into()],
+            spaces: Vec::new(),
             ks: DEFAULT_KS.to_vec(),
             tolerance: TEMPO_TOLERANCE,
             split: None,
@@ -204,20 +195,16 @@ pub struct KLeftOut {
     pub neighbours: usize,
 }
 
-/// What [`retrieve_spaces`] measured.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RetrievalRun {
-    /// One row per space, with the scores at every k that could be scored.
-    pub results: Vec<ModelResults>,
-    /// The k left out, per space.
-    pub left_out: Vec<KLeftOut>,
-}
-
 /// Cosine KNN retrieval among the labelled music tracks of `set` (every split, or
-/// `options.split`), in each space of `options`, for the model called `model`. A query has
+/// `options.split`), in each space of `options`, for the model called `model`: one row per
+/// space, with the scores at every k that could be scored. A query has
 /// `tracks − 1` neighbours, so a k at or beyond that would silently be scored on fewer
 /// neighbours than it says: such a k is left out of the table and reported.
-pub fn retrieve_spaces(set: &EmbeddingSet, model: &str, options: &RetrieveOptions) -> Result<RetrievalRun, EvalError> {
+pub fn retrieve_spaces(
+    set: &EmbeddingSet,
+    model: &str,
+    options: &RetrieveOptions,
+) -> Result<Outcome<ModelResults, KLeftOut>, EvalError> {
     if options.ks.iter().any(|&k| k == 0) {
         return Err(EvalError::Invalid(format!(
             "retrieval: every k must be a neighbour count of at least 1 (e.g. 1,3,5,10), got {:?}",
@@ -235,13 +222,8 @@ pub fn retrieve_spaces(set: &EmbeddingSet, model: &str, options: &RetrieveOption
         Some(_) => split_of_ids(set)?,
         None => HashMap::new(),
     };
-    let spaces: Vec<String> = if options.spaces.is_empty() {
-        set.meta.spaces.iter().map(|s| s.name.clone()).collect()
-    } else {
-        options.spaces.clone()
-    };
-    let mut run = RetrievalRun::default();
-    for space in spaces {
+    let mut run = Outcome::default();
+    for space in spaces(set, &options.spaces) {
         let mut items = retrieval_items(set, &space)?;
         if let Some(split) = options.split {
             items.retain(|i| splits.get(&i.id) == Some(&split));
@@ -289,22 +271,13 @@ pub struct ClipOptions {
     pub max_clips: usize,
 }
 
-/// The clips an analysis runs on.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TestClips {
-    /// 16 kHz mono audio, in listing order.
-    pub clips: Vec<Vec<f32>>,
-    /// Files left out (not decodable, no samples, or left out by the folder walk), with the
-    /// reason.
-    pub skipped: Vec<(PathBuf, String)>,
-}
-
 /// The clips of `input` (a file, a folder or a manifest) that the invariance and equivariance
 /// analyses run on: the music tracks (rows whose `kind`, where a manifest has that column, is
 /// `track`), of the test split when any of them is in it (a manifest's `split` column), in
-/// listing order, up to `max_clips` that decode to samples. A file that cannot be decoded is
-/// skipped and reported; no usable clip at all is an error.
-pub fn test_clips(input: &Path, options: &ClipOptions) -> Result<TestClips, EvalError> {
+/// listing order, up to `max_clips` that decode to samples (16 kHz mono). A file that cannot be
+/// decoded, has no samples or was left out by the folder walk is reported with the reason; no
+/// usable clip at all is an error.
+pub fn test_clips(input: &Path, options: &ClipOptions) -> Result<Outcome<Vec<f32>, (PathBuf, String)>, EvalError> {
     let (inputs, _, skipped) = list_inputs_and_skipped(input)?;
     let field = |fields: &std::collections::BTreeMap<String, String>, key: &str| {
         fields.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
@@ -315,65 +288,29 @@ pub fn test_clips(input: &Path, options: &ClipOptions) -> Result<TestClips, Eval
         .collect();
     let in_test = |i: &&crate::embed::EmbedInput| field(&i.fields, "split").is_some_and(|s| s == "test");
     let has_test = tracks.iter().any(in_test);
-    let mut out = TestClips {
-        clips: Vec::new(),
-        skipped,
+    let mut out = Outcome {
+        results: Vec::new(),
+        left_out: skipped,
     };
     for track in tracks.into_iter().filter(|i| !has_test || in_test(i)) {
-        if out.clips.len() >= options.max_clips {
+        if out.results.len() >= options.max_clips {
             break;
         }
         match loev_audio::decode::load_mono(&track.path) {
-            Ok(audio) if !audio.is_empty() => out.clips.push(audio),
-            Ok(_) => out.skipped.push((track.path.clone(), "no samples".into())),
-            Err(e) => out.skipped.push((track.path.clone(), e.reason())),
+            Ok(audio) if !audio.is_empty() => out.results.push(audio),
+            Ok(_) => out.left_out.push((track.path.clone(), "no samples".into())),
+            Err(e) => out.left_out.push((track.path.clone(), e.reason())),
         }
     }
-    if out.clips.is_empty() && options.max_clips > 0 {
+    if out.results.is_empty() && options.max_clips > 0 {
         return Err(EvalError::Empty(format!(
             "no usable clip in {}{}",
             input.display(),
-            out.skipped
+            out.left_out
                 .first()
                 .map(|(p, r)| format!(" (first left out: {}: {r})", p.display()))
                 .unwrap_or_default()
         )));
     }
     Ok(out)
-}
-
-/// The fewest clips the equivariance probes work with: two to fit, two to test.
-pub const EQUIVARIANCE_MIN_CLIPS: usize = 4;
-
-/// What [`equivariance_probes`] measured.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct EquivarianceRun {
-    /// R² per space and transform.
-    pub scores: Vec<EquivarianceScore>,
-    /// Why the probes did not run, when they did not.
-    pub skipped: Option<String>,
-}
-
-/// The equivariance probes of the model called `model` on `clips`
-/// ([`analyze_equivariance`]); with fewer than [`EQUIVARIANCE_MIN_CLIPS`] clips they are
-/// skipped and the reason reported.
-pub fn equivariance_probes(
-    embedder: &Embedder,
-    model: &str,
-    clips: &[Vec<f32>],
-    config: &EquivarianceConfig,
-) -> Result<EquivarianceRun, EvalError> {
-    if clips.len() < EQUIVARIANCE_MIN_CLIPS {
-        return Ok(EquivarianceRun {
-            scores: Vec::new(),
-            skipped: Some(format!(
-                "the equivariance probes need at least {EQUIVARIANCE_MIN_CLIPS} clips (2 to fit, 2 to test), {} given",
-                clips.len()
-            )),
-        });
-    }
-    Ok(EquivarianceRun {
-        scores: analyze_equivariance(embedder, model, clips, config)?,
-        skipped: None,
-    })
 }

@@ -19,23 +19,21 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
-use loev_artifacts::RunDir;
 use loev_audio::cache::AudioCache;
 use loev_augment::StretchMethod;
 use loev_corpus::CorpusConfig;
 use loev_data::TaskKind;
-use loev_train::{AnchorMean, TrainConfig, TrainOptions, preset};
+use loev_train::{AnchorMean, RunState, TrainConfig, TrainOptions, preset, pretrain_or_resume};
 use serde::{Deserialize, Serialize};
 
 use loev_eval::EvalError;
 use loev_eval::embed::{EmbedJob, EmbedOptions};
-use loev_eval::equivariance::{EquivarianceConfig, EquivarianceScore};
+use loev_eval::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
 use loev_eval::invariance::{InvarianceConfig, InvariancePoint, Transform, analyze};
 use loev_eval::probe::{ProbeConfig, embedded_tasks};
 use loev_eval::report::Report;
 use loev_eval::stages::{
-    ClipOptions, ModelSource, ProbeOptions, RetrieveOptions, equivariance_probes, open_or_embed, probe_spaces,
-    retrieve_spaces, test_clips,
+    ClipOptions, ModelSource, ProbeOptions, RetrieveOptions, open_or_embed, probe_spaces, retrieve_spaces, test_clips,
 };
 use loev_eval::store::EmbeddingSet;
 use loev_eval::tables::ModelResults;
@@ -139,13 +137,14 @@ impl DemoConfig {
 
     /// The CI demo (under 3 minutes): every stage, smaller everything.
     pub fn quick(out: &Path) -> Self {
+        let full = Self::full(out);
         Self {
+            // Still 5 tracks per key and 4 notes per pitch (see `full`).
             corpus: CorpusConfig {
                 tracks: 120,
                 notes: 176,
-                seed: 0,
                 track_seconds: (6.0, 8.0),
-                ..CorpusConfig::default()
+                ..full.corpus
             },
             steps: 12,
             anchors: 8,
@@ -169,7 +168,7 @@ impl DemoConfig {
                 ..EquivarianceConfig::default()
             },
             equivariance_clips: 4,
-            ..Self::full(out)
+            ..full
         }
     }
 }
@@ -257,13 +256,13 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
     // Both analyses use the first test tracks: read them once.
     let wanted = config.invariance_clips.max(config.equivariance_clips);
     let clips = test_clips(&manifest, &ClipOptions { max_clips: wanted })?;
-    for (path, reason) in &clips.skipped {
+    for (path, reason) in &clips.left_out {
         say(
             config,
             &format!("left out of the analyses: {}: {reason}", path.display()),
         );
     }
-    let clips = clips.clips;
+    let clips = clips.results;
     let mut gathered = Gathered::default();
     for name in &config.models {
         evaluate(config, name, &manifest, &clips, &mut gathered, &mut laps)?;
@@ -321,33 +320,20 @@ fn recipe(config: &DemoConfig, name: &str, cache: &Path) -> Result<TrainConfig, 
 /// finished one (trained with the same recipe).
 fn pretrain(config: &DemoConfig, name: &str, cache: &Path) -> Result<(), DemoError> {
     let run_dir = config.out.join("runs").join(name);
-    let train = recipe(config, name, cache)?;
     let mut options = TrainOptions::new(&run_dir);
     options.progress = config.progress;
     options.verbose = config.progress;
-    let finished = RunDir::open(&run_dir)
-        .ok()
-        .and_then(|r| r.checkpoints().ok())
-        .is_some_and(|c| c.iter().any(|(step, _)| *step >= config.steps));
-    let started = run_dir.join("config.toml").exists();
-    if started {
-        refuse_other_recipe(&run_dir, &train)?;
-    }
-    if finished {
-        say(config, &format!("reusing the trained run {}", run_dir.display()));
-    } else if started {
-        say(config, &format!("resuming {}", run_dir.display()));
-        loev_train::resume(&options)?;
-    } else {
-        say(
-            config,
-            &format!(
+    pretrain_or_resume(&recipe(config, name, cache)?, &options, |state| {
+        let message = match state {
+            RunState::Finished => format!("reusing the trained run {}", run_dir.display()),
+            RunState::Unfinished => format!("resuming {}", run_dir.display()),
+            RunState::New => format!(
                 "pretraining {name} ({} steps of {} × {} views)",
                 config.steps, config.anchors, config.views
             ),
-        );
-        loev_train::pretrain(&train, &options)?;
-    }
+        };
+        say(config, &message)
+    })?;
     Ok(())
 }
 
@@ -383,7 +369,6 @@ fn evaluate(
         &set,
         name,
         &RetrieveOptions {
-            spaces: Vec::new(),
             tolerance: config.probe.tempo_tolerance,
             ..RetrieveOptions::default()
         },
@@ -403,7 +388,7 @@ fn evaluate(
     let probes = probe_spaces(&set, name, &tasks, &probe_options, |space, data| {
         say(config, &format!("probing {name} / {space}: {}", data.task))
     })?;
-    for reason in &probes.skipped {
+    for reason in &probes.left_out {
         say(config, &format!("skipping a probe: {reason}"));
     }
     gathered.results.extend(
@@ -428,11 +413,11 @@ fn evaluate(
         config,
         &format!("equivariance probes of {name} on {} clips", equivariance_clips.len()),
     );
-    let equivariance = equivariance_probes(&embedder, name, equivariance_clips, &config.equivariance)?;
-    if let Some(reason) = equivariance.skipped {
+    let equivariance = analyze_equivariance(&embedder, name, equivariance_clips, &config.equivariance)?;
+    for reason in &equivariance.left_out {
         say(config, &format!("skipping the equivariance probes: {reason}"));
     }
-    gathered.equivariance.extend(equivariance.scores);
+    gathered.equivariance.extend(equivariance.results);
     laps.lap(&format!("equivariance {name}"));
     Ok(())
 }
@@ -469,33 +454,6 @@ fn write_results(config: &DemoConfig, gathered: Gathered, laps: &mut Laps) -> Re
     };
     report.json("summary.json", &summary)?;
     Ok(summary)
-}
-
-/// A run folder left by an earlier demo is reused only if it was trained with the same
-/// augmentation chain and objective (e.g. not with the other pitch/stretch method or anchor
-/// mean).
-fn refuse_other_recipe(run_dir: &Path, wanted: &TrainConfig) -> Result<(), DemoError> {
-    let path = run_dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).map_err(EvalError::io("read", &path))?;
-    let saved = TrainConfig::from_toml(&text, &path.display().to_string())
-        .map_err(|e| EvalError::format(&path, e.to_string()))?;
-    if saved.augment != wanted.augment || saved.objective != wanted.objective {
-        let recipe = |c: &TrainConfig| {
-            format!(
-                "pitch/stretch method {}, anchor mean {:?}",
-                c.augment.stretcher.method.name(),
-                c.objective.anchor_mean
-            )
-        };
-        return Err(DemoError::Invalid(format!(
-            "{} was trained with another recipe ({}; this demo asks for {}); give the demo \
-             another --out folder or remove that run",
-            run_dir.display(),
-            recipe(&saved),
-            recipe(wanted)
-        )));
-    }
-    Ok(())
 }
 
 /// One half of the seed's claim: LOEV keeps what its variant head leaves out, where the MULE

@@ -315,6 +315,46 @@ impl TrainConfig {
             .with_plusplus(self.model.plusplus)
     }
 
+    /// The sections in which this (resolved) configuration differs from `other` resolved, by
+    /// their keys (`seed`, `augment`, `train`, …); where the run lives (`data.cache`) and
+    /// which devices train it (`device`) are left out, as they do not change what it learns.
+    pub fn sections_differing_from(&self, other: &TrainConfig) -> Vec<&'static str> {
+        let (mut a, mut b) = (self.resolved(), other.resolved());
+        for config in [&mut a, &mut b] {
+            config.data.cache = None;
+            config.device.clear();
+        }
+        // Destructured, so that a new section cannot be left out of the comparison.
+        let TrainConfig {
+            name,
+            preset,
+            seed,
+            device: _,
+            data,
+            augment,
+            frontend,
+            model,
+            objective,
+            optimizer,
+            train,
+        } = &a;
+        [
+            ("name", *name != b.name),
+            ("preset", *preset != b.preset),
+            ("seed", *seed != b.seed),
+            ("data", *data != b.data),
+            ("augment", *augment != b.augment),
+            ("frontend", *frontend != b.frontend),
+            ("model", *model != b.model),
+            ("objective", *objective != b.objective),
+            ("optimizer", *optimizer != b.optimizer),
+            ("train", *train != b.train),
+        ]
+        .into_iter()
+        .filter_map(|(key, differs)| differs.then_some(key))
+        .collect()
+    }
+
     /// Views per batch (anchors × views).
     pub fn batch_views(&self) -> usize {
         self.data.anchors * self.data.views

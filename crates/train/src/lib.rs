@@ -21,4 +21,7 @@ pub use loev_objective::{
 };
 pub use plan::RunPlan;
 pub use step::{StepBatch, StepGradients, StepLosses, gradients_on_host, shard_ranges, step_gradients};
-pub use trainer::{BURN_DEFAULT_DEVICE_VARIABLE, TrainError, TrainOptions, TrainSummary, pretrain, resume};
+pub use trainer::{
+    BURN_DEFAULT_DEVICE_VARIABLE, RunState, TrainError, TrainOptions, TrainSummary, pretrain, pretrain_or_resume,
+    resume,
+};

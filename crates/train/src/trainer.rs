@@ -40,7 +40,9 @@ use crate::plan::RunPlan;
 use crate::run_log::{Reporter, Window};
 use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients};
 use loev_artifacts::model_file::write_model_file;
-use loev_artifacts::run_folder::{CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError};
+use loev_artifacts::run_folder::{
+    CONFIG_FILE, CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError,
+};
 
 /// Errors that end a training run.
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +287,61 @@ pub fn resume(options: &TrainOptions) -> Result<TrainSummary, TrainError> {
         run.write_config(&saved.to_toml())?;
     }
     run_training(plan, run, devices, cache, checkpoint, options, warnings)
+}
+
+/// Where a run folder stands before [`pretrain_or_resume`] trains into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// No run yet: it starts from step 0.
+    New,
+    /// A run of the same recipe that stopped before its last step: it is resumed.
+    Unfinished,
+    /// A run of the same recipe with a checkpoint at its last step: it is reused as it is.
+    Finished,
+}
+
+/// Trains `config` into `options.run_dir` unless that was done already, so that an experiment
+/// that was stopped continues where it was: a new folder is trained ([`pretrain`]), a run that
+/// stopped early is resumed ([`resume`]), a finished one (a checkpoint at `train.steps`) is
+/// reused. The folder's run must be the same run: a `config.toml` that differs from `config`
+/// (resolved) in anything but `data.cache` and `device`, which say where it runs and not what
+/// it learns, is refused and the sections that differ are named, so that another seed, chain
+/// or schedule never silently reuses (or extends) a run. `on_start` hears which of the three it
+/// is before the work starts.
+pub fn pretrain_or_resume(
+    config: &TrainConfig,
+    options: &TrainOptions,
+    on_start: impl FnOnce(RunState),
+) -> Result<RunState, TrainError> {
+    let run_dir = &options.run_dir;
+    let saved = run_dir.join(CONFIG_FILE);
+    let state = if !saved.exists() {
+        RunState::New
+    } else {
+        let differ = TrainConfig::from_file(&saved)?.sections_differing_from(config);
+        if !differ.is_empty() {
+            return Err(TrainError::Resume(format!(
+                "{} holds a run configured otherwise (differing: {}); train into another folder or remove that run",
+                run_dir.display(),
+                differ.join(", ")
+            )));
+        }
+        let finished = RunDir::open(run_dir)
+            .ok()
+            .and_then(|r| r.checkpoints().ok())
+            .is_some_and(|c| c.iter().any(|(step, _)| *step >= config.train.steps));
+        if finished {
+            RunState::Finished
+        } else {
+            RunState::Unfinished
+        }
+    };
+    on_start(state);
+    match state {
+        RunState::New => pretrain(config, options).map(|_| state),
+        RunState::Unfinished => resume(options).map(|_| state),
+        RunState::Finished => Ok(state),
+    }
 }
 
 /// The parameter ids of a module in visit order.

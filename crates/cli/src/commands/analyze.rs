@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use loev_eval::embed::EmbedOptions;
-use loev_eval::equivariance::EquivarianceConfig;
+use loev_eval::equivariance::{EquivarianceConfig, analyze_equivariance};
 use loev_eval::invariance::{InvarianceConfig, analyze};
 use loev_eval::report::Report;
-use loev_eval::stages::{ClipOptions, ModelSource, TestClips, equivariance_probes, test_clips};
+use loev_eval::stages::{ClipOptions, ModelSource, test_clips};
 use loev_model::open_device;
 
 /// Arguments of `loev analyze`.
@@ -70,13 +70,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         clip_seconds: args.clip_seconds.or(EquivarianceConfig::default().clip_seconds),
         ..EquivarianceConfig::default()
     };
-    let TestClips { clips, skipped } = test_clips(
+    let chosen = test_clips(
         &args.input,
         &ClipOptions {
             max_clips: args.max_clips,
         },
     )?;
-    for (path, reason) in &skipped {
+    for (path, reason) in &chosen.left_out {
         eprintln!("skipped {}: {reason}", path.display());
     }
     let sources = args
@@ -84,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .map(ModelSource::Run)
         .chain(args.models.into_iter().map(ModelSource::File));
+    let clips = chosen.results;
     let (mut points, mut scores) = (Vec::new(), Vec::new());
     for source in sources {
         let embedder = source.open(device.clone(), EmbedOptions::default())?;
@@ -91,12 +92,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("analysing {name} on {} clips", clips.len());
         points.extend(analyze(&embedder, &name, &clips, &config).with_context(|| format!("model {name}"))?);
         if args.equivariance_views > 0 {
-            let run = equivariance_probes(&embedder, &name, &clips, &equivariance_config)
+            let run = analyze_equivariance(&embedder, &name, &clips, &equivariance_config)
                 .with_context(|| format!("equivariance of model {name}"))?;
-            if let Some(reason) = run.skipped {
+            for reason in &run.left_out {
                 eprintln!("note: skipping the equivariance probes of {name}: {reason}");
             }
-            scores.extend(run.scores);
+            scores.extend(run.results);
         }
     }
     let out = Report::create(&args.out)?;

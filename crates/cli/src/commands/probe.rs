@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )
         },
     )?;
-    for reason in &run.skipped {
+    for reason in &run.left_out {
         eprintln!("skipped: {reason}");
     }
     let out = Report::create(args.out.as_ref().unwrap_or(&args.embeddings))?;
