@@ -1,5 +1,7 @@
 //! `loev`: the command-line front of the loev workspace. Each subcommand lives in
-//! `commands/<name>.rs` and only parses arguments, calls the library crates and reports.
+//! `commands/<name>.rs`: it parses arguments, calls the library crates and reports. Policy
+//! stays in the libraries: `embed`, `probe`, `retrieve` and `analyze` are sequences of
+//! `loev_eval::stages`, `demo` calls `loev_experiments`, `bench` calls `loev_bench`.
 
 mod commands;
 mod output;
