@@ -205,7 +205,7 @@ pub fn retrieve_spaces(
     model: &str,
     options: &RetrieveOptions,
 ) -> Result<Outcome<ModelResults, KLeftOut>, EvalError> {
-    if options.ks.iter().any(|&k| k == 0) {
+    if options.ks.contains(&0) {
         return Err(EvalError::Invalid(format!(
             "retrieval: every k must be a neighbour count of at least 1 (e.g. 1,3,5,10), got {:?}",
             options.ks

@@ -52,13 +52,13 @@ impl RunPlan {
     /// Whether step `step` (counted from 1) appends a metrics line: every `train.log_every`
     /// steps and at `last`, the step the run stops at.
     pub fn logs_at(&self, step: u64, last: u64) -> bool {
-        step % self.config.train.log_every == 0 || step == last
+        step.is_multiple_of(self.config.train.log_every) || step == last
     }
 
     /// Whether step `step` writes a checkpoint: every `train.checkpoint_every` steps and at
     /// `last`.
     pub fn checkpoints_at(&self, step: u64, last: u64) -> bool {
-        step % self.config.train.checkpoint_every == 0 || step == last
+        step.is_multiple_of(self.config.train.checkpoint_every) || step == last
     }
 
     /// The model file entry of this run's model at `step`.

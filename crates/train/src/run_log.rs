@@ -25,7 +25,7 @@ pub(crate) struct Window {
 impl Window {
     /// Adds one step: its losses, the views it trained on, its wall time and the part of it
     /// spent waiting for the batch.
-    pub(crate) fn add(&mut self, losses: &StepLosses, views: usize, seconds: f64, wait: f64) {
+    fn add(&mut self, losses: &StepLosses, views: usize, seconds: f64, wait: f64) {
         if self.heads.is_empty() {
             self.heads = vec![0.0; losses.heads.len()];
             self.positives = vec![0.0; losses.heads.len()];
@@ -42,7 +42,7 @@ impl Window {
     }
 
     /// Each head's mean loss.
-    pub(crate) fn mean_heads(&self) -> Vec<f64> {
+    fn mean_heads(&self) -> Vec<f64> {
         self.heads.iter().map(|v| v / self.steps.max(1) as f64).collect()
     }
 
@@ -52,17 +52,17 @@ impl Window {
     }
 
     /// Training throughput in views per second.
-    pub(crate) fn views_per_second(&self) -> f64 {
+    fn views_per_second(&self) -> f64 {
         self.views as f64 / self.seconds.max(1e-9)
     }
 
     /// Share of the wall time spent waiting for data.
-    pub(crate) fn data_wait_share(&self) -> f64 {
+    fn data_wait_share(&self) -> f64 {
         self.wait_seconds / self.seconds.max(1e-9)
     }
 
     /// The `metrics.jsonl` line of this window, ending at `step`.
-    pub(crate) fn metrics_line(
+    fn metrics_line(
         &self,
         step: u64,
         head_names: &[String],
@@ -91,6 +91,63 @@ impl Window {
             "data_wait_share": self.data_wait_share(),
             "elapsed_s": started.elapsed().as_secs_f64(),
         })
+    }
+}
+
+/// What a run tallies as it trains: the open logging window, the whole invocation, and when it
+/// started.
+pub(crate) struct Tally {
+    window: Window,
+    overall: Window,
+    first_losses: Option<Vec<f64>>,
+    last_losses: Vec<f64>,
+    started: Instant,
+}
+
+impl Tally {
+    pub(crate) fn new() -> Self {
+        Self {
+            window: Window::default(),
+            overall: Window::default(),
+            first_losses: None,
+            last_losses: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Adds a step to the window and to the invocation (see [`Window::add`]).
+    pub(crate) fn add(&mut self, losses: &StepLosses, views: usize, seconds: f64, wait: f64) {
+        self.window.add(losses, views, seconds, wait);
+        self.overall.add(losses, views, seconds, wait);
+    }
+
+    /// Closes the logging window ending at `step`: its `metrics.jsonl` line and the window. Its
+    /// head means become the summary's last losses (and the first ones, for the first window).
+    pub(crate) fn close_window(
+        &mut self,
+        step: u64,
+        head_names: &[String],
+        learning_rate: f64,
+    ) -> (serde_json::Value, Window) {
+        let window = std::mem::take(&mut self.window);
+        let means = window.mean_heads();
+        self.first_losses.get_or_insert_with(|| means.clone());
+        self.last_losses = means;
+        (
+            window.metrics_line(step, head_names, learning_rate, self.started),
+            window,
+        )
+    }
+
+    /// The invocation's figures: each head's mean loss over the first and the last logged
+    /// window, the throughput (views per second) and the share of time spent waiting for data.
+    pub(crate) fn finish(self) -> (Vec<f64>, Vec<f64>, f64, f64) {
+        (
+            self.first_losses.unwrap_or_default(),
+            self.last_losses,
+            self.overall.views_per_second(),
+            self.overall.data_wait_share(),
+        )
     }
 }
 

@@ -37,7 +37,7 @@ use loev_objective::ViewLabels;
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::device::open_training_devices;
 use crate::plan::RunPlan;
-use crate::run_log::{Reporter, Window};
+use crate::run_log::{Reporter, Tally};
 use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients};
 use loev_artifacts::model_file::write_model_file;
 use loev_artifacts::run_folder::{
@@ -604,6 +604,21 @@ fn non_finite_error(
     })
 }
 
+/// The status line a verbose run starts with: what trains where, from which step to which, on
+/// what data.
+fn announce(plan: &RunPlan, state: &TrainState, last: u64, cache: &AudioCache) {
+    eprintln!(
+        "training {} on {} ({} params, heads: {}) for steps {}..{last} at {} views/batch; data: {} tracks",
+        plan.config.name,
+        plan.config.device,
+        state.model.num_params(),
+        plan.heads.names().join(", "),
+        state.step,
+        plan.config.batch_views(),
+        cache.len()
+    );
+}
+
 /// The training loop, on opened devices with the run folder locked by the caller. `cache` is
 /// the given `data.cache` (the built-in corpus is opened or generated when `None`), and
 /// `checkpoint` the verified checkpoint to continue from.
@@ -643,21 +658,10 @@ fn run_training(
     let mut loader = BatchLoader::new(cache.clone(), plan.loader.clone(), state.step)
         .map_err(|e| TrainError::Data(e.to_string()))?;
     if options.verbose {
-        eprintln!(
-            "training {} on {} ({} params, heads: {}) for steps {}..{last} at {} views/batch; data: {} tracks",
-            plan.config.name,
-            plan.config.device,
-            state.model.num_params(),
-            plan.heads.names().join(", "),
-            state.step,
-            plan.config.batch_views(),
-            cache.len()
-        );
+        announce(&plan, &state, last, &cache);
     }
     let reporter = Reporter::new(&plan.config.name, state.step, last, options.progress, options.verbose);
-    let started = Instant::now();
-    let mut window = Window::default();
-    let mut overall = Window::default();
+    let mut tally = Tally::new();
     // The tracks of the previous step: a non-finite loss usually comes from the update that
     // step made, so both batches are named when training stops.
     let mut previous_tracks: Vec<u32> = Vec::new();
@@ -673,20 +677,13 @@ fn run_training(
             return Err(non_finite_error(&plan, &run, &cache, state.step, &losses, tracks)?);
         }
         previous_tracks.clone_from(&batch.track_ids);
-        let seconds = step_start.elapsed().as_secs_f64();
         let views = batch.n_anchors * batch.n_views;
-        window.add(&losses, views, seconds, wait);
-        overall.add(&losses, views, seconds, wait);
+        tally.add(&losses, views, step_start.elapsed().as_secs_f64(), wait);
         reporter.step(state.step);
         if plan.logs_at(state.step, last) {
-            run.append_metrics(&window.metrics_line(state.step, plan.heads.names(), learning_rate, started))?;
+            let (line, window) = tally.close_window(state.step, plan.heads.names(), learning_rate);
+            run.append_metrics(&line)?;
             reporter.logged(state.step, &window);
-            let means = window.mean_heads();
-            if summary.first_losses.is_empty() {
-                summary.first_losses.clone_from(&means);
-            }
-            summary.last_losses = means;
-            window = Window::default();
         }
         if plan.checkpoints_at(state.step, last) {
             let path = write_checkpoint(&plan, &run, &state)?;
@@ -697,7 +694,11 @@ fn run_training(
     reporter.finish();
     summary.steps = state.step;
     summary.steps_trained = state.step - first_step;
-    summary.views_per_second = overall.views_per_second();
-    summary.data_wait_share = overall.data_wait_share();
+    (
+        summary.first_losses,
+        summary.last_losses,
+        summary.views_per_second,
+        summary.data_wait_share,
+    ) = tally.finish();
     Ok(summary)
 }
