@@ -809,7 +809,7 @@ fn check_filterbank(name: &str, shape: &[usize], values: &[f32], frontend: &Fron
                 (0.0f32, 0),
                 |(w, at), (i, d)| if d > w || d.is_nan() { (d, i) } else { (w, at) },
             );
-    if !(worst <= MEL_FB_TOLERANCE * scale) {
+    if worst.is_nan() || worst > MEL_FB_TOLERANCE * scale {
         return Err(format!(
             "differs from loev's filterbank for this front end by {worst:e} at mel {} bin {} (tolerance {:e}): \
              `{name}` was built with other settings than config.json states",
