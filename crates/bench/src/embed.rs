@@ -24,6 +24,7 @@ use loev_artifacts::ModelFileInfo;
 use loev_artifacts::model_file::write_model_file;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 use loev_eval::embed::{EmbedOptions, Embedder};
+use loev_eval::retrieval::cosine_similarity;
 use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
 
 use crate::{BenchError, in_work_dir, python_anchor};
@@ -172,7 +173,7 @@ fn bench(options: &Options, threads: usize, dir: &Path) -> Result<(), BenchError
             Some(th) => (
                 cell(th),
                 format!("{:6.2}×", th.wall_s / t.wall_s),
-                format!("{:.7}", cosine(&t.embedding, &th.embedding)),
+                format!("{:.7}", cosine_similarity(&t.embedding, &th.embedding)),
             ),
             None => ("—".into(), "—".into(), "—".into()),
         };
@@ -286,13 +287,4 @@ fn write_random_model(path: &Path) -> Result<(), BenchError> {
 /// peak stays the process's.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    if a.len() != b.len() || a.is_empty() {
-        return f64::NAN;
-    }
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
 }
