@@ -159,3 +159,40 @@ def test_a_model_file_with_a_mismatched_front_end_is_refused(model_file, workdir
     edited.write_bytes(len(new).to_bytes(8, "little") + new + data[8 + n :])
     with pytest.raises(loev.LoevError, match="frontend.n_mels"):
         loev.load_model(str(edited))
+
+
+def test_log_mel_views_follow_the_chains_method():
+    audio = music(6.0)
+    spectral = loev.Augmenter("default", seed=5)
+    assert spectral.method == "spectral"  # the trainer's default
+    exact = loev.Augmenter("default", seed=5, method="exact")
+    assert exact.method == "exact"
+    a = spectral.views(audio, 16000, 6, item=3)
+    b = exact.views(audio, 16000, 6, item=3)
+    assert a[0].shape == b[0].shape == (6, 96, 300) and a[0].dtype == np.float32
+    # Same plans and crops, rendered two ways.
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2] == b[2]
+    assert not np.array_equal(a[0], b[0])
+    correlation = (a[0] * b[0]).mean(axis=(1, 2))  # both standardised
+    assert (correlation > 0.5).all(), correlation
+    np.testing.assert_array_equal(a[0], spectral.views(audio, 16000, 6, item=3)[0])
+    # Waveforms are always rendered exactly.
+    np.testing.assert_array_equal(
+        spectral.views(audio, 16000, 2, item=3, waveforms=True)[0],
+        exact.views(audio, 16000, 2, item=3, waveforms=True)[0],
+    )
+    with pytest.raises(loev.LoevError, match="stretch method"):
+        loev.Augmenter("default", seed=5, method="fast")
+
+
+def test_import_mule_torch_names_what_is_wrong(workdir):
+    with pytest.raises(loev.LoevError, match="config.json"):
+        loev.import_mule_torch(str(workdir / "no-such-folder"), str(workdir / "mule.safetensors"))
+    folder = workdir / "not-mule"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 768}))
+    (folder / "model.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(loev.LoevError, match="hidden_size"):
+        loev.import_mule_torch(str(folder), str(workdir / "mule.safetensors"))
+    assert not (workdir / "mule.safetensors").exists()

@@ -36,6 +36,9 @@ enum Command {
     Pretrain(commands::pretrain::Args),
     /// A self-describing model file from a run's newest good checkpoint.
     Export(commands::export::Args),
+    /// A model file from published weights (MULE through mule-torch).
+    #[command(subcommand)]
+    Import(commands::import::ImportCommand),
     /// Embedding timelines and track means of audio files for every embedding space of a model.
     Embed(commands::embed::Args),
     /// MLP probes on cached embeddings: tagging, key, pitch, tempo.
@@ -106,6 +109,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Pretrain(args) => commands::pretrain::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Import(cmd) => commands::import::run(cmd),
         Command::Embed(args) => commands::embed::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Retrieve(args) => commands::retrieve::run(args),

@@ -5,6 +5,7 @@
 //! * [`Augmenter`]: the tracked augmentation chain: views of a clip (log-mel model inputs or
 //!   waveforms), the tracking matrix and every view's parameters, equal to `loev augment` for
 //!   the same seed.
+//! * [`import_mule_torch`]: published MULE weights (a mule-torch folder) into a model file.
 //! * [`positive_masks`]: the positive sets of the LOEV loss for a batch, from
 //!   `loev_objective::positive_masks` (the loss's own rule), for the heads training builds
 //!   (`loev_objective::heads`) when a configuration is given.
@@ -19,8 +20,8 @@ use std::sync::Mutex;
 
 use loev_audio::chunks::CropProbabilities;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
-use loev_augment::views::clip_views;
-use loev_augment::{AugmentChain, ViewRecord};
+use loev_augment::views::{clip_view_inputs, clip_views};
+use loev_augment::{AugmentChain, StretchMethod, ViewRecord};
 use loev_core::SAMPLE_RATE;
 use loev_core::rng::derive_seed;
 use loev_eval::embed::{EmbedOptions, Embedder, TrackEmbedding};
@@ -163,11 +164,16 @@ struct Augmenter {
 #[pymethods]
 impl Augmenter {
     /// `config`: `default` (the seed paper's Table IV), a preset name, a TOML file or TOML text.
-    /// Views are `frames · hop_length` samples of MULE's front end (3 s).
+    /// Views are `frames · hop_length` samples of MULE's front end (3 s). `method` (`spectral`
+    /// or `exact`) overrides the chain's `[stretcher] method`, which log-mel views follow.
     #[new]
-    #[pyo3(signature = (config = "default", seed = 0))]
-    fn new(config: &str, seed: u64) -> PyResult<Self> {
-        let chain = AugmentChain::new(Recipe::parse(config).map_err(loev_error)?.chain).map_err(loev_error)?;
+    #[pyo3(signature = (config = "default", seed = 0, method = None))]
+    fn new(config: &str, seed: u64, method: Option<&str>) -> PyResult<Self> {
+        let mut chain_config = Recipe::parse(config).map_err(loev_error)?.chain;
+        if let Some(method) = method {
+            chain_config.stretcher.method = method.parse::<StretchMethod>().map_err(loev_error)?;
+        }
+        let chain = AugmentChain::new(chain_config).map_err(loev_error)?;
         let frontend = FrontEnd::new(FrontEndConfig::default()).map_err(loev_error)?;
         Ok(Self { chain, frontend, seed })
     }
@@ -176,6 +182,13 @@ impl Augmenter {
     #[getter]
     fn variant_names(&self) -> Vec<String> {
         self.chain.variant_names().to_vec()
+    }
+
+    /// How log-mel views render pitch shift and time stretch: `spectral` (read from the STFT,
+    /// as the trainer does by default) or `exact` (a Signalsmith waveform, then the front end).
+    #[getter]
+    fn method(&self) -> String {
+        self.chain.method().to_string()
     }
 
     /// Samples per view.
@@ -211,26 +224,21 @@ impl Augmenter {
         let view_len = self.frontend.view_samples();
         let (data, records) = py.detach(|| -> PyResult<(Vec<f32>, Vec<ViewRecord>)> {
             let audio = at_loev_rate(&audio, sample_rate)?;
-            let views = clip_views(
-                &self.chain,
-                &audio,
-                seed,
-                n_views,
-                view_len,
-                &CropProbabilities::default(),
-                false,
-            );
-            let data = if waveforms {
-                views.waves.concat()
+            let crops = CropProbabilities::default();
+            if waveforms {
+                let views = clip_views(&self.chain, &audio, seed, n_views, view_len, &crops, false);
+                Ok((views.waves.concat(), views.records))
             } else {
-                let size = self.frontend.input_len();
-                let mut inputs = vec![0.0f32; n_views * size];
-                for (out, wave) in inputs.chunks_exact_mut(size).zip(&views.waves) {
-                    self.frontend.view_input(wave, out);
-                }
-                inputs
-            };
-            Ok((data, views.records))
+                // The chain's method, through the trainer's own rendering.
+                Ok(clip_view_inputs(
+                    &self.chain,
+                    &self.frontend,
+                    &audio,
+                    seed,
+                    n_views,
+                    &crops,
+                ))
+            }
         })?;
         let config = self.frontend.config();
         let views = if waveforms {
@@ -324,6 +332,19 @@ fn positive_masks<'py>(
     Ok(masks.into_pyarray(py).reshape([heads.len(), n, n])?.into_any())
 }
 
+/// Converts the mule-torch folder `dir` (model.safetensors + config.json, e.g. the published
+/// MULE weights) into the loev model file `out`; returns the file's `loev.model_file` entry as
+/// JSON (front end, source and the weights' licence). The same import as `loev import
+/// mule-torch`.
+#[pyfunction]
+fn import_mule_torch(py: Python<'_>, dir: &str, out: &str) -> PyResult<String> {
+    let (dir, out) = (Path::new(dir).to_path_buf(), Path::new(out).to_path_buf());
+    py.detach(move || {
+        let summary = loev_artifacts::mule_torch::import_mule_torch(&dir, &out).map_err(loev_error)?;
+        serde_json::to_string(&summary.info).map_err(loev_error)
+    })
+}
+
 /// The `loev._loev` extension module.
 #[pymodule]
 fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -331,6 +352,7 @@ fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_class::<Augmenter>()?;
     m.add_function(wrap_pyfunction!(positive_masks, m)?)?;
+    m.add_function(wrap_pyfunction!(import_mule_torch, m)?)?;
     m.add("SAMPLE_RATE", SAMPLE_RATE)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
