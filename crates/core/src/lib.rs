@@ -2,6 +2,7 @@
 //! above it depends only on what it uses.
 //!
 //! * [`rng`]: the seeded generator all random draws come from (same seed ⇒ same bytes).
+//! * [`checksum`]: FNV-1a 64, the cheap checksum of checkpoints and of builds across ranks.
 //! * [`io`]: atomic file writes and `.npy` arrays, so a crash never leaves a half-written file.
 //! * [`lock`]: exclusive folder locks and the clean-up of what a dead process left behind.
 //! * [`process`]: this process's peak memory and CPU time (benchmarks and memory tests).
@@ -9,6 +10,7 @@
 //! * [`key`] and [`split`]: musical keys and train/valid/test partitions, shared by the
 //!   dataset loaders, the built-in corpus and the evaluation.
 
+pub mod checksum;
 pub mod io;
 pub mod key;
 pub mod lock;
