@@ -118,6 +118,10 @@ def cmd_subset(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------ summary
 
 
+# The main table's order of models (others follow by name).
+MODEL_ORDER = ["mule-b", "mule-ps", "loev-ps", "mule-ts", "loev-ts"]
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     m = sum(values) / len(values)
     var = sum((v - m) ** 2 for v in values) / len(values)
@@ -126,12 +130,12 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def cmd_summary(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    # OUT/<variant>/emb/<model>-s<seed>/<evalset>/probe.json
+    # OUT/<variant>/emb/<evalset>/<model>-s<seed>/probe.json
     cells: dict[tuple, list[float]] = defaultdict(list)
     probe_seeds: dict[tuple, int] = {}
     for path in sorted(out.glob("*/emb/*/*/probe.json")):
-        evalset = path.parent.name
-        match = re.fullmatch(r"(.+)-s(\d+)", path.parent.parent.name)
+        evalset = path.parent.parent.name
+        match = re.fullmatch(r"(.+)-s(\d+)", path.parent.name)
         variant = path.parent.parent.parent.parent.name
         if not match:
             continue
@@ -143,10 +147,16 @@ def cmd_summary(args: argparse.Namespace) -> None:
                     key = (variant, evalset, task, metric["name"], model, result["space"])
                     cells[key].append(metric["mean"])
                     probe_seeds[key] = len(metric["values"])
+    def order(key: tuple) -> tuple:
+        variant, evalset, task, metric, model, space = key
+        model_rank = MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER)
+        return (variant != "base", variant, evalset, task, metric, model_rank, model, space != "v", space)
+
     rows = []
-    for key in sorted(cells):
+    for key in sorted(cells, key=order):
         values = cells[key]
         m, s = mean_std(values)
+        sample = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else float("nan")
         rows.append(
             {
                 "variant": key[0],
@@ -157,6 +167,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
                 "space": key[5],
                 "mean": m,
                 "std_over_training_seeds": s,
+                "sample_std_over_training_seeds": sample,
                 "training_seeds": len(values),
                 "probe_seeds": probe_seeds[key],
                 "per_training_seed": " ".join(f"{v:.4f}" for v in values),
@@ -191,7 +202,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
     md = ["# Real-music experiment: mean ± std over training seeds", ""]
     md.append("Each cell: the mean over training seeds of each seed's probe mean, ± the std over training seeds")
-    md.append("(population std; n = training seeds, probe seeds nested). Metrics in loev's units (fractions).")
+    md.append("(population std; n = training seeds, probe seeds nested), in %. summary.csv also has the sample std")
+    md.append("(n − 1) that docs/real-music.md's rules use, and every training seed's value.")
     groups = defaultdict(list)
     for r in rows:
         groups[(r["variant"], r["eval_set"], r["task"], r["metric"])].append(r)

@@ -56,14 +56,21 @@ say() { echo "[run-experiment $(date +%H:%M:%S)] $*" >&2; }
 for f in "$DATA/pretrain/manifest.csv" "$DATA/eval/plain/manifest.csv" "$DATA/eval/drums/manifest.csv"; do
     [[ -e "$f" ]] || { say "$f is missing: run scripts/real-music/fetch-and-render.sh --data $DATA"; exit 1; }
 done
+# Wall seconds of every stage, and its CPU seconds (user + system, all threads) where GNU time
+# is installed: on a shared machine the CPU seconds are what predicts an idle machine's time.
 TIMINGS="$OUT/timings.csv"
-[[ -e "$TIMINGS" ]] || echo "stage,variant,model,seed,seconds" > "$TIMINGS"
+[[ -e "$TIMINGS" ]] || echo "stage,variant,model,seed,wall_s,cpu_s" > "$TIMINGS"
 timed() { # stage variant model seed -- command…
     local stage=$1 variant=$2 model=$3 seed=$4; shift 5
-    local t0; t0=$(date +%s%N)
-    nice -n 10 "$@"
-    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    printf '%s,%s,%s,%s,%d.%03d\n' "$stage" "$variant" "$model" "$seed" $(( ms / 1000 )) $(( ms % 1000 )) >> "$TIMINGS"
+    local t0 cpu="" ms; t0=$(date +%s%N)
+    if [[ -x /usr/bin/time ]]; then
+        /usr/bin/time -o "$OUT/.cpu" -f "%U %S" nice -n 10 "$@"
+        cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$OUT/.cpu")
+    else
+        nice -n 10 "$@"
+    fi
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    printf '%s,%s,%s,%s,%d.%03d,%s\n' "$stage" "$variant" "$model" "$seed" $(( ms / 1000 )) $(( ms % 1000 )) "$cpu" >> "$TIMINGS"
 }
 
 # Evaluation manifests (a dry run embeds the first 24 tracks of each split).
@@ -116,13 +123,19 @@ for variant in $VARIANTS; do
                     timed pretrain "$variant" "$model" "$seed" -- "$LOEV" pretrain --config "$config" --cache "$CACHE" --out "$run" --no-progress
                 fi
             fi
+            # Outputs record the checkpoint they came from; a run extended to more steps since
+            # is embedded, probed and analysed again.
             for set in $EVAL_SETS; do
-                emb="$OUT/$variant/emb/$tag/$set"
+                emb="$OUT/$variant/emb/$set/$tag"
+                if [[ "$(cat "$emb/.checkpoint" 2>/dev/null)" != "$final" ]]; then
+                    rm -rf "$emb"
+                fi
                 if [[ ! -e "$emb/embeddings.json" ]]; then
                     say "$variant/$tag: embedding the $set set"
                     rm -rf "$emb.partial"
                     timed "embed-$set" "$variant" "$model" "$seed" -- "$LOEV" embed --run "$run" "${MANIFEST[$set]}" \
                         -o "$emb.partial" --stretch-copies "$STRETCH_COPIES" --quiet
+                    echo "$final" > "$emb.partial/.checkpoint"
                     mv "$emb.partial" "$emb"
                 fi
                 if [[ ! -e "$emb/probe.json" ]]; then
@@ -135,11 +148,15 @@ for variant in $VARIANTS; do
                 fi
             done
             ana="$OUT/$variant/analyze/$tag"
+            if [[ "$(cat "$ana/.checkpoint" 2>/dev/null)" != "$final" ]]; then
+                rm -rf "$ana"
+            fi
             if [[ ! -e "$ana/invariance.csv" ]]; then
                 say "$variant/$tag: invariance on the $ANALYZE_SET set"
                 rm -rf "$ana.partial"
                 timed analyze "$variant" "$model" "$seed" -- "$LOEV" analyze --run "$run" "${MANIFEST[$ANALYZE_SET]}" \
                     -o "$ana.partial" --max-clips "$ANALYZE_CLIPS" --clip-seconds "$ANALYZE_SECONDS" > /dev/null
+                echo "$final" > "$ana.partial/.checkpoint"
                 mv "$ana.partial" "$ana"
             fi
         done
