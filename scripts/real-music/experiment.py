@@ -11,6 +11,9 @@
 * ``summary OUT``: every ``probe.json`` under OUT, as mean ± std over training seeds (each
   training seed's value is the mean over its probe seeds), written to ``OUT/summary.md`` and
   ``OUT/summary.csv``; also the mean invariance distances of V per model.
+* ``verdict OUT``: docs/real-music.md's pre-registered rules applied to ``OUT/summary.csv``
+  (``OUT/verdict.md``): the pitch half per copy, the tempo half on the drummed copy, and ΔR of
+  every check. Phase 2's separation diagnostic and step trend are read by hand.
 """
 
 from __future__ import annotations
@@ -235,6 +238,148 @@ def cmd_summary(args: argparse.Namespace) -> None:
     print("\n".join(md))
 
 
+# ------------------------------------------------------------------------------------ verdict
+
+# docs/real-music.md's minimum effects, in loev's units (fractions; ρ as it is).
+MINIMUM = {"key_weighted": 0.05, "acc1": 0.05, "rho": 0.10, "roc_auc": 0.02}
+
+
+class Cell:
+    """One model's metric over training seeds: mean, sample std (n − 1) and n."""
+
+    def __init__(self, values: list[float]):
+        self.values = values
+        self.n = len(values)
+        self.mean = sum(values) / self.n
+        self.sd = math.sqrt(sum((v - self.mean) ** 2 for v in values) / (self.n - 1)) if self.n > 1 else math.nan
+
+    @property
+    def se(self) -> float:
+        return self.sd / math.sqrt(self.n)
+
+
+def difference(a: Cell, b: Cell) -> tuple[float, float]:
+    """a − b and its standard error (unpaired)."""
+    return a.mean - b.mean, math.sqrt(a.se**2 + b.se**2)
+
+
+def stands(d: float, se: float, minimum: float) -> bool:
+    """docs/real-music.md: at least 2 standard errors and at least the minimum effect."""
+    return math.isfinite(se) and d >= 2 * se and d >= minimum
+
+
+def cmd_verdict(args: argparse.Namespace) -> None:
+    """The pre-registered rules of docs/real-music.md, applied to OUT/summary.csv."""
+    out = Path(args.out)
+    with open(out / "summary.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    table: dict[tuple, Cell] = {}
+    for r in rows:
+        values = [float(v) for v in r["per_training_seed"].split()]
+        table[(r["variant"], r["eval_set"], r["task"], r["metric"], r["model"], r["space"])] = Cell(values)
+
+    def cell(variant, evalset, task, metric, model):
+        return table.get((variant, evalset, task, metric, model, "v"))
+
+    tempo_metrics = ["acc1"] + sorted({k[3] for k in table if k[2] == "tempo" and ("spearman" in k[3] or "rho" in k[3])})
+    pct = lambda x: f"{100 * x:+.1f}"  # noqa: E731
+    md = ["# Verdicts by docs/real-music.md's pre-registered rules", ""]
+    md.append("Differences in points (key, tags, Acc1) or in ρ; ± is the standard error from the sample std over")
+    md.append("training seeds. A difference stands at ≥ 2 se and ≥ the minimum effect.")
+
+    def pitch(variant, evalset):
+        """L, se_L, R, se_R; a variant without its own MULE runs uses the base table's (check b)."""
+        key = lambda model: cell(variant, evalset, "key", "key_weighted", model) or cell(  # noqa: E731
+            "base", evalset, "key", "key_weighted", model
+        )
+        b, ps, lp = key("mule-b"), key("mule-ps"), cell(variant, evalset, "key", "key_weighted", "loev-ps")
+        if not (b and ps and lp):
+            return None
+        loss, se_l = difference(b, ps)
+        rec, se_r = difference(lp, ps)
+        return loss, se_l, rec, se_r
+
+    for evalset in sorted({k[1] for k in table if k[0] == "base"}):
+        md += ["", f"## Pitch half · {evalset}", ""]
+        got = pitch("base", evalset)
+        if not got:
+            md.append("MULE-B, MULE-PS and LOEV-PS are needed.")
+            continue
+        loss, se_l, rec, se_r = got
+        share = rec / loss if loss else math.nan
+        tags_l = cell("base", evalset, "tagging", "roc_auc", "loev-ps")
+        tags_m = cell("base", evalset, "tagging", "roc_auc", "mule-ps")
+        tags = tags_l.mean - tags_m.mean if tags_l and tags_m else math.nan
+        md.append(f"* L = MULE-B − MULE-PS = {pct(loss)} ± {100 * se_l:.1f}; R = LOEV-PS − MULE-PS = {pct(rec)} ± {100 * se_r:.1f}; F = {share:.2f}; tags (LOEV-PS − MULE-PS) {pct(tags)}")
+        if not stands(loss, se_l, MINIMUM["key_weighted"]):
+            verdict = "not testable on this copy (L does not stand)"
+        elif not stands(rec, se_r, MINIMUM["key_weighted"]):
+            verdict = "does NOT hold (R does not stand)"
+        elif share >= 0.5 and abs(tags) <= 0.02:
+            verdict = "holds"
+        else:
+            verdict = "holds partly" + (" (F < 0.5)" if share < 0.5 else "") + (" (tags differ by more than 2 points)" if abs(tags) > 0.02 else "")
+        md.append(f"* **Verdict: {verdict}.** The demo's rule (R ≥ 10 points, tags within 2): {'met' if rec >= 0.10 and abs(tags) <= 0.02 else 'not met'}.")
+
+    if any(k[1] == "drums" and k[2] == "tempo" for k in table):
+        md += ["", "## Tempo half · drums", ""]
+        for metric in tempo_metrics:
+            b, ts, lt = (cell("base", "drums", "tempo", metric, m) for m in ("mule-b", "mule-ts", "loev-ts"))
+            if not (b and ts and lt):
+                continue
+            minimum = MINIMUM["acc1" if metric == "acc1" else "rho"]
+            loss, se_l = difference(b, ts)
+            rec, se_r = difference(lt, ts)
+            gate = (b.mean >= 0.25) if metric == "acc1" else (b.mean >= 0.5)
+            scale = 100 if metric == "acc1" else 1
+            md.append(f"* {metric}: MULE-B {scale * b.mean:.2f}; L_T = {scale * loss:+.2f} ± {scale * se_l:.2f}; R_T = {scale * rec:+.2f} ± {scale * se_r:.2f}; F_T = {rec / loss if loss else math.nan:.2f}")
+            if not gate:
+                verdict = "MULE-B does not reach the gate on this metric"
+            elif not stands(loss, se_l, minimum):
+                verdict = "not testable (L_T does not stand)"
+            elif not stands(rec, se_r, minimum):
+                verdict = "does NOT hold"
+            else:
+                verdict = "holds" if loss and rec / loss >= 0.5 else "holds partly (F_T < 0.5)"
+            md.append(f"  **{metric}: {verdict}.** (The half is testable when MULE-B passes the gate on Acc1 or ρ.)")
+
+    checks = [v for v in sorted({k[0] for k in table}) if v != "base"]
+    if checks:
+        md += ["", "## Checks: ΔR = R(variant) − R(base), key in V", ""]
+    for variant in checks:
+        for evalset in sorted({k[1] for k in table if k[0] == variant}):
+            now, base = pitch(variant, evalset), pitch("base", evalset)
+            if not (now and base):
+                continue
+            delta = now[2] - base[2]
+            se = math.sqrt(now[3] ** 2 + base[3] ** 2)
+            line = f"* {variant} · {evalset}: R = {pct(now[2])} vs {pct(base[2])}, ΔR = {pct(delta)} ± {100 * se:.1f}: **{'moves R' if stands(abs(delta), se, MINIMUM['key_weighted']) else 'does not move R'}**"
+            b_now, b_base = cell(variant, evalset, "key", "key_weighted", "mule-b"), cell("base", evalset, "key", "key_weighted", "mule-b")
+            if b_now and b_base:  # the confound of check (a): does the variant cost MULE-B key?
+                fall, se_f = difference(b_base, b_now)
+                line += f"; MULE-B's key {pct(-fall)} ± {100 * se_f:.1f}"
+                if stands(fall, se_f, MINIMUM["key_weighted"]) and now[0] and base[0]:
+                    line += f" (falls: judge on F, {base[2] / base[0]:.2f} → {now[2] / now[0]:.2f})"
+            md.append(line)
+        for metric in tempo_metrics:
+            got = []
+            for v in (variant, "base"):
+                ts = cell(v, "drums", "tempo", metric, "mule-ts") or cell("base", "drums", "tempo", metric, "mule-ts")
+                lt = cell(v, "drums", "tempo", metric, "loev-ts")
+                if ts and lt:
+                    got.append(difference(lt, ts))
+            if len(got) == 2:
+                scale = 100 if metric == "acc1" else 1
+                delta, se = got[0][0] - got[1][0], math.sqrt(got[0][1] ** 2 + got[1][1] ** 2)
+                moved = stands(abs(delta), se, MINIMUM["acc1" if metric == "acc1" else "rho"])
+                md.append(
+                    f"* {variant} · drums · tempo {metric}: R_T = {scale * got[0][0]:+.2f} vs {scale * got[1][0]:+.2f}, "
+                    f"ΔR_T = {scale * delta:+.2f} ± {scale * se:.2f}: **{'moves R_T' if moved else 'does not move R_T'}**"
+                )
+    atomic_write_text(out / "verdict.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -252,6 +397,9 @@ def main() -> None:
     m = sub.add_parser("summary")
     m.add_argument("out")
     m.set_defaults(func=cmd_summary)
+    v = sub.add_parser("verdict")
+    v.add_argument("out")
+    v.set_defaults(func=cmd_verdict)
     args = parser.parse_args()
     if sys.version_info < (3, 11):
         raise SystemExit("experiment.py needs Python 3.11 or newer (tomllib)")

@@ -5,7 +5,8 @@
 #      evaluation sets (loev embed, with stretched copies for the tempo probe), probes of key,
 #      tempo and tags in V and every head's z (loev probe), invariance and equivariance on the
 #      drummed set (loev analyze);
-#   3. OUT/summary.md and OUT/summary.csv: mean ± std over training seeds (experiment.py).
+#   3. OUT/summary.md and OUT/summary.csv: mean ± std over training seeds, and OUT/verdict.md:
+#      docs/real-music.md's rules applied to them (experiment.py).
 # Idempotent: a finished stage is skipped, an interrupted pretraining resumes.
 #
 #   scripts/real-music/run-experiment.sh [--data DIR] [--out DIR] [--variants "base a_bandlimit …"]
@@ -165,4 +166,5 @@ done
 
 # 3. Mean ± std over training seeds.
 "$PYTHON" "$HERE/experiment.py" summary "$OUT" > /dev/null
-say "done: $OUT/summary.md, $OUT/summary.csv, $TIMINGS"
+"$PYTHON" "$HERE/experiment.py" verdict "$OUT" > /dev/null
+say "done: $OUT/summary.md, $OUT/summary.csv, $OUT/verdict.md, $TIMINGS"
