@@ -271,6 +271,8 @@ VOICE_PROGRAMS = [
     [43, 42, 70, 58, 57, 32, 33],  # bass
 ]
 P_SOLO = 0.4
+# Raised whenever the renders change for the same settings, so that old renders are refused.
+RENDER_VERSION = 2
 TEMPO_RANGE = (60, 180)  # integer BPM, uniform: the built-in corpus's distribution
 
 # Drum patterns on a grid of eighth notes per beat: (GM note, beats within the bar).
@@ -304,15 +306,15 @@ def read_chorale(path: Path, min_quarters: float, opening_quarters: float):
     parts = list(score.parts)
     if len(parts) != 4:
         return None
-    signatures = {ts.ratioString for ts in score.recurse().getElementsByClass(m21.meter.TimeSignature)}
-    if len(signatures) != 1 or next(iter(signatures)) not in ("4/4", "3/4"):
+    meters = {ts.ratioString for ts in score.recurse().getElementsByClass(m21.meter.TimeSignature)}
+    if len(meters) != 1 or next(iter(meters)) not in ("4/4", "3/4"):
         return None
-    signatures = {k.sharps for k in score.recurse().getElementsByClass(m21.key.KeySignature)}
-    if len(signatures) != 1:
+    sharps = {k.sharps for k in score.recurse().getElementsByClass(m21.key.KeySignature)}
+    if len(sharps) != 1:
         return None  # none, or a change of key signature
     # The encodings' <mode> is unreliable (parts of one chorale disagree), so the final bass
     # note chooses between the signature's major key and its relative minor.
-    major_tonic = m21.key.KeySignature(next(iter(signatures))).asKey("major").tonic.pitchClass
+    major_tonic = m21.key.KeySignature(next(iter(sharps))).asKey("major").tonic.pitchClass
     score = score.stripTies()
     voices = []
     for part in score.parts:
@@ -346,7 +348,7 @@ def read_chorale(path: Path, min_quarters: float, opening_quarters: float):
     if heard.tonic.pitchClass != tonic or heard.mode != mode:
         return None
     measures = list(score.parts[0].getElementsByClass(m21.stream.Measure))
-    bar = 4.0 if "4/4" in signatures else 3.0
+    bar = 4.0 if meters == {"4/4"} else 3.0
     downbeat = -float(measures[0].paddingLeft) if measures else 0.0
     return {
         "voices": voices,
@@ -528,6 +530,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise SystemExit(f"soundfont {soundfont} not found: install fluid-soundfont-gm or pass --soundfont")
     # Renders are reused by file name, so a second run must use the same settings.
     settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "command", "data", "jobs")}
+    settings["render_version"] = RENDER_VERSION
     stamp = out_dir / "settings.json"
     if stamp.exists() and json.loads(stamp.read_text()) != settings:
         raise SystemExit(
@@ -614,6 +617,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
             {"what": "renderer", "source": "fluidsynth (Debian package)", "version": dpkg_version("fluidsynth"), "licence": "LGPL-2.1+"},
         ],
     )
+    meters = {m: sum(1 for p in pieces if p["beats_per_bar"] == int(m[0])) for m in ("4/4", "3/4")}
+    log(f"pieces per metre: {meters}")
     n_plain = len(rows["plain"])
     counts = {s: sum(1 for r in rows["plain"] if r["split"] == s) for s in ("train", "valid", "test")}
     log(
