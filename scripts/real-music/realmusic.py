@@ -147,10 +147,17 @@ def transcode_to_flac(src: Path, dst: Path, mix: list[Path] | None = None) -> No
     peak = float(np.abs(out).max()) if len(out) else 0.0
     if peak > 0.999:
         out *= 0.999 / peak
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.stem}.tmp-{os.getpid()}.flac")
-    sf.write(str(tmp), out, rate, subtype="PCM_16")
-    os.replace(tmp, dst)
+    write_flac(dst, out, rate)
+
+
+def write_flac(path: Path, samples, rate: int) -> None:
+    """16-bit FLAC, written to a temporary name and renamed into place."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.flac")
+    sf.write(str(tmp), samples, rate, subtype="PCM_16")
+    os.replace(tmp, path)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -515,9 +522,7 @@ def render(midi: Path, out: Path, soundfont: Path, seconds: float, sample_rate: 
     if peak <= 0:
         raise SystemExit(f"fluidsynth rendered silence from {midi}")
     y *= 0.9 / peak
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.flac")
-    sf.write(str(tmp), y, sr, subtype="PCM_16")
-    os.replace(tmp, out)
+    write_flac(out, y, sr)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

@@ -96,6 +96,13 @@ if ! "$LOEV" cache info "$CACHE" >/dev/null 2>&1; then
 fi
 CACHE="$(cd "$CACHE" && pwd)"
 
+# Embeddings and analyses read the checkpoint of step STEPS itself (every checkpoint is a model
+# file), not the run's newest one. An output folder made from another checkpoint than `final`
+# (or by an older script) is removed.
+drop_stale() { # folder final-checkpoint
+    [[ "$(cat "$1/.checkpoint" 2>/dev/null)" == "$2" ]] || rm -rf "$1"
+}
+
 # 2. Variants × models × seeds.
 for variant in $VARIANTS; do
     models_var="VARIANT_MODELS_$variant"; set_var="VARIANT_SET_$variant"
@@ -128,13 +135,11 @@ for variant in $VARIANTS; do
             # is embedded, probed and analysed again.
             for set in $EVAL_SETS; do
                 emb="$OUT/$variant/emb/$set/$tag"
-                if [[ "$(cat "$emb/.checkpoint" 2>/dev/null)" != "$final" ]]; then
-                    rm -rf "$emb"
-                fi
+                drop_stale "$emb" "$final"
                 if [[ ! -e "$emb/embeddings.json" ]]; then
                     say "$variant/$tag: embedding the $set set"
                     rm -rf "$emb.partial"
-                    timed "embed-$set" "$variant" "$model" "$seed" -- "$LOEV" embed --run "$run" "${MANIFEST[$set]}" \
+                    timed "embed-$set" "$variant" "$model" "$seed" -- "$LOEV" embed --model "$final/model.safetensors" "${MANIFEST[$set]}" \
                         -o "$emb.partial" --stretch-copies "$STRETCH_COPIES" --quiet
                     echo "$final" > "$emb.partial/.checkpoint"
                     mv "$emb.partial" "$emb"
@@ -149,13 +154,11 @@ for variant in $VARIANTS; do
                 fi
             done
             ana="$OUT/$variant/analyze/$tag"
-            if [[ "$(cat "$ana/.checkpoint" 2>/dev/null)" != "$final" ]]; then
-                rm -rf "$ana"
-            fi
+            drop_stale "$ana" "$final"
             if [[ ! -e "$ana/invariance.csv" ]]; then
                 say "$variant/$tag: invariance on the $ANALYZE_SET set"
                 rm -rf "$ana.partial"
-                timed analyze "$variant" "$model" "$seed" -- "$LOEV" analyze --run "$run" "${MANIFEST[$ANALYZE_SET]}" \
+                timed analyze "$variant" "$model" "$seed" -- "$LOEV" analyze --model "$final/model.safetensors" "${MANIFEST[$ANALYZE_SET]}" \
                     -o "$ana.partial" --max-clips "$ANALYZE_CLIPS" --clip-seconds "$ANALYZE_SECONDS" > /dev/null
                 echo "$final" > "$ana.partial/.checkpoint"
                 mv "$ana.partial" "$ana"
