@@ -38,7 +38,7 @@ use safetensors::tensor::Dtype;
 use serde_json::{Map, Value};
 
 use crate::model_file::{ModelFileError, ModelFileInfo, ModelSource, write_model_file};
-use crate::run_folder::fnv1a64;
+use loev_core::checksum::fnv1a64;
 
 /// The weights file of a mule-torch folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -590,8 +590,8 @@ fn stage_depths(path: &Path, names: &[&str]) -> Result<[usize; NUM_STAGES], Impo
     }
     let depth = |stages: &str, stage: usize| blocks.get(&(stages, stage)).map_or(0, BTreeSet::len);
     let depths: [usize; NUM_STAGES] = std::array::from_fn(|k| depth("slow_stages", k));
-    for k in 0..NUM_STAGES {
-        let (slow, fast) = (depths[k], depth("fast_stages", k));
+    for (k, &slow) in depths.iter().enumerate() {
+        let fast = depth("fast_stages", k);
         if slow == 0 || slow != fast {
             return Err(ImportError::Tensor {
                 path: path.to_path_buf(),
@@ -681,6 +681,9 @@ pub fn loev_name(name: &str) -> Option<(String, bool)> {
     Some((out.join("."), transposed))
 }
 
+/// A tensor under its loev module path: its name, shape and values (row-major).
+type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// Every backbone tensor of the folder under its loev name, each shape checked against a model
 /// of `config`; the filterbank checked against loev's for `frontend`.
 fn map_tensors(
@@ -688,7 +691,7 @@ fn map_tensors(
     weights: &SafeTensors<'_>,
     config: &LoevModelConfig,
     frontend: &FrontEndConfig,
-) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, ImportError> {
+) -> Result<Vec<NamedTensor>, ImportError> {
     let bad = |tensor: &str, reason: String| ImportError::Tensor {
         path: path.to_path_buf(),
         tensor: tensor.to_string(),

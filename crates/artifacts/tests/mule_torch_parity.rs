@@ -15,6 +15,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use loev_artifacts::model_file::load_model_file;
 use loev_artifacts::mule_torch::{ImportError, import_mule_torch, mule_torch_name};
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
+use loev_core::checksum::fnv1a64;
 use loev_model::{EncoderConfig, LoevModelConfig, parameter_shapes};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -55,14 +56,8 @@ impl Drop for TempDir {
 
 // ---- the formula of scripts/parity/mule_torch_golden.py -------------------------------------
 
-fn fnv1a64(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 fn unit(name: &str, count: usize) -> Vec<f64> {
-    let h = fnv1a64(name);
+    let h = fnv1a64(name.as_bytes());
     (0..count as u64)
         .map(|i| (h.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40) as f64 / f64::from(1u32 << 24) - 0.5)
         .collect()

@@ -23,6 +23,7 @@ use burn::tensor::Device;
 use loev_artifacts::ModelFileInfo;
 use loev_artifacts::model_file::write_model_file;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
+use loev_core::process::{peak_rss_bytes, reset_peak_rss};
 use loev_eval::embed::{EmbedOptions, Embedder};
 use loev_eval::retrieval::cosine_similarity;
 use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
@@ -142,7 +143,7 @@ fn bench(options: &Options, threads: usize, dir: &Path) -> Result<(), BenchError
             .embed_audio(&audio)
             .map_err(|e| BenchError::Invalid(e.to_string()))?;
         let wall_s = start.elapsed().as_secs_f64();
-        let peak_mib = loev_model::bench::peak_rss_bytes().map(|b| b as f64 / 1048576.0);
+        let peak_mib = peak_rss_bytes().map(|b| b as f64 / 1048576.0);
         let embedding = track.space("v").map(|v| v.mean.clone()).unwrap_or_default();
         ours.push(Timing {
             seconds,
@@ -281,10 +282,4 @@ fn write_random_model(path: &Path) -> Result<(), BenchError> {
     let model = LoevModel::try_init(&config, &Device::flex(), 0)?;
     let info = ModelFileInfo::new(FrontEndConfig::default(), Vec::new(), "bench".into(), None, 0);
     write_model_file(path, &model, &config, &info).map_err(|e| BenchError::Invalid(e.to_string()))
-}
-
-/// Resets the peak resident memory that `peak_rss_bytes` reads (Linux ≥ 4.0); elsewhere the
-/// peak stays the process's.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

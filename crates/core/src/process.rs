@@ -9,6 +9,13 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Resets the peak that [`peak_rss_bytes`] reads to the current resident memory (Linux ≥ 4.0,
+/// `/proc/self/clear_refs`), so that a benchmark can report the peak of each of its parts;
+/// elsewhere the peak stays the process's.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// User + system CPU seconds of this process, all threads (Linux `/proc/self/stat`,
 /// USER_HZ = 100).
 pub fn cpu_seconds() -> Option<f64> {
