@@ -47,6 +47,9 @@ pub struct Args {
     /// `--features vulkan` or `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Write into --out even if it holds files that loev did not write (never into the input).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev analyze`.
@@ -65,6 +68,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.clip_seconds = args.clip_seconds;
     let (inputs, _, skipped) = list_inputs_and_skipped(&args.input)?;
+    let folder = loev_core::output::OutputFolder::claim(
+        &args.out,
+        "analysis",
+        &[],
+        &loev_core::output::Protected::input(&args.input),
+        args.force,
+    )?;
     for (path, reason) in &skipped {
         eprintln!("skipped {}: {reason}", path.display());
     }
@@ -124,8 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    std::fs::create_dir_all(&args.out)?;
-    write_csv(&args.out.join("invariance.csv"), &points)?;
+    write_csv(&folder.root().join("invariance.csv"), &points)?;
     if run_equivariance {
         loev_eval::equivariance::write_csv(&args.out.join("equivariance.csv"), &scores)?;
         let table = loev_eval::equivariance::markdown(&scores);

@@ -6,7 +6,7 @@ use anyhow::Context;
 use loev_data::{DatasetName, LoadOptions, load_dataset};
 use loev_eval::EvalError;
 use loev_eval::probe::{ProbeConfig, embedded_tasks, probe_data, read_probe_config, run_probe};
-use loev_eval::store::EmbeddingSet;
+use loev_eval::store::{EmbeddingSet, claim_results_folder};
 use loev_eval::tables::{ModelResults, table_one_csv, table_one_markdown};
 
 /// Arguments of `loev probe`.
@@ -45,6 +45,9 @@ pub struct Args {
     /// Folder for `probe.md`, `probe.csv` and `probe.json` (default: the embedding folder).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
+    /// Write into --out even if it holds files that loev did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev probe`.
@@ -67,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.validate()?;
     let set = EmbeddingSet::open(&args.embeddings)?;
+    let folder = claim_results_folder(&set, args.out.as_deref(), args.force)?;
     let opts = LoadOptions::default();
     let (tasks, report) = match (&args.dataset, &args.root) {
         (Some(name), Some(root)) => load_dataset(name.parse::<DatasetName>()?, root, &opts)?,
@@ -125,16 +129,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             retrieval: Vec::new(),
         });
     }
-    let out = args.out.unwrap_or_else(|| args.embeddings.clone());
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = folder.root();
     let md = table_one_markdown(&results);
-    loev_core::io::atomic_write(&out.join("probe.md"), md.as_bytes())?;
-    loev_core::io::atomic_write(&out.join("probe.csv"), table_one_csv(&results).as_bytes())?;
-    loev_core::io::atomic_write(
-        &out.join("probe.json"),
-        serde_json::to_string_pretty(&results)?.as_bytes(),
-    )?;
+    // The table is printed before it is written, so that a write that fails keeps the results.
     println!("{md}");
+    let files = [
+        ("probe.md", md.clone()),
+        ("probe.csv", table_one_csv(&results)),
+        ("probe.json", serde_json::to_string_pretty(&results)?),
+    ];
+    for (name, text) in files {
+        let path = out.join(name);
+        loev_core::io::atomic_write(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {} (the table is printed above)", path.display()))?;
+    }
     println!(
         "probe settings: hidden {:?}, dropout {}, lr {}, batch {}, ≤ {} epochs (patience {}), {} seeds; written to {}",
         config.hidden,

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use loev_eval::retrieval::retrieval_items;
 use loev_eval::retrieval::{DEFAULT_KS, evaluate_retrieval};
-use loev_eval::store::EmbeddingSet;
+use loev_eval::store::{EmbeddingSet, claim_results_folder};
 use loev_eval::tables::{ModelResults, table_two_csv, table_two_markdown};
 
 /// Arguments of `loev retrieve`.
@@ -27,6 +28,9 @@ pub struct Args {
     /// Folder for `retrieval.md` / `retrieval.csv` (default: the embedding folder).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
+    /// Write into --out even if it holds files that loev did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev retrieve`.
@@ -42,6 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.tolerance
     );
     let set = EmbeddingSet::open(&args.embeddings)?;
+    let folder = claim_results_folder(&set, args.out.as_deref(), args.force)?;
     let wanted = args.split.as_deref().map(str::parse::<loev_data::Split>).transpose()?;
     let splits = if wanted.is_some() {
         split_of_ids(&set)?
@@ -77,12 +82,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             retrieval,
         });
     }
-    let out = args.out.unwrap_or_else(|| args.embeddings.clone());
-    std::fs::create_dir_all(&out)?;
     let md = table_two_markdown(&results);
-    loev_core::io::atomic_write(&out.join("retrieval.md"), md.as_bytes())?;
-    loev_core::io::atomic_write(&out.join("retrieval.csv"), table_two_csv(&results).as_bytes())?;
+    // The table is printed before it is written, so that a write that fails keeps the results.
     println!("{md}");
+    for (name, text) in [("retrieval.md", md.clone()), ("retrieval.csv", table_two_csv(&results))] {
+        let path = folder.root().join(name);
+        loev_core::io::atomic_write(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {} (the table is printed above)", path.display()))?;
+    }
     println!(
         "tag precision@k: per tag, the fraction of the k neighbours of each query with that tag that share it, averaged over queries, then over tags; \
          key: mean mir_eval weighted score (query = reference); tempo: Acc1 of the neighbours' tempi. The query itself is excluded."
