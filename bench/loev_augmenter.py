@@ -5,9 +5,10 @@
     python bench/loev_augmenter.py [--views 200] [--seconds 60] [--anchor-python PYTHON]
 
 The track is the built-in corpus's first track, written by the loev binary ($LOEV_BIN, else
-target/release/loev). loev's views are log-mel model inputs made by the exact method (a
-waveform per view, then the front end), as the anchor makes them; `--waveforms` times the
-waveforms alone. The anchor runs under --anchor-python (default: this Python), which needs
+target/release/loev). loev's views are log-mel model inputs made by the spectral method
+(read from the STFT, no waveform; the trainer's default) and by the exact method (a waveform
+per view, then the front end, as the anchor makes them); `--waveforms` times the waveforms
+alone. The anchor runs under --anchor-python (default: this Python), which needs
 the packages of bench/anchors/requirements-augment.txt.
 """
 
@@ -46,19 +47,24 @@ def main() -> None:
         with wave.open(str(track), "rb") as w:
             audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
 
-        augmenter = loev.Augmenter("default", seed=args.seed)
-        augmenter.views(audio, 16000, 4, item=0, waveforms=args.waveforms)  # warm-up
-        batch = 4
-        start = time.perf_counter()
-        done = 0
-        item = 1
-        while done < args.views:
-            views, _, _ = augmenter.views(audio, 16000, batch, item=item, waveforms=args.waveforms)
-            done += views.shape[0]
-            item += 1
-        loev_rate = done / (time.perf_counter() - start)
-        print(f"loev.Augmenter ({'waveforms' if args.waveforms else 'log-mel inputs'}, exact method, 1 thread): "
-              f"{loev_rate:.1f} views/s")
+        # Log-mel views by both methods (the spectral one is the trainer's default); waveforms
+        # are always rendered by the exact method.
+        methods = ["exact"] if args.waveforms else ["spectral", "exact"]
+        rates = {}
+        for method in methods:
+            augmenter = loev.Augmenter("default", seed=args.seed, method=method)
+            augmenter.views(audio, 16000, 4, item=0, waveforms=args.waveforms)  # warm-up
+            batch = 4
+            start = time.perf_counter()
+            done = 0
+            item = 1
+            while done < args.views:
+                views, _, _ = augmenter.views(audio, 16000, batch, item=item, waveforms=args.waveforms)
+                done += views.shape[0]
+                item += 1
+            rates[method] = done / (time.perf_counter() - start)
+            print(f"loev.Augmenter ({'waveforms' if args.waveforms else 'log-mel inputs'}, {method} method, "
+                  f"1 thread): {rates[method]:.1f} views/s")
 
         anchor = subprocess.run([args.anchor_python, str(REPO / "bench" / "anchors" / "augment_anchor.py"), str(track),
                                  "--views", str(args.views), "--seed", str(args.seed)], capture_output=True, text=True)
@@ -68,7 +74,8 @@ def main() -> None:
         result = json.loads(anchor.stdout.strip().splitlines()[-1])
         versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
         print(f"Python chain ({versions}): {result['views_per_s']:.1f} views/s")
-        print(f"ratio loev.Augmenter / Python chain: {loev_rate / result['views_per_s']:.2f}×")
+        for method, rate in rates.items():
+            print(f"ratio loev.Augmenter ({method}) / Python chain: {rate / result['views_per_s']:.2f}×")
 
 
 if __name__ == "__main__":

@@ -320,6 +320,8 @@ def main():
         "channels_last": a.channels_last,
         "flops_per_step": flops,
         "peak_gpu_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+        # PyTorch's defaults: cuDNN convolutions may use TF32, matrix products do not.
+        "tf32": {"cudnn": torch.backends.cudnn.allow_tf32, "matmul": torch.backends.cuda.matmul.allow_tf32},
     }))
 
 

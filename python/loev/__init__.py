@@ -25,6 +25,7 @@ __all__ = [
     "LoevError",
     "Model",
     "SAMPLE_RATE",
+    "import_mule_torch",
     "load_model",
     "positive_masks",
     "__version__",
@@ -91,9 +92,16 @@ class Augmenter:
             return torch.from_numpy(views), torch.from_numpy(tracking)
     """
 
-    def __init__(self, config: str = "default", seed: int = 0):
-        self._augmenter = _loev.Augmenter(config, int(seed))
+    def __init__(self, config: str = "default", seed: int = 0, method: str = None):
+        self._augmenter = _loev.Augmenter(config, int(seed), method)
         self.seed = int(seed)
+
+    @property
+    def method(self) -> str:
+        """How log-mel views render pitch shift and time stretch: ``"spectral"`` (read from the
+        STFT without a waveform, the trainer's default) or ``"exact"`` (Signalsmith Stretch, then
+        the front end). From the chain's ``[stretcher] method`` unless ``method=`` overrides it."""
+        return self._augmenter.method
 
     @property
     def variant_names(self) -> List[str]:
@@ -108,8 +116,9 @@ class Augmenter:
     def views(self, audio, sample_rate: int, n_views: int, item: int = None, waveforms: bool = False):
         """``n_views`` augmented views of a mono clip.
 
-        Returns ``(views, tracking, params)``: log-mel model inputs ``[n, mels, frames]`` float32
-        (or waveforms ``[n, samples]`` when ``waveforms``), the tracking matrix ``[n, K]`` uint8 and
+        Returns ``(views, tracking, params)``: log-mel model inputs ``[n, mels, frames]`` float32,
+        rendered by :attr:`method` exactly as the trainer renders its batches (or waveforms
+        ``[n, samples]`` by the exact method when ``waveforms``), the tracking matrix ``[n, K]`` uint8 and
         one dict per view of the drawn parameters of every applied transform (and its crop).
         ``item=None`` gives the views ``loev augment --seed SEED`` writes; an integer gives the
         views of that item's own random stream (use the dataset index, mixed with the epoch for
@@ -118,13 +127,26 @@ class Augmenter:
         return self._augmenter.views(_mono_f32(audio), int(sample_rate), int(n_views), item, bool(waveforms))
 
 
-def positive_masks(clip_ids: Sequence[int], tracking) -> np.ndarray:
-    """The positive sets of the LOEV loss for a batch, as ``[H, n, n]`` booleans.
+def import_mule_torch(folder: str, out: str) -> dict:
+    """Converts a mule-torch folder (``model.safetensors`` + ``config.json``: the published MULE
+    weights, which users download themselves) into a loev model file at ``out`` for
+    :func:`load_model` and :mod:`loev.hear`; the same import as ``loev import mule-torch``.
+    Every tensor and configuration value is checked; a mismatch raises :class:`LoevError`
+    naming it. Returns the model file's description (front end, source, weights' licence)."""
+    return json.loads(_loev.import_mule_torch(str(folder), str(out)))
 
-    Head 0 is invariant (other views of the same clip are positives); head ``k`` leaves out
-    column ``k - 1`` of ``tracking`` (positives only when that transform was applied to neither
-    view). These are the loss's own sets, so a PyTorch implementation can be checked against
-    them or use them directly.
+
+def positive_masks(clip_ids: Sequence[int], tracking, config: str = None) -> np.ndarray:
+    """The positive sets of the loss for a batch, as ``[H, n, n]`` booleans.
+
+    With ``config`` (what :class:`Augmenter` takes: ``"default"``, a preset name, a .toml file or
+    TOML text), the heads are those training builds for it, from the same function: head 0 is
+    invariant, then one head per tracked transform that the chain applies (p > 0), in column
+    order; a tracked transform with p = 0 has no head. ``tracking`` then has one column per
+    tracked transform (as the Augmenter's views give it). Without ``config``, every column is a
+    transform in use: head ``k`` leaves out column ``k - 1``. The sets come from the loss's own
+    rule (positives only when the left-out transform was applied to neither view), so a PyTorch
+    implementation can be checked against them or use them directly.
     """
     ids = np.ascontiguousarray(np.asarray(clip_ids, dtype=np.int64))
     if ids.ndim != 1:
@@ -134,4 +156,4 @@ def positive_masks(clip_ids: Sequence[int], tracking) -> np.ndarray:
         track = track.reshape(len(ids), 0)
     if track.ndim != 2:
         raise LoevError(f"tracking must be 2-D [views, variants], got shape {track.shape}")
-    return _loev.positive_masks(ids, np.ascontiguousarray(track.astype(np.uint8)))
+    return _loev.positive_masks(ids, np.ascontiguousarray(track.astype(np.uint8)), config)

@@ -16,6 +16,14 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
+# The fixture model's augmentation chain (the [augment] section below): time stretch is tracked
+# but never applied, so training builds no head for it.
+CHAIN = """
+variant = ["pitch_shift", "time_stretch"]
+[time_stretch]
+p = 0.0
+"""
+
 TRAIN_CONFIG = """
 name = "pytest"
 [data]
@@ -32,7 +40,7 @@ size = "test"
 kind = "loev"
 anchor_mean = "all_anchors"
 [augment]
-variant = ["pitch_shift"]
+variant = ["pitch_shift", "time_stretch"]
 [augment.time_stretch]
 p = 0.0
 [train]

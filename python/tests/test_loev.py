@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import loev
-from conftest import music, run
+from conftest import CHAIN, music, run
 
 
 def test_model_spaces_shapes_and_dtypes(model_file):
@@ -108,6 +108,24 @@ def test_positive_masks_are_the_loss_positive_sets():
         np.testing.assert_array_equal(masks[k + 1], same_clip & neither)
 
 
+def test_a_tracked_transform_with_p_0_gives_the_heads_of_training(model_file):
+    # The model was trained with CHAIN: time stretch tracked (column 1) but never applied.
+    heads = loev.load_model(str(model_file)).info["heads"]
+    assert [h["name"] for h in heads] == ["invariant", "pitch_shift"]
+    clip_ids = np.repeat(np.arange(3), 4)
+    tracking = np.random.default_rng(1).integers(0, 2, size=(12, 2)).astype(np.uint8)
+    masks = loev.positive_masks(clip_ids, tracking, config=CHAIN)
+    assert masks.shape == (len(heads), 12, 12)
+    same_clip = (clip_ids[:, None] == clip_ids[None, :]) & ~np.eye(12, dtype=bool)
+    np.testing.assert_array_equal(masks[0], same_clip)
+    neither = (tracking[:, 0][:, None] == 0) & (tracking[:, 0][None, :] == 0)
+    np.testing.assert_array_equal(masks[1], same_clip & neither)
+    # A preset's heads: MULE has the invariant head only.
+    assert loev.positive_masks(clip_ids, tracking[:, :0], config="mule-b").shape == (1, 12, 12)
+    with pytest.raises(loev.LoevError, match="2 columns"):
+        loev.positive_masks(clip_ids, tracking, config="loev-ps")
+
+
 @pytest.mark.parametrize(
     "call, needle",
     [
@@ -141,3 +159,40 @@ def test_a_model_file_with_a_mismatched_front_end_is_refused(model_file, workdir
     edited.write_bytes(len(new).to_bytes(8, "little") + new + data[8 + n :])
     with pytest.raises(loev.LoevError, match="frontend.n_mels"):
         loev.load_model(str(edited))
+
+
+def test_log_mel_views_follow_the_chains_method():
+    audio = music(6.0)
+    spectral = loev.Augmenter("default", seed=5)
+    assert spectral.method == "spectral"  # the trainer's default
+    exact = loev.Augmenter("default", seed=5, method="exact")
+    assert exact.method == "exact"
+    a = spectral.views(audio, 16000, 6, item=3)
+    b = exact.views(audio, 16000, 6, item=3)
+    assert a[0].shape == b[0].shape == (6, 96, 300) and a[0].dtype == np.float32
+    # Same plans and crops, rendered two ways.
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2] == b[2]
+    assert not np.array_equal(a[0], b[0])
+    correlation = (a[0] * b[0]).mean(axis=(1, 2))  # both standardised
+    assert (correlation > 0.5).all(), correlation
+    np.testing.assert_array_equal(a[0], spectral.views(audio, 16000, 6, item=3)[0])
+    # Waveforms are always rendered exactly.
+    np.testing.assert_array_equal(
+        spectral.views(audio, 16000, 2, item=3, waveforms=True)[0],
+        exact.views(audio, 16000, 2, item=3, waveforms=True)[0],
+    )
+    with pytest.raises(loev.LoevError, match="stretch method"):
+        loev.Augmenter("default", seed=5, method="fast")
+
+
+def test_import_mule_torch_names_what_is_wrong(workdir):
+    with pytest.raises(loev.LoevError, match="config.json"):
+        loev.import_mule_torch(str(workdir / "no-such-folder"), str(workdir / "mule.safetensors"))
+    folder = workdir / "not-mule"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 768}))
+    (folder / "model.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(loev.LoevError, match="hidden_size"):
+        loev.import_mule_torch(str(folder), str(workdir / "mule.safetensors"))
+    assert not (workdir / "mule.safetensors").exists()

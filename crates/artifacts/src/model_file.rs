@@ -81,8 +81,31 @@ pub struct ModelFileInfo {
     pub run: String,
     /// The preset the run was made from, if any (`loev-ps:tiny`).
     pub preset: Option<String>,
-    /// Optimisation steps the weights have seen.
+    /// Optimisation steps the weights have seen (0 for imported weights, whose training loev
+    /// does not know).
     pub step: u64,
+    /// Where the weights came from when loev did not train them (`loev import`); absent for
+    /// loev's own runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ModelSource>,
+}
+
+/// The origin of imported weights: what they were converted from, and under which licence
+/// their authors released them (the licence travels with the weights into every model file
+/// made from them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSource {
+    /// The format the weights were imported from (`mule-torch`).
+    pub format: String,
+    /// The folder that was imported, as it was given.
+    pub path: String,
+    /// The weights' licence as their source states it (`CC-BY-NC-4.0` for MULE's release).
+    pub weights_license: String,
+    /// The source's own provenance record, verbatim (mule-torch: `config.json`'s `provenance`).
+    pub provenance: serde_json::Value,
+    /// FNV-1a 64 of the imported weight file (16 hex digits): which release was imported.
+    pub weights_fnv1a64: String,
 }
 
 /// Why a model file cannot be used.
@@ -128,6 +151,7 @@ impl ModelFileInfo {
             run,
             preset,
             step,
+            source: None,
         }
     }
 

@@ -31,6 +31,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use loev_audio::frontend::FrontEndConfig;
+use loev_core::checksum::fnv1a64;
 use loev_core::io::atomic_write;
 use loev_core::lock::LOCK_FILE_NAME;
 use serde::{Deserialize, Serialize};
@@ -146,18 +147,9 @@ pub struct FileChecksum {
     pub name: String,
     /// Size in bytes.
     pub bytes: u64,
-    /// FNV-1a 64 of the content, hex.
+    /// FNV-1a 64 of the content (`loev_core::checksum`), hex: detects truncated or damaged
+    /// files.
     pub fnv1a64: String,
-}
-
-/// FNV-1a 64: a cheap checksum to detect truncated or damaged files (not a security hash).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for &b in bytes {
-        hash ^= b as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }
 
 /// A checkpoint that passed its checksums: its folder, its state and the model file's bytes as
@@ -801,11 +793,5 @@ mod tests {
         assert_eq!(text.lines().count(), 3);
         assert!(text.lines().last().unwrap().contains("\"step\":3"));
         fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn fnv_detects_single_byte_changes() {
-        assert_ne!(fnv1a64(b"model 50"), fnv1a64(b"model 5X"));
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
     }
 }

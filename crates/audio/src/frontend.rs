@@ -286,6 +286,18 @@ impl FrontEnd {
         &self.cfg
     }
 
+    /// The mel filterbank as a dense `[n_mels][n_fft / 2 + 1]` matrix (mel-major), the weights
+    /// applied to the power spectrum; for comparing with a filterbank stored by another
+    /// implementation.
+    pub fn filterbank(&self) -> Vec<f32> {
+        let n_bins = self.cfg.n_fft / 2 + 1;
+        let mut dense = vec![0.0f32; self.filters.len() * n_bins];
+        for (row, filter) in dense.chunks_exact_mut(n_bins).zip(&self.filters) {
+            row[filter.start..filter.start + filter.weights.len()].copy_from_slice(&filter.weights);
+        }
+        dense
+    }
+
     /// Number of frames of a signal of `len` samples.
     pub fn n_frames(&self, len: usize) -> usize {
         if self.cfg.center {

@@ -12,7 +12,9 @@
 //! * [`chunks`]: `same` / `adjacent` / `random` crops and the short-track policy.
 //! * [`frontend`]: MULE's front end (librosa semantics) and slicer, configurable.
 //! * [`manifest`]: CSV/TSV lists of audio files with metadata columns.
-//! * [`wav`]: 16-bit PCM wav output. [`io`]: atomic files and `.npy`. [`rng`]: seeded streams.
+//! * [`wav`]: 16-bit PCM wav output. [`walk`]: the audio files of a folder, each once.
+//!
+//! Atomic files, `.npy` arrays and seeded streams are `loev_core`'s (`io`, `rng`).
 
 pub mod cache;
 pub mod chunks;

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::AugmentError;
-use crate::chain::{AugmentChain, CropRecord, MixupRecord, ViewRecord};
+use crate::chain::{AugmentChain, CropRecord, MixupRecord, ViewPlan, ViewRecord};
 use crate::config::{ChainConfig, StretchMethod};
 
 /// Stream tags of [`derived_rng`], so that the generators of different purposes never
@@ -342,31 +342,7 @@ pub fn build_batch(
     } else {
         Vec::new()
     };
-    let size = n_mels * n_frames;
-    let mut inputs = vec![0.0f32; total * size];
-    match chain.method() {
-        StretchMethod::Exact => {
-            let mut waves: Vec<Vec<f32>> = (0..total)
-                .into_par_iter()
-                .map(|v| chain.render(&plans[v], &source(v), view_len))
-                .collect();
-            mix_waves(&mut waves, &mixes);
-            inputs
-                .par_chunks_mut(size)
-                .zip(waves.par_iter())
-                .for_each(|(out, wave)| frontend.view_input(wave, out));
-        }
-        StretchMethod::Spectral => {
-            inputs
-                .par_chunks_mut(size)
-                .enumerate()
-                .for_each(|(v, out)| chain.render_spectral_power(&plans[v], source(v), frontend, out));
-            if !mixes.is_empty() {
-                mix_power_rows(&mut inputs, size, &mixes);
-            }
-            inputs.par_chunks_mut(size).for_each(|out| frontend.finish_input(out));
-        }
-    }
+    let inputs = render_view_inputs(chain, frontend, &plans, source, &mixes);
     for (record, mix) in records.iter_mut().zip(mixes) {
         record.mixup = Some(mix);
     }
@@ -386,6 +362,56 @@ pub fn build_batch(
         tracking,
         records,
     })
+}
+
+/// The model inputs `[views × n_mels × frames]` of the views planned by `plans`, view `v`
+/// read from its source span `source(v)` (which should hold `plans[v].source_len(view
+/// samples)` samples) and mixed by `mixes` (empty: no mixup), rendered by the chain's
+/// `[stretcher] method`:
+///
+/// * exact: each view's waveform (Signalsmith Stretch, then the base chain), mixed as
+///   waveforms, then the front end;
+/// * spectral: each view's mel power read through its warp from the span after the base chain,
+///   mixed as power, then compressed and standardised.
+///
+/// This is the one rendering of log-mel views: the trainer's batches ([`build_batch`]) and the
+/// standalone views of a clip ([`crate::views::clip_view_inputs`], the Python `Augmenter`) both
+/// call it, so they give the same inputs for the same plans and crops.
+pub fn render_view_inputs(
+    chain: &AugmentChain,
+    frontend: &FrontEnd,
+    plans: &[ViewPlan],
+    source: impl Fn(usize) -> Vec<f32> + Sync,
+    mixes: &[MixupRecord],
+) -> Vec<f32> {
+    let total = plans.len();
+    let view_len = frontend.view_samples();
+    let size = frontend.input_len();
+    let mut inputs = vec![0.0f32; total * size];
+    match chain.method() {
+        StretchMethod::Exact => {
+            let mut waves: Vec<Vec<f32>> = (0..total)
+                .into_par_iter()
+                .map(|v| chain.render(&plans[v], &source(v), view_len))
+                .collect();
+            mix_waves(&mut waves, mixes);
+            inputs
+                .par_chunks_mut(size)
+                .zip(waves.par_iter())
+                .for_each(|(out, wave)| frontend.view_input(wave, out));
+        }
+        StretchMethod::Spectral => {
+            inputs
+                .par_chunks_mut(size)
+                .enumerate()
+                .for_each(|(v, out)| chain.render_spectral_power(&plans[v], source(v), frontend, out));
+            if !mixes.is_empty() {
+                mix_power_rows(&mut inputs, size, mixes);
+            }
+            inputs.par_chunks_mut(size).for_each(|out| frontend.finish_input(out));
+        }
+    }
+    inputs
 }
 
 /// Builds batches ahead of the consumer. Each of `workers` threads claims the next batch

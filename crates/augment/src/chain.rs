@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::AugmentError;
 use crate::config::{ChainConfig, StretchMethod};
 use crate::stretch::with_thread_stretcher;
+pub use crate::transforms::AppliedTransform;
 use crate::transforms::{EffectDraw, REGISTRY, draw_probability, uniform};
 
 /// Every decision of one view.
@@ -82,20 +83,6 @@ impl ViewPlan {
             mixup: None,
         }
     }
-}
-
-/// What happened to one transform of one view.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AppliedTransform {
-    /// Transform name (see [`crate::transforms::transform_names`]); the one-of step is `filter`.
-    pub name: String,
-    /// Whether the transform changed the audio.
-    pub applied: bool,
-    /// For `filter`: the kind chosen by the one-of step (applied or not).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub choice: Option<String>,
-    /// Drawn parameters (empty when not applied).
-    pub params: BTreeMap<String, f64>,
 }
 
 /// Where a view's source audio came from.

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::AugmentError;
+pub use crate::stretch::StretchPreset;
 use crate::transforms::{EffectSet, REGISTRY, check_p, check_range, transform_names};
 
 /// The header and the variant list of the documented default chain file.
@@ -201,31 +202,6 @@ impl std::str::FromStr for StretchMethod {
 impl std::fmt::Display for StretchMethod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Signalsmith Stretch presets (analysis block and hop, in seconds at any sample rate).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StretchPreset {
-    /// 120 ms blocks, 30 ms hop: Signalsmith's default quality.
-    #[default]
-    Default,
-    /// 100 ms blocks, 40 ms hop: about 25 % faster, slightly more phasiness.
-    Cheaper,
-}
-
-impl StretchPreset {
-    /// Block and hop in samples at `sample_rate`.
-    pub fn block_and_interval(self, sample_rate: u32) -> (usize, usize) {
-        let (block, interval) = match self {
-            StretchPreset::Default => (0.12, 0.03),
-            StretchPreset::Cheaper => (0.10, 0.04),
-        };
-        (
-            (block * f64::from(sample_rate)) as usize,
-            (interval * f64::from(sample_rate)) as usize,
-        )
     }
 }
 

@@ -38,10 +38,10 @@ pub mod transforms;
 pub mod views;
 
 pub use batch::{Batch, BatchLoader, DataConfig, LoaderConfig, anchor_tracks, build_batch, mixup};
-pub use chain::{AppliedTransform, AugmentChain, CropRecord, MixupRecord, ViewPlan, ViewRecord};
+pub use chain::{AugmentChain, CropRecord, MixupRecord, ViewPlan, ViewRecord};
 pub use config::{ChainConfig, StretchMethod};
-pub use stretch::{Stretcher, pitch_shift, stretch_and_shift, time_stretch};
-pub use transforms::{EffectConfig, FilterKind};
+pub use stretch::{StretchPreset, Stretcher, pitch_shift, stretch_and_shift, time_stretch};
+pub use transforms::{AppliedTransform, EffectConfig, FilterKind};
 
 /// Everything that can go wrong while configuring or running the augmentation pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -20,9 +20,9 @@
 use std::cell::RefCell;
 
 use loev_audio::SAMPLE_RATE;
+use serde::{Deserialize, Serialize};
 
 use crate::AugmentError;
-use crate::config::StretchPreset;
 use crate::resample::resample_into;
 
 /// Seed of the stretcher's internal random engine. Signalsmith only draws random numbers for
@@ -32,6 +32,31 @@ const STRETCH_SEED: i64 = 0x10ef;
 
 /// The slowest rate (output/input length ratio 2) below which Signalsmith randomises phases.
 const RANDOMISING_RATE: f64 = 0.5;
+
+/// Signalsmith Stretch presets (analysis block and hop, in seconds at any sample rate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StretchPreset {
+    /// 120 ms blocks, 30 ms hop: Signalsmith's default quality.
+    #[default]
+    Default,
+    /// 100 ms blocks, 40 ms hop: about 25 % faster, slightly more phasiness.
+    Cheaper,
+}
+
+impl StretchPreset {
+    /// Block and hop in samples at `sample_rate`.
+    pub fn block_and_interval(self, sample_rate: u32) -> (usize, usize) {
+        let (block, interval) = match self {
+            StretchPreset::Default => (0.12, 0.03),
+            StretchPreset::Cheaper => (0.10, 0.04),
+        };
+        (
+            (block * f64::from(sample_rate)) as usize,
+            (interval * f64::from(sample_rate)) as usize,
+        )
+    }
+}
 
 /// One Signalsmith Stretch instance configured for mono audio at a given sample rate.
 ///

@@ -275,3 +275,79 @@ fn invalid_configs_are_errors() {
     assert!(err.contains("reverb.p"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The standalone log-mel views of a clip (the Python `Augmenter`) render like the trainer's
+/// batches: by the chain's method, each view from its own plan and crop through the same
+/// per-view calls `build_batch` makes (`render_spectral_power` then `finish_input` for the
+/// spectral method; the front end of the Signalsmith waveform for the exact one).
+#[test]
+fn clip_view_inputs_follow_the_method_with_the_trainers_rendering() {
+    use loev_audio::chunks::{Crop, CropProbabilities, read_crop};
+    use loev_augment::views::{clip_view_inputs, clip_views};
+    use loev_core::rng::derived_rng;
+
+    let (dir, cache) = test_cache("clip-views", 1);
+    let audio = cache.track(0).to_vec();
+    let frontend = FrontEnd::new(FrontEndConfig::default()).unwrap();
+    let crops = CropProbabilities::default();
+    let (seed, n) = (21, 6);
+    let mut config = loev_augment::ChainConfig::default();
+    config.pitch_shift.p = 0.8;
+    config.time_stretch.p = 0.8;
+    config.stretcher.method = StretchMethod::Exact;
+    let exact_chain = AugmentChain::new(config.clone()).unwrap();
+    config.stretcher.method = StretchMethod::Spectral;
+    let spectral_chain = AugmentChain::new(config).unwrap();
+
+    let (exact, exact_records) = clip_view_inputs(&exact_chain, &frontend, &audio, seed, n, &crops);
+    let waves = clip_views(&exact_chain, &audio, seed, n, frontend.view_samples(), &crops, false);
+    assert_eq!(exact_records, waves.records);
+    let size = frontend.input_len();
+    for (v, wave) in waves.waves.iter().enumerate() {
+        let mut want = vec![0.0; size];
+        frontend.view_input(wave, &mut want);
+        assert!(
+            exact[v * size..(v + 1) * size]
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "exact view {v}"
+        );
+    }
+
+    let (spectral, spectral_records) = clip_view_inputs(&spectral_chain, &frontend, &audio, seed, n, &crops);
+    assert_eq!(spectral_records, exact_records, "same plans and crops for both methods");
+    assert!(
+        spectral_records
+            .iter()
+            .any(|r| r.applied("pitch_shift") || r.applied("time_stretch")),
+        "the test needs warped views"
+    );
+    for (v, record) in spectral_records.iter().enumerate() {
+        let plan = spectral_chain.plan(&mut derived_rng(seed, &[v as u64]));
+        let crop = record.crop.as_ref().unwrap();
+        let span = read_crop(
+            &audio,
+            &Crop {
+                start: crop.start,
+                len: crop.len,
+            },
+        );
+        let mut want = vec![0.0; size];
+        spectral_chain.render_spectral_power(&plan, span, &frontend, &mut want);
+        frontend.finish_input(&mut want);
+        let got = &spectral[v * size..(v + 1) * size];
+        assert!(
+            got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "spectral view {v}"
+        );
+        let ex = &exact[v * size..(v + 1) * size];
+        let correlation = got.iter().zip(ex).map(|(x, y)| f64::from(x * y)).sum::<f64>() / size as f64;
+        assert!(
+            correlation > 0.5,
+            "view {v}: correlation with the exact view {correlation:.3}"
+        );
+    }
+    assert_ne!(spectral, exact);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -5,7 +5,9 @@
 //!   librosa.
 //! * [`augment`] — augmentation chain + log-mel views/s, per stage and over loader workers,
 //!   against the Python anchor (audiomentations + pedalboard + librosa).
-//! * [`model`] — one training step of the encoder + head, against PyTorch.
+//! * [`embed`] — embedding 30 s and 10 min tracks with the full MULE encoder, against
+//!   mule-torch (an independent PyTorch port of MULE) on the same weights.
+//! * [`model`] — one training step of the encoder + head, against PyTorch; [`step`] times it.
 //! * [`train`] — training throughput (views/s) and data-wait share of presets.
 //! * [`python_anchor`] — runs the anchor scripts under `bench/` (`$LOEV_PYTHON`, else
 //!   `python3`); a missing interpreter, library or script skips the anchor, it is not an error.
@@ -29,9 +31,11 @@
 
 pub mod audio;
 pub mod augment;
+pub mod embed;
 mod error;
 pub mod model;
 pub mod python_anchor;
+pub mod step;
 pub mod train;
 
 pub use error::BenchError;

@@ -6,9 +6,9 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::step::{StepBenchConfig, StepTimings, time_training_steps, training_flops_per_step};
 use crate::{BenchError, python_anchor};
-use loev_model::bench::training_flops_per_step;
-use loev_model::bench::{StepBenchConfig, StepTimings, peak_rss_bytes, time_training_steps};
+use loev_core::process::peak_rss_bytes;
 use loev_model::{EncoderConfig, LoevModelConfig, open_device, set_custom_kernels};
 
 /// Which model sizes to time.

@@ -59,8 +59,10 @@ pub fn run(options: &Options) -> Result<(), BenchError> {
         let run_dir = scratch.join(name.replace([':', '+'], "_"));
         let _ = std::fs::remove_dir_all(&run_dir);
         let mut train_options = TrainOptions::new(&run_dir);
+        // A line per step on stderr (loss, views/s): a run cut short by a time limit, as on a
+        // borrowed GPU, still shows how far it got and how fast.
         train_options.progress = false;
-        train_options.verbose = false;
+        train_options.verbose = true;
         loev_train::pretrain(&config, &train_options).map_err(|source| BenchError::Train {
             name: name.clone(),
             source: Box::new(source),

@@ -1,5 +1,7 @@
 //! `loev`: the command-line front of the loev workspace. Each subcommand lives in
-//! `commands/<name>.rs` and only parses arguments, calls the library crates and reports.
+//! `commands/<name>.rs`: it parses arguments, calls the library crates and reports. Policy
+//! stays in the libraries: `embed`, `probe`, `retrieve` and `analyze` are sequences of
+//! `loev_eval::stages`, `demo` calls `loev_experiments`, `bench` calls `loev_bench`.
 
 mod commands;
 mod output;
@@ -34,6 +36,9 @@ enum Command {
     Pretrain(commands::pretrain::Args),
     /// A self-describing model file from a run's newest good checkpoint.
     Export(commands::export::Args),
+    /// A model file from published weights (MULE through mule-torch).
+    #[command(subcommand)]
+    Import(commands::import::ImportCommand),
     /// Embedding timelines and track means of audio files for every embedding space of a model.
     Embed(commands::embed::Args),
     /// MLP probes on cached embeddings: tagging, key, pitch, tempo.
@@ -118,6 +123,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Pretrain(args) => commands::pretrain::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Import(cmd) => commands::import::run(cmd),
         Command::Embed(args) => commands::embed::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Retrieve(args) => commands::retrieve::run(args),

@@ -2,18 +2,22 @@
 //! voice-led accompaniment pattern, a melody from the key's scale, a bass line on the
 //! chord roots and drums on the tempo grid, mixed at random levels.
 //!
+//! Composing ([`Score`], in musical time) and rendering (at the track's tempo) are separate,
+//! and every part draws from its own stream ([`Streams`]), so the tracks of a tempo family
+//! play one composition: the tempo changes where the notes fall and nothing else.
+//!
 //! Musical time is counted in sixteenth steps (16 per 4/4 bar). The swing ratio moves the
 //! off-beat eighths (and the sixteenths around them) for every part alike, so the whole
 //! band shuffles together.
 
 use loev_core::key::{Key, Mode};
-use loev_core::rng::Rng;
+use loev_core::rng::{Rng, derived_rng};
 use rand::RngExt;
 
 use crate::drums::{self, DrumStyle, Hit, Kit};
 use crate::dsp::{FS, db_to_gain, mix_into};
 use crate::instruments::{Instrument, Note};
-use crate::plan::TrackPlan;
+use crate::plan::{STREAM_TRACK, TrackPlan};
 use crate::theory::{Chord, MAJOR_PROGRESSIONS, MINOR_PROGRESSIONS, diatonic_chord, melody_scale, nearest_midi};
 
 /// Sixteenth steps per bar.
@@ -67,7 +71,7 @@ struct ChordSlot {
 }
 
 /// A pitched event in absolute sixteenth steps.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Event {
     start: f64,
     length: f64,
@@ -75,67 +79,198 @@ struct Event {
     velocity: f32,
 }
 
-/// Renders a track of `plan.seconds` seconds.
-pub(crate) fn render_track(plan: &TrackPlan, rng: &mut Rng) -> Vec<f32> {
+/// The parts of a composition, each drawing from its own random stream ([`Streams`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Part {
+    Swing = 1,
+    Progression,
+    Mix,
+    Harmony,
+    Melody,
+    Bass,
+    Kit,
+    Drums,
+    DrumTiming,
+    HarmonyNotes,
+    MelodyNotes,
+    BassNotes,
+    Finish,
+}
+
+/// The random streams of one composition: one generator per part, derived from (corpus
+/// seed, family, part). A part's draws never depend on how many draws another part made.
+/// The tempo changes how many bars a track has and how many samples every note lasts, so
+/// with one shared generator it would change every later draw; with one stream per part it
+/// changes none of them. A rendered note draws from a generator of its own (part, note
+/// index), since its noise takes one draw per sample.
+pub(crate) struct Streams {
+    seed: u64,
+    family: u64,
+}
+
+impl Streams {
+    pub(crate) fn new(seed: u64, family: usize) -> Self {
+        Self {
+            seed,
+            family: family as u64,
+        }
+    }
+
+    /// The generator of `part`.
+    pub(crate) fn rng(&self, part: Part) -> Rng {
+        derived_rng(self.seed, &[STREAM_TRACK, self.family, part as u64])
+    }
+
+    /// The generator of note `note` of `part`.
+    fn note_rng(&self, part: Part, note: usize) -> Rng {
+        derived_rng(self.seed, &[STREAM_TRACK, self.family, part as u64, note as u64])
+    }
+}
+
+/// Mix levels and brightness per part, drawn once per composition.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Mix {
+    harmony_gain: f32,
+    melody_gain: f32,
+    bass_gain: f32,
+    drum_gain: f32,
+    harmony_brightness: f32,
+    melody_brightness: f32,
+    bass_brightness: f32,
+}
+
+impl Mix {
+    fn draw(rng: &mut Rng) -> Self {
+        Self {
+            harmony_gain: db_to_gain(rng.random_range(-9.0..-3.0)),
+            melody_gain: db_to_gain(rng.random_range(-7.0..-2.0)),
+            bass_gain: db_to_gain(rng.random_range(-6.0..-1.0)),
+            drum_gain: db_to_gain(rng.random_range(-4.0..0.0)),
+            harmony_brightness: rng.random_range(0.8..1.2f32),
+            melody_brightness: rng.random_range(0.8..1.2f32),
+            bass_brightness: rng.random_range(0.8..1.2f32),
+        }
+    }
+}
+
+/// A composition in musical time (sixteenth steps and bars), before it meets a tempo.
+#[derive(Clone, Debug, PartialEq)]
+struct Score {
+    swing: f64,
+    mix: Mix,
+    /// Chords per bar (2 at slow arrangement tempi).
+    chords_per_bar: usize,
+    /// Chord slots of the progression.
+    slots: usize,
+    harmony: Vec<Event>,
+    melody: Vec<Event>,
+    bass: Vec<Event>,
+    /// The drum hits of every bar.
+    drums: Vec<Vec<Hit>>,
+}
+
+/// Whole bars of a track of `seconds` at `tempo` (at least one).
+fn bars_at(seconds: f64, tempo: u32) -> usize {
+    let bar_seconds = 4.0 * 60.0 / tempo as f64;
+    ((seconds - LEAD_IN) / bar_seconds).round().max(1.0) as usize
+}
+
+/// Composes the track of `plan`: as many bars as fit its duration at its tempo, with every
+/// choice that depends on tempo made at the family's arrangement tempo, so that the members
+/// of a family play the same music, the slower ones a prefix of it (see `TrackPlan`).
+fn compose(plan: &TrackPlan, streams: &Streams) -> Score {
+    let (swing_low, swing_high) = plan.style.swing_range();
+    let swing = streams.rng(Part::Swing).random_range(swing_low..=swing_high);
+    let bars = bars_at(plan.seconds, plan.tempo);
+    // Slow tempi change chord every half bar so phrases stay a few seconds long.
+    let chords_per_bar = if 240.0 / plan.arrangement_tempo as f64 > 3.2 {
+        2
+    } else {
+        1
+    };
+    let slots = progression(plan.key, bars, chords_per_bar, &mut streams.rng(Part::Progression));
+    let mix = Mix::draw(&mut streams.rng(Part::Mix));
+    let harmony = accompaniment(plan.ensemble.harmony, &slots, &mut streams.rng(Part::Harmony));
+    // Whether the melody may rest in the first phrase: decided on the shortest member.
+    let long_enough = bars_at(plan.seconds, plan.arrangement_tempo) * chords_per_bar > 2 * PHRASE_CHORDS;
+    let melody = melody(
+        plan.key,
+        plan.ensemble.melody,
+        &slots,
+        chords_per_bar,
+        long_enough,
+        &mut streams.rng(Part::Melody),
+    );
+    let bass = bass_line(
+        plan.key,
+        plan.style,
+        plan.arrangement_tempo,
+        &slots,
+        &mut streams.rng(Part::Bass),
+    );
+    let drums = drum_part(plan.style, plan.arrangement_tempo, bars, &mut streams.rng(Part::Drums));
+    Score {
+        swing,
+        mix,
+        chords_per_bar,
+        slots: slots.len(),
+        harmony,
+        melody,
+        bass,
+        drums,
+    }
+}
+
+/// Renders a track of `plan.seconds` seconds: its composition played at its tempo.
+pub(crate) fn render_track(plan: &TrackPlan, streams: &Streams) -> Vec<f32> {
+    let score = compose(plan, streams);
     let total = (plan.seconds * FS).round() as usize;
     let mut out = vec![0f32; total];
-    let beat = 60.0 / plan.tempo as f64;
-    let (swing_low, swing_high) = plan.style.swing_range();
     let grid = Grid {
-        beat,
-        swing: rng.random_range(swing_low..=swing_high),
+        beat: 60.0 / plan.tempo as f64,
+        swing: score.swing,
     };
-    let bar_seconds = 4.0 * beat;
-    let bars = ((plan.seconds - LEAD_IN) / bar_seconds).round().max(1.0) as usize;
-    // Slow tempi change chord every half bar so phrases stay a few seconds long.
-    let chords_per_bar = if bar_seconds > 3.2 { 2 } else { 1 };
-    let slots = progression(plan.key, bars, chords_per_bar, rng);
-
-    // Mix levels (dB) per part, drawn per track.
-    let harmony_gain = db_to_gain(rng.random_range(-9.0..-3.0));
-    let melody_gain = db_to_gain(rng.random_range(-7.0..-2.0));
-    let bass_gain = db_to_gain(rng.random_range(-6.0..-1.0));
-    let drum_gain = db_to_gain(rng.random_range(-4.0..0.0));
-    let harmony_brightness = rng.random_range(0.8..1.2f32);
-    let melody_brightness = rng.random_range(0.8..1.2f32);
-    let bass_brightness = rng.random_range(0.8..1.2f32);
-
-    let harmony = accompaniment(plan.ensemble.harmony, &slots, rng);
-    play(
+    let mix = score.mix;
+    let parts = [
+        (
+            plan.ensemble.harmony,
+            &score.harmony,
+            mix.harmony_gain,
+            mix.harmony_brightness,
+            Part::HarmonyNotes,
+        ),
+        (
+            plan.ensemble.melody,
+            &score.melody,
+            mix.melody_gain,
+            mix.melody_brightness,
+            Part::MelodyNotes,
+        ),
+        (
+            plan.ensemble.bass,
+            &score.bass,
+            mix.bass_gain,
+            mix.bass_brightness,
+            Part::BassNotes,
+        ),
+    ];
+    for (instrument, events, gain, brightness, part) in parts {
+        // Only the harmony part strums (a guitar's chords).
+        let strum = matches!(part, Part::HarmonyNotes) && instrument == Instrument::Guitar;
+        play(
+            &mut out, &grid, instrument, events, gain, brightness, strum, streams, part,
+        );
+    }
+    let kit = Kit::new(&mut streams.rng(Part::Kit));
+    play_drums(
         &mut out,
         &grid,
-        plan.ensemble.harmony,
-        &harmony,
-        harmony_gain,
-        harmony_brightness,
-        plan.ensemble.harmony == Instrument::Guitar,
-        rng,
+        &kit,
+        &score.drums,
+        mix.drum_gain,
+        &mut streams.rng(Part::DrumTiming),
     );
-    let melody = melody(plan.key, plan.ensemble.melody, &slots, chords_per_bar, rng);
-    play(
-        &mut out,
-        &grid,
-        plan.ensemble.melody,
-        &melody,
-        melody_gain,
-        melody_brightness,
-        false,
-        rng,
-    );
-    let bass = bass_line(plan.key, plan.style, plan.tempo, &slots, rng);
-    play(
-        &mut out,
-        &grid,
-        plan.ensemble.bass,
-        &bass,
-        bass_gain,
-        bass_brightness,
-        false,
-        rng,
-    );
-    drum_track(&mut out, &grid, plan.style, plan.tempo, bars, drum_gain, rng);
-
-    finish(&mut out, rng);
+    finish(&mut out, &mut streams.rng(Part::Finish));
     out
 }
 
@@ -290,11 +425,19 @@ const CADENCE_RHYTHMS: [&[i8]; 4] = [&[2, 2, 4], &[4, 4], &[2, 6], &[1, 1, 2, 4]
 /// The melody: one phrase melody per distinct progression, repeated (with occasional
 /// variation) whenever the progression returns; every phrase ending on the tonic chord
 /// ends on the tonic note.
-fn melody(key: Key, instrument: Instrument, slots: &[ChordSlot], chords_per_bar: usize, rng: &mut Rng) -> Vec<Event> {
+/// The first phrase may be a rest only when the track is `long_enough` (more than two phrases).
+fn melody(
+    key: Key,
+    instrument: Instrument,
+    slots: &[ChordSlot],
+    chords_per_bar: usize,
+    long_enough: bool,
+    rng: &mut Rng,
+) -> Vec<Event> {
     let (low, high) = instrument.melody_register();
     let tonic_midi = nearest_midi(key.tonic, (low + high) / 2 - 4);
     let phrase_steps = PHRASE_CHORDS * BAR_STEPS / chords_per_bar;
-    let intro_rest = rng.random_bool(0.35) && slots.len() > 2 * PHRASE_CHORDS;
+    let intro_rest = rng.random_bool(0.35) && long_enough;
     let mut cache: Vec<(Vec<u8>, Vec<Event>)> = Vec::new();
     let mut events = Vec::new();
     for (phrase, chunk) in slots.chunks(PHRASE_CHORDS).enumerate() {
@@ -482,7 +625,8 @@ fn bass_line(key: Key, style: DrumStyle, tempo: u32, slots: &[ChordSlot], rng: &
     events
 }
 
-/// Renders pitched events. A strummed part spreads each chord's notes by a few ms.
+/// Renders pitched events, each note from its own generator of `part` (its timing jitter,
+/// phases and noise). A strummed part spreads each chord's notes by a few ms.
 #[allow(clippy::too_many_arguments)]
 fn play(
     out: &mut [f32],
@@ -492,17 +636,19 @@ fn play(
     gain: f32,
     brightness: f32,
     strum: bool,
-    rng: &mut Rng,
+    streams: &Streams,
+    part: Part,
 ) {
     let mut chord_onset = f64::NAN;
     let mut strum_index = 0usize;
-    for event in events {
+    for (i, event) in events.iter().enumerate() {
         if event.start == chord_onset {
             strum_index += 1;
         } else {
             chord_onset = event.start;
             strum_index = 0;
         }
+        let mut rng = streams.note_rng(part, i);
         let bar = (event.start / BAR_STEPS as f64).floor() as usize;
         let jitter = (rng.random_range(-0.003..0.003) * FS) as isize;
         let strum_delay = if strum {
@@ -519,47 +665,55 @@ fn play(
             velocity: (event.velocity * gain).min(1.5),
             brightness,
         };
-        instrument.render(&note, out, start, rng);
+        instrument.render(&note, out, start, &mut rng);
     }
 }
 
-/// The drum part: the style's groove every bar, a fill at the end of most 4-bar phrases,
-/// crashes on phrase starts, a final hit on the last downbeat.
-fn drum_track(out: &mut [f32], grid: &Grid, style: DrumStyle, tempo: u32, bars: usize, gain: f32, rng: &mut Rng) {
-    let kit = Kit::new(rng);
+/// The drum part, bar by bar: the style's groove every bar, a fill at the end of most 4-bar
+/// phrases, crashes on phrase starts, a final hit on the last downbeat.
+fn drum_part(style: DrumStyle, tempo: u32, bars: usize, rng: &mut Rng) -> Vec<Vec<Hit>> {
     let variant = rng.random_range(0..6);
     let fill_variant = rng.random_range(0..3);
-    for bar in 0..bars {
-        let mut hits: Vec<Hit> = if bar + 1 == bars {
-            vec![
-                Hit {
-                    step: 0.0,
-                    drum: drums::Drum::Kick,
-                    velocity: 1.0,
-                },
-                Hit {
+    (0..bars)
+        .map(|bar| {
+            let mut hits: Vec<Hit> = if bar + 1 == bars {
+                vec![
+                    Hit {
+                        step: 0.0,
+                        drum: drums::Drum::Kick,
+                        velocity: 1.0,
+                    },
+                    Hit {
+                        step: 0.0,
+                        drum: drums::Drum::Crash,
+                        velocity: 0.8,
+                    },
+                ]
+            } else if bar % 4 == 3 && rng.random_bool(0.75) {
+                let mut h: Vec<Hit> = drums::groove(style, variant, tempo, rng)
+                    .into_iter()
+                    .filter(|h| h.step < 8.0)
+                    .collect();
+                h.extend(drums::fill(fill_variant + bar / 4, rng));
+                h
+            } else {
+                drums::groove(style, variant, tempo, rng)
+            };
+            if bar % 4 == 0 && bar + 1 < bars && (bar == 0 || rng.random_bool(0.6)) {
+                hits.push(Hit {
                     step: 0.0,
                     drum: drums::Drum::Crash,
-                    velocity: 0.8,
-                },
-            ]
-        } else if bar % 4 == 3 && rng.random_bool(0.75) {
-            let mut h: Vec<Hit> = drums::groove(style, variant, tempo, rng)
-                .into_iter()
-                .filter(|h| h.step < 8.0)
-                .collect();
-            h.extend(drums::fill(fill_variant + bar / 4, rng));
-            h
-        } else {
-            drums::groove(style, variant, tempo, rng)
-        };
-        if bar % 4 == 0 && bar + 1 < bars && (bar == 0 || rng.random_bool(0.6)) {
-            hits.push(Hit {
-                step: 0.0,
-                drum: drums::Drum::Crash,
-                velocity: 0.7,
-            });
-        }
+                    velocity: 0.7,
+                });
+            }
+            hits
+        })
+        .collect()
+}
+
+/// Mixes the kit's sounds at the hits of every bar, each with a few ms of timing jitter.
+fn play_drums(out: &mut [f32], grid: &Grid, kit: &Kit, bars: &[Vec<Hit>], gain: f32, rng: &mut Rng) {
+    for (bar, hits) in bars.iter().enumerate() {
         for hit in hits {
             let jitter = (rng.random_range(-0.002..0.002) * FS) as isize;
             let start = (grid.sample(bar, hit.step) as isize + jitter).max(0) as usize;
@@ -612,7 +766,7 @@ mod tests {
                 allowed.push((key.tonic + 11) % 12); // the harmonic-minor leading tone
             }
             let mut events = accompaniment(Instrument::Piano, &slots, &mut rng);
-            events.extend(melody(key, Instrument::Flute, &slots, 1, &mut rng));
+            events.extend(melody(key, Instrument::Flute, &slots, 1, true, &mut rng));
             events.extend(bass_line(key, DrumStyle::Rock, 120, &slots, &mut rng));
             assert!(events.len() > 9 * 4);
             for event in &events {
@@ -620,6 +774,94 @@ mod tests {
                 assert!(allowed.contains(&pc), "{key}: pitch class {pc} is outside the key");
                 assert!(event.length > 0.0 && event.velocity > 0.0);
             }
+        }
+    }
+
+    /// Two members of a family: plans equal but for the tempo; the same swing, mix, kit
+    /// stream and drum variant; the slower member's score is the faster one's up to the
+    /// slower one's last phrase (which ends on the tonic), part by part.
+    #[test]
+    fn family_members_differ_only_in_tempo() {
+        let cfg = crate::CorpusConfig {
+            track_seconds: (15.0, 20.0),
+            ..crate::CorpusConfig::default()
+        };
+        assert_eq!(cfg.tempo_family_size, 2, "the default corpus has tempo families");
+        let mut compared_events = 0;
+        for family in 0..40 {
+            let a = crate::plan::plan_track(7, 2 * family, &cfg);
+            let b = crate::plan::plan_track(7, 2 * family + 1, &cfg);
+            assert_ne!(a.tempo, b.tempo, "family {family}");
+            assert_eq!(
+                TrackPlan {
+                    tempo: b.tempo,
+                    ..a.clone()
+                },
+                b,
+                "family {family}"
+            );
+            assert_eq!(a.arrangement_tempo, a.tempo.min(b.tempo));
+            let streams = Streams::new(7, a.family);
+            let (slow_plan, fast_plan) = if a.tempo < b.tempo { (&a, &b) } else { (&b, &a) };
+            let (slow, fast) = (compose(slow_plan, &streams), compose(fast_plan, &streams));
+            assert_eq!((slow.swing, slow.mix), (fast.swing, fast.mix));
+            assert_eq!(slow.chords_per_bar, fast.chords_per_bar);
+            assert!(slow.drums.len() <= fast.drums.len());
+            // Everything before the slower member's last phrase is the same music.
+            let phrase_steps = (PHRASE_CHORDS * BAR_STEPS / slow.chords_per_bar) as f64;
+            let cut = ((slow.slots - 1) / PHRASE_CHORDS) as f64 * phrase_steps;
+            for (name, s, f) in [
+                ("harmony", &slow.harmony, &fast.harmony),
+                ("melody", &slow.melody, &fast.melody),
+                ("bass", &slow.bass, &fast.bass),
+            ] {
+                let before = |events: &[Event]| events.iter().filter(|e| e.start < cut).copied().collect::<Vec<_>>();
+                assert_eq!(before(s), before(f), "family {family}: {name}");
+                compared_events += before(s).len();
+            }
+            let cut_bar = (cut as usize) / BAR_STEPS;
+            assert_eq!(slow.drums[..cut_bar], fast.drums[..cut_bar], "family {family}: drums");
+        }
+        assert!(compared_events > 40 * 20, "{compared_events} events compared");
+        // The kit comes from the family's kit stream alone: the same sounds for every member.
+        let streams = Streams::new(7, 3);
+        let (kit_a, kit_b) = (
+            Kit::new(&mut streams.rng(Part::Kit)),
+            Kit::new(&mut streams.rng(Part::Kit)),
+        );
+        assert_eq!(kit_a.sound(drums::Drum::Snare), kit_b.sound(drums::Drum::Snare));
+        // Another family draws another composition.
+        let other = Streams::new(7, 4);
+        let kit_c = Kit::new(&mut other.rng(Part::Kit));
+        assert_ne!(kit_a.sound(drums::Drum::Snare), kit_c.sound(drums::Drum::Snare));
+    }
+
+    /// A part's stream does not depend on the tempo: changing only the tempo of a plan (the
+    /// arrangement tempo held) leaves every part's draws as they were, so each part's
+    /// music agrees on the bars both tempi have.
+    #[test]
+    fn a_tempo_change_leaves_every_other_part_unchanged() {
+        let cfg = crate::CorpusConfig {
+            tempo_family_size: 1,
+            ..crate::CorpusConfig::default()
+        };
+        for index in 0..30 {
+            let plan = crate::plan::plan_track(3, index, &cfg);
+            let faster = TrackPlan {
+                tempo: plan.tempo + 37,
+                ..plan.clone()
+            };
+            let streams = Streams::new(3, plan.family);
+            let (slow, fast) = (compose(&plan, &streams), compose(&faster, &streams));
+            assert_eq!((slow.swing, slow.mix), (fast.swing, fast.mix), "track {index}");
+            let phrase_steps = (PHRASE_CHORDS * BAR_STEPS / slow.chords_per_bar) as f64;
+            let cut = ((slow.slots - 1) / PHRASE_CHORDS) as f64 * phrase_steps;
+            let before = |events: &[Event]| events.iter().filter(|e| e.start < cut).copied().collect::<Vec<_>>();
+            assert_eq!(before(&slow.harmony), before(&fast.harmony), "track {index}");
+            assert_eq!(before(&slow.melody), before(&fast.melody), "track {index}");
+            assert_eq!(before(&slow.bass), before(&fast.bass), "track {index}");
+            let cut_bar = (cut as usize) / BAR_STEPS;
+            assert_eq!(slow.drums[..cut_bar], fast.drums[..cut_bar], "track {index}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! The drum kit (synthesised one-shots) and the drum styles with their fills.
 //!
-//! Each track draws its own kit (tunings, decays, brightness), renders every sound once,
-//! and mixes copies at the pattern's event times, so drums cost almost nothing.
+//! Each composition (a tempo family's tracks share it) draws its own kit (tunings, decays,
+//! brightness), renders every sound once, and mixes copies at the pattern's event times, so
+//! drums cost almost nothing.
 
 use std::ops::Range;
 
@@ -83,7 +84,7 @@ impl Drum {
 
 /// One drum hit: when (in sixteenth steps from the start of the bar, fractional steps
 /// allowed for triplets), which sound, how loud.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Hit {
     pub step: f64,
     pub drum: Drum,

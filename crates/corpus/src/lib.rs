@@ -22,15 +22,22 @@
 //! its instruments but is not a tag (a tag on every track carries no information). See
 //! [`tag_vocabulary`].
 //!
-//! **Labels are balanced by construction**: keys cycle through a seeded permutation of the
-//! 24 keys, tempi through a permutation of 60–180 BPM, instrument ensembles through a
-//! permutation of all 116 (harmony, melody, bass) combinations, so N tracks cover each key
-//! N/24 times and no two of the first 2904 tracks share a (key, tempo) pair. Drum styles
-//! are played only at tempi their genres use ([`DrumStyle::tempo_range`]) and are weighted
-//! so that each style still gets a fifth of the tracks. **Splits** are stratified by key:
-//! with the default 70/15/15, every key is in train, valid and test once a corpus has 8
-//! tracks per key (192 tracks); notes are spread over the splits by a low-discrepancy
-//! sequence.
+//! **Tempo families**: by default every two consecutive tracks render one composition at two
+//! tempi ([`CorpusConfig::tempo_family_size`]). The members share key, instruments, drum kit
+//! and style, mix, melody, duration and split, and differ only in tempo, so a model cannot
+//! tell them apart by timbre and key: it must hear the tempo. Every part of a composition
+//! draws from its own random stream, derived from (seed, family, part), so the tempo changes
+//! nothing else.
+//!
+//! **Labels are balanced by construction**: tempi cycle through a permutation of 60–180 BPM
+//! over the tracks; keys cycle through a seeded permutation of the 24 keys and instrument
+//! ensembles through a permutation of all 116 (harmony, melody, bass) combinations over the
+//! families, so N families cover each key N/24 times. Drum styles are played only at tempi
+//! their genres use ([`DrumStyle::tempo_range`]), a family's style at all of its tempi, and
+//! are weighted so that each style still gets a fifth of the tracks. **Splits** are
+//! stratified by key over the families: with the default 70/15/15, every key is in train,
+//! valid and test once a corpus has 8 families per key; notes are spread over the splits by
+//! a low-discrepancy sequence.
 //!
 //! Every track and note is a pure function of (seed, index): generation in parallel gives
 //! the same bytes as generation in series.
@@ -57,7 +64,7 @@ pub use cache::{build_training_cache, open_or_build_training_cache};
 pub use drums::{DrumStyle, UnknownDrumStyle};
 pub use dsp::midi_to_hz;
 pub use instruments::{Instrument, UnknownInstrument};
-pub use plan::{Ensemble, MAX_NOTE_PITCH, MAX_TEMPO, MIN_NOTE_PITCH, MIN_TEMPO};
+pub use plan::{Ensemble, MAX_NOTE_PITCH, MAX_TEMPO, MAX_TEMPO_FAMILY_SIZE, MIN_NOTE_PITCH, MIN_TEMPO};
 pub use summary::{CorpusSummary, SplitCounts};
 pub use write::{CONFIG_NAME, MANIFEST_COLUMNS, MANIFEST_NAME, WrittenCorpus, generate_to_dir, write_corpus};
 
@@ -78,11 +85,18 @@ pub struct CorpusConfig {
     pub note_seconds: f64,
     /// Train / valid / test fractions (normalised; need not sum to 1).
     pub splits: (f64, f64, f64),
+    /// Tracks per *tempo family* (1 to 4): consecutive tracks that render one composition at
+    /// different tempi. Members share key, ensemble, drum kit and style, mix, swing,
+    /// progression, melody, duration and split, and differ only in tempo, so a model that
+    /// tells them apart must hear the tempo: timbre and key no longer identify a track.
+    /// Each tempo comes from the corpus's uniform tempo cycle as for independent tracks.
+    /// 1 gives independent tracks (the corpus before tempo families, with the same labels).
+    pub tempo_family_size: usize,
 }
 
 impl Default for CorpusConfig {
-    /// The demo corpus: 120 tracks (5 per key, so every key is in train, valid and test)
-    /// and 176 notes (each pitch 21–108 twice), 70/15/15 splits, seed 0.
+    /// The demo corpus: 120 tracks in tempo families of 2 and 176 notes (each pitch 21–108
+    /// twice), 70/15/15 splits, seed 0.
     fn default() -> Self {
         Self {
             tracks: 120,
@@ -91,6 +105,7 @@ impl Default for CorpusConfig {
             track_seconds: (20.0, 30.0),
             note_seconds: 4.0,
             splits: (0.7, 0.15, 0.15),
+            tempo_family_size: 2,
         }
     }
 }
@@ -137,6 +152,12 @@ impl CorpusConfig {
                 "splits = ({train}, {valid}, {test}): need non-negative fractions with a positive sum"
             ));
         }
+        if !(1..=MAX_TEMPO_FAMILY_SIZE).contains(&self.tempo_family_size) {
+            return bad(format!(
+                "tempo_family_size = {}: need 1 (independent tracks) to {MAX_TEMPO_FAMILY_SIZE}",
+                self.tempo_family_size
+            ));
+        }
         Ok(())
     }
 }
@@ -163,6 +184,9 @@ pub struct SynthTrack {
     pub id: String,
     /// Index of the track in the corpus.
     pub index: usize,
+    /// Its tempo family ([`track_family`]): the tracks of one family render one composition
+    /// at different tempi.
+    pub family: usize,
     /// Its partition.
     pub split: Split,
     /// Mono samples at [`loev_audio::SAMPLE_RATE`], peak below 1.
@@ -263,15 +287,21 @@ fn labels_of(plan: &plan::TrackPlan) -> TrackLabels {
     }
 }
 
-/// Generates track `index` under `seed` (the config gives durations and splits; its own
-/// `seed` field is not used). A pure function of its arguments.
+/// The tempo family of track `index`: tracks `n·f … n·f + n − 1` form family `f`, with
+/// n = `cfg.tempo_family_size`.
+pub fn track_family(index: usize, cfg: &CorpusConfig) -> usize {
+    index / cfg.tempo_family_size.max(1)
+}
+
+/// Generates track `index` under `seed` (the config gives durations, splits and families;
+/// its own `seed` field is not used). A pure function of its arguments.
 pub fn generate_track(seed: u64, index: usize, cfg: &CorpusConfig) -> SynthTrack {
     let plan = plan::plan_track(seed, index, cfg);
-    let mut rng = derived_rng(seed, &[plan::STREAM_TRACK, index as u64]);
-    let audio = compose::render_track(&plan, &mut rng);
+    let audio = compose::render_track(&plan, &compose::Streams::new(seed, plan.family));
     SynthTrack {
         id: format!("track_{index:05}"),
         index,
+        family: plan.family,
         split: plan.split,
         audio,
         labels: labels_of(&plan),

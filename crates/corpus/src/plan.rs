@@ -2,11 +2,12 @@
 //! (and each note) gets.
 //!
 //! Labels are not drawn independently per item: each label cycles through a seeded
-//! permutation of its values over the item index, so a corpus of N tracks covers the keys,
-//! tempi, instrument sets and styles evenly, and — because the key cycle (24) and the tempo
-//! cycle (121) are coprime — no two of the first 24 × 121 = 2904 tracks share a
-//! (key, tempo) pair. Everything is a pure function of (seed, index), so items can be
-//! generated in any order or in parallel.
+//! permutation of its values, the tempo over the track index and every other label over the
+//! tempo family's index, so a corpus covers the keys, tempi, instrument sets and styles
+//! evenly. Because the key cycle (24 families) and the tempo cycle (121 tracks) are coprime,
+//! no two tracks of a corpus of a few thousand share a (key, tempo) pair (independent tracks:
+//! none of the first 24 × 121 = 2904; families of two: none of the first 2784). Everything is
+//! a pure function of (seed, index), so items can be generated in any order or in parallel.
 
 use loev_core::Split;
 use loev_core::key::{KEY_CLASSES, Key};
@@ -63,10 +64,20 @@ impl Ensemble {
 }
 
 /// Everything decided about a track before it is composed.
+///
+/// A track belongs to a *tempo family* (`CorpusConfig::tempo_family_size` consecutive
+/// tracks): one composition rendered at the family's tempi. Everything but `tempo` is a
+/// property of the family, so the members of a family differ in tempo only.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct TrackPlan {
+    /// The family (the composition) the track renders.
+    pub family: usize,
     pub key: Key,
     pub tempo: u32,
+    /// The slowest tempo of the family. The arrangement choices that depend on tempo (chords
+    /// per bar, the rock ballad feel) are made at this tempo for every member, so that a
+    /// member's tempo changes nothing but the tempo.
+    pub arrangement_tempo: u32,
     pub ensemble: Ensemble,
     pub style: DrumStyle,
     pub seconds: f64,
@@ -145,24 +156,61 @@ fn plays_at(style: DrumStyle, tempo: u32) -> bool {
     (lo..=hi).contains(&tempo)
 }
 
-/// Per-style weights that make every style equally frequent over the uniform tempo cycle
-/// although the styles cover different tempo ranges (iterative proportional fitting: a
-/// style's share is the sum over tempi of its weight among the styles played there).
-fn style_weights() -> [f64; 5] {
+/// The styles played at every tempo of `tempi`, as a bit mask over [`DrumStyle::ALL`]. Rock
+/// and shuffle are played at every tempo, so the mask is never empty.
+fn style_mask(tempi: impl IntoIterator<Item = u32>) -> u8 {
+    tempi.into_iter().fold(u8::MAX, |mask, tempo| {
+        mask & DrumStyle::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| plays_at(**s, tempo))
+            .fold(0u8, |m, (k, _)| m | (1 << k))
+    })
+}
+
+/// How often each style mask occurs for a family of `size` tempi drawn independently and
+/// uniformly from the tempo range, as (mask, number of tempo tuples).
+fn family_masks(size: usize) -> Vec<(u8, f64)> {
+    // Tempi with the same mask are interchangeable: count tuples of masks, not of tempi.
+    let mut single: Vec<(u8, f64)> = Vec::new();
+    for tempo in MIN_TEMPO..=MAX_TEMPO {
+        let mask = style_mask([tempo]);
+        match single.iter_mut().find(|(m, _)| *m == mask) {
+            Some((_, n)) => *n += 1.0,
+            None => single.push((mask, 1.0)),
+        }
+    }
+    let mut masks = vec![(u8::MAX, 1.0)];
+    for _ in 0..size {
+        let mut next: Vec<(u8, f64)> = Vec::new();
+        for &(a, na) in &masks {
+            for &(b, nb) in &single {
+                match next.iter_mut().find(|(m, _)| *m == a & b) {
+                    Some((_, n)) => *n += na * nb,
+                    None => next.push((a & b, na * nb)),
+                }
+            }
+        }
+        masks = next;
+    }
+    masks
+}
+
+/// Per-style weights that make every style equally frequent over families of `size`
+/// uniformly drawn tempi although the styles cover different tempo ranges (iterative
+/// proportional fitting: a style's share is the sum over masks of its weight among the
+/// styles of the mask). A family plays a style that fits all of its tempi.
+fn style_weights(size: usize) -> [f64; 5] {
+    let masks = family_masks(size);
+    let total_count: f64 = masks.iter().map(|(_, n)| n).sum();
     let mut weights = [1.0f64; 5];
-    let tempo_count = (MAX_TEMPO - MIN_TEMPO + 1) as f64;
     for _ in 0..200 {
         let mut shares = [0.0f64; 5];
-        for tempo in MIN_TEMPO..=MAX_TEMPO {
-            let total: f64 = DrumStyle::ALL
-                .iter()
-                .zip(&weights)
-                .filter(|(s, _)| plays_at(**s, tempo))
-                .map(|(_, w)| w)
-                .sum();
-            for (k, style) in DrumStyle::ALL.iter().enumerate() {
-                if plays_at(*style, tempo) {
-                    shares[k] += weights[k] / total / tempo_count;
+        for &(mask, count) in &masks {
+            let total: f64 = (0..5).filter(|k| mask & (1 << k) != 0).map(|k| weights[k]).sum();
+            for (k, share) in shares.iter_mut().enumerate() {
+                if mask & (1 << k) != 0 {
+                    *share += weights[k] / total * count / total_count;
                 }
             }
         }
@@ -173,40 +221,50 @@ fn style_weights() -> [f64; 5] {
     weights
 }
 
-static STYLE_WEIGHTS: std::sync::LazyLock<[f64; 5]> = std::sync::LazyLock::new(style_weights);
+/// The largest tempo family (see [`CorpusConfig::tempo_family_size`]).
+pub const MAX_TEMPO_FAMILY_SIZE: usize = 4;
 
-/// A draw in [0, 1) for the style of track `index`. Tracks whose tempi admit the same set
-/// of styles form a class; within a class the tracks, in index order, take a golden-ratio
-/// sequence from a seeded start, so each class's styles come out in their weighted
-/// proportions to within about one track, and the corpus's styles are balanced.
-fn style_draw(seed: u64, index: usize, tempi: &[usize]) -> f64 {
+/// [`style_weights`] for family sizes 1 to [`MAX_TEMPO_FAMILY_SIZE`], computed once.
+static STYLE_WEIGHTS: std::sync::LazyLock<Vec<[f64; 5]>> =
+    std::sync::LazyLock::new(|| (1..=MAX_TEMPO_FAMILY_SIZE).map(style_weights).collect());
+
+/// The tempo of track `index`: the tracks walk a seeded permutation of the tempo range
+/// (`tempi`, offsets from [`MIN_TEMPO`]), whatever the families.
+fn tempo_at(tempi: &[usize], index: usize) -> u32 {
+    MIN_TEMPO + tempi[index % tempi.len()] as u32
+}
+
+/// A draw in [0, 1) for the style of family `family` of `size` tracks. Families whose tempi
+/// admit the same set of styles form a class; within a class the families, in index order,
+/// take a golden-ratio sequence from a seeded start, so each class's styles come out in their
+/// weighted proportions to within about one family, and the corpus's styles are balanced.
+fn style_draw(seed: u64, family: usize, size: usize, tempi: &[usize]) -> f64 {
     const GOLDEN: f64 = 0.618_033_988_749_894_8;
-    let class_of = |slot: usize| -> u8 {
-        let tempo = MIN_TEMPO + tempi[slot] as u32;
-        DrumStyle::ALL
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| plays_at(**s, tempo))
-            .fold(0u8, |mask, (k, _)| mask | (1 << k))
-    };
-    let cycle = tempi.len();
-    let slot = index % cycle;
+    let class_of = |slot: usize| style_mask((0..size).map(|m| tempo_at(tempi, slot * size + m)));
+    // The families' tempi repeat after this many families.
+    let cycle = tempi.len() / gcd(tempi.len(), size);
+    let slot = family % cycle;
     let class = class_of(slot);
     let per_cycle = (0..cycle).filter(|&j| class_of(j) == class).count();
-    let rank = (index / cycle) * per_cycle + (0..slot).filter(|&j| class_of(j) == class).count();
+    let rank = (family / cycle) * per_cycle + (0..slot).filter(|&j| class_of(j) == class).count();
     let start = derived_rng(seed, &[STREAM_PERMUTATIONS, 3, class as u64]).random::<f64>();
     (start + rank as f64 * GOLDEN).fract()
 }
 
-/// The style at `tempo` for draw `u` in [0, 1): among the styles played at that tempo,
-/// in proportion to their balancing weights.
-fn pick_style(tempo: u32, u: f64) -> DrumStyle {
-    let weights = *STYLE_WEIGHTS;
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// The style of a family whose tempi admit the styles of `mask`, for draw `u` in [0, 1):
+/// among those styles, in proportion to the balancing weights of families of `size`.
+fn pick_style(mask: u8, size: usize, u: f64) -> DrumStyle {
+    let weights = STYLE_WEIGHTS[size.clamp(1, MAX_TEMPO_FAMILY_SIZE) - 1];
     let fitting: Vec<(DrumStyle, f64)> = DrumStyle::ALL
         .iter()
         .zip(weights)
-        .filter(|(s, _)| plays_at(**s, tempo))
-        .map(|(s, w)| (*s, w))
+        .enumerate()
+        .filter(|(k, _)| mask & (1 << k) != 0)
+        .map(|(_, (s, w))| (*s, w))
         .collect();
     let total: f64 = fitting.iter().map(|(_, w)| w).sum();
     let mut cumulative = 0.0;
@@ -220,33 +278,44 @@ fn pick_style(tempo: u32, u: f64) -> DrumStyle {
 }
 
 /// The plan of track `index` under `seed`.
+///
+/// Track `index` is member `index % n` of family `index / n` (n = `tempo_family_size`). Its
+/// tempo is the `index`-th of the tempo cycle, as for independent tracks. Key, ensemble,
+/// duration and split cycle over the *families* as they cycle over the tracks of a corpus of
+/// independent tracks (n = 1); the style is drawn among those played at every tempo of the
+/// family.
 pub(crate) fn plan_track(seed: u64, index: usize, cfg: &CorpusConfig) -> TrackPlan {
+    let size = cfg.tempo_family_size.max(1);
+    let family = index / size;
     let keys = permutation(seed, 0, KEY_CLASSES);
     let tempo_count = (MAX_TEMPO - MIN_TEMPO + 1) as usize;
     let tempi = permutation(seed, 1, tempo_count);
     let ensembles = Ensemble::all();
     let ensemble_order = permutation(seed, 2, ensembles.len());
-    let key = Key::from_class_index(keys[index % KEY_CLASSES]).unwrap_or(Key::new(0, loev_core::key::Mode::Major));
+    let key = Key::from_class_index(keys[family % KEY_CLASSES]).unwrap_or(Key::new(0, loev_core::key::Mode::Major));
     let (low, high) = cfg.track_seconds;
     let seconds = if high > low {
-        derived_rng(seed, &[STREAM_TRACK_DURATION, index as u64]).random_range(low..high)
+        derived_rng(seed, &[STREAM_TRACK_DURATION, family as u64]).random_range(low..high)
     } else {
         low
     };
-    let tempo = MIN_TEMPO + tempi[index % tempo_count] as u32;
-    let style = pick_style(tempo, style_draw(seed, index, &tempi));
+    let family_tempi = (0..size).map(|m| tempo_at(&tempi, family * size + m));
+    let arrangement_tempo = family_tempi.clone().min().unwrap_or(MIN_TEMPO);
+    let style = pick_style(style_mask(family_tempi), size, style_draw(seed, family, size, &tempi));
     TrackPlan {
+        family,
         key,
-        tempo,
-        ensemble: ensembles[ensemble_order[index % ensembles.len()]],
+        tempo: tempo_at(&tempi, index),
+        arrangement_tempo,
+        ensemble: ensembles[ensemble_order[family % ensembles.len()]],
         style,
         // Rounded to whole milliseconds so the manifest's `seconds` is exact.
         seconds: (seconds * 1000.0).round() / 1000.0,
-        // Key j's k-th track takes position j + k of the apportionment sequence: each key
+        // Key j's k-th family takes position j + k of the apportionment sequence: each key
         // walks a run of consecutive positions, so every key is stratified over the splits,
         // and the keys of one cycle start at different positions, so even a corpus of one
-        // cycle (24 tracks) has valid and test tracks.
-        split: apportioned_split(index / KEY_CLASSES + index % KEY_CLASSES, fractions(cfg)),
+        // cycle (24 families) has valid and test tracks. Both members of a family share it.
+        split: apportioned_split(family / KEY_CLASSES + family % KEY_CLASSES, fractions(cfg)),
     }
 }
 
@@ -313,8 +382,9 @@ mod tests {
 
     #[test]
     fn style_weights_balance_the_styles_over_the_tempo_range() {
-        let weights = style_weights();
         let tempo_count = (MAX_TEMPO - MIN_TEMPO + 1) as f64;
+        // Independent tracks, counted tempo by tempo.
+        let weights = style_weights(1);
         for (k, style) in DrumStyle::ALL.iter().enumerate() {
             let share: f64 = (MIN_TEMPO..=MAX_TEMPO)
                 .filter(|t| plays_at(*style, *t))
@@ -331,12 +401,38 @@ mod tests {
                 / tempo_count;
             assert!((share - 0.2).abs() < 1e-3, "{style}: share {share}");
         }
+        // Pairs, counted pair by pair of tempi: a family plays a style that fits both.
+        let weights = style_weights(2);
+        for (k, style) in DrumStyle::ALL.iter().enumerate() {
+            let mut share = 0.0;
+            for a in MIN_TEMPO..=MAX_TEMPO {
+                for b in MIN_TEMPO..=MAX_TEMPO {
+                    if plays_at(*style, a) && plays_at(*style, b) {
+                        let total: f64 = DrumStyle::ALL
+                            .iter()
+                            .zip(&weights)
+                            .filter(|(s, _)| plays_at(**s, a) && plays_at(**s, b))
+                            .map(|(_, w)| w)
+                            .sum();
+                        share += weights[k] / total / (tempo_count * tempo_count);
+                    }
+                }
+            }
+            assert!((share - 0.2).abs() < 1e-3, "pairs, {style}: share {share}");
+        }
+        let slow = style_mask([60]);
         assert_eq!(
-            pick_style(60, 0.99),
+            pick_style(slow, 1, 0.99),
             DrumStyle::Shuffle,
             "only rock and shuffle play at 60 BPM"
         );
-        assert_eq!(pick_style(60, 0.0), DrumStyle::Rock);
+        assert_eq!(pick_style(slow, 1, 0.0), DrumStyle::Rock);
+        assert_eq!(
+            style_mask([100, 170]),
+            style_mask([170]),
+            "four on the floor, rock, shuffle"
+        );
+        assert_eq!(style_mask([60, 120]), slow);
     }
 
     #[test]

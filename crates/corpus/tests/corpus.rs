@@ -85,15 +85,18 @@ fn same_seed_gives_the_same_bytes_in_parallel_and_in_series() {
     std::fs::remove_dir_all(&b).unwrap();
 }
 
-#[test]
-fn two_hundred_tracks_are_diverse_balanced_and_stratified() {
-    let cfg = config(200, 3);
+/// 200 families of `size` tracks under seed 3: diverse, balanced and stratified by key.
+fn check_two_hundred_families(size: usize) {
+    let cfg = CorpusConfig {
+        tempo_family_size: size,
+        ..config(200 * size, 3)
+    };
     let labelled: Vec<_> = (0..cfg.tracks).map(|i| track_labels(cfg.seed, i, &cfg)).collect();
     let summary = CorpusSummary::new(
         labelled.iter().map(|(split, labels)| (labels, *split, 25.0)),
         std::iter::empty(),
     );
-    println!("{summary}");
+    println!("families of {size}:\n{summary}");
 
     // No two tracks share (key, tempo, instrument set).
     let mut seen = BTreeSet::new();
@@ -105,26 +108,29 @@ fn two_hundred_tracks_are_diverse_balanced_and_stratified() {
             "duplicate labels {labels:?}"
         );
     }
-    // Keys: 200 / 24 → 8 or 9 each, and every key in train, valid and test.
+    // Keys: 200 families / 24 → 8 or 9 each, and every key in train, valid and test.
     for (key, counts) in &summary.keys {
-        assert!((8..=9).contains(&counts.total()), "{key}: {counts}");
+        assert!((8 * size..=9 * size).contains(&counts.total()), "{key}: {counts}");
         assert!(
             counts.train > 0 && counts.valid > 0 && counts.test > 0,
             "{key} is missing a split: {counts}"
         );
     }
-    // Tempi: integers 60–180, each 10-BPM bin between 10 and 25 tracks (uniform: 16.5).
+    // Tempi: integers 60–180, each 10-BPM bin between 10 and 25 tracks per 200 (uniform: 16.5).
     for (_, labels) in &labelled {
         assert!(labels.tempo.fract() == 0.0 && (60.0..=180.0).contains(&labels.tempo));
     }
     for (lo, hi, counts) in &summary.tempo_bins {
-        assert!((10..=25).contains(&counts.total()), "tempo {lo}-{hi}: {counts}");
+        assert!(
+            (10 * size..=25 * size).contains(&counts.total()),
+            "tempo {lo}-{hi}: {counts}"
+        );
     }
-    // Styles: 40 each if balanced; within 28–52.
+    // Styles: 40 per 200 tracks if balanced; within 28–52.
     for style in DrumStyle::ALL {
         let tag = loev_corpus::style_tag(style);
         let count = summary.tags.iter().find(|(t, _)| *t == tag).unwrap().1.total();
-        assert!((28..=52).contains(&count), "{tag}: {count}");
+        assert!((28 * size..=52 * size).contains(&count), "{tag}: {count}");
     }
     // Instruments: each pitched instrument tags at least 10 % of the tracks; bass roles ~half.
     for instrument in Instrument::ALL {
@@ -136,7 +142,7 @@ fn two_hundred_tracks_are_diverse_balanced_and_stratified() {
             .1
             .total();
         let bound = if Instrument::BASS.contains(&instrument) { 80 } else { 20 };
-        assert!(count >= bound, "{instrument}: {count}");
+        assert!(count >= bound * size, "{instrument}: {count}");
     }
     // Every track: 3 pitched instruments + a style tag, all from the vocabulary.
     let vocabulary: BTreeSet<String> = tag_vocabulary().into_iter().collect();
@@ -154,21 +160,95 @@ fn two_hundred_tracks_are_diverse_balanced_and_stratified() {
     // Splits close to 70/15/15.
     let total = summary.tracks;
     assert!(
-        (130..=150).contains(&total.train) && (22..=38).contains(&total.valid) && (22..=38).contains(&total.test),
+        (130 * size..=150 * size).contains(&total.train)
+            && (22 * size..=38 * size).contains(&total.valid)
+            && (22 * size..=38 * size).contains(&total.test),
         "{total}"
     );
 }
 
 #[test]
-fn one_cycle_of_keys_already_has_every_split() {
+fn two_hundred_tracks_are_diverse_balanced_and_stratified() {
+    check_two_hundred_families(1);
+}
+
+#[test]
+fn two_hundred_tempo_families_are_diverse_balanced_and_stratified() {
+    check_two_hundred_families(2);
+}
+
+/// The members of a tempo family share every label but the tempo, their split and their
+/// duration; the tempi are those of independent tracks (the same uniform cycle).
+#[test]
+fn tempo_families_differ_only_in_tempo() {
     let cfg = CorpusConfig {
-        tracks: 24,
-        ..CorpusConfig::default()
+        track_seconds: (4.0, 6.0),
+        ..config(242, 5)
     };
-    let splits: BTreeSet<Split> = (0..24).map(|i| track_labels(cfg.seed, i, &cfg).0).collect();
-    assert_eq!(splits.len(), 3);
-    let keys: BTreeSet<Key> = (0..24).map(|i| track_labels(cfg.seed, i, &cfg).1.key).collect();
-    assert_eq!(keys.len(), KEY_CLASSES);
+    assert_eq!(cfg.tempo_family_size, 2, "the default corpus has tempo families");
+    let independent = CorpusConfig {
+        tempo_family_size: 1,
+        ..cfg.clone()
+    };
+    let mut tempi = BTreeMap::new();
+    for family in 0..cfg.tracks / 2 {
+        let (a, b) = (2 * family, 2 * family + 1);
+        assert_eq!(
+            (loev_corpus::track_family(a, &cfg), loev_corpus::track_family(b, &cfg)),
+            (family, family)
+        );
+        let ((split_a, labels_a), (split_b, labels_b)) =
+            (track_labels(cfg.seed, a, &cfg), track_labels(cfg.seed, b, &cfg));
+        assert_eq!(split_a, split_b, "family {family}");
+        assert_ne!(labels_a.tempo, labels_b.tempo, "family {family}");
+        let tempo_free = |labels: &loev_corpus::TrackLabels| {
+            (
+                labels.key,
+                labels.instruments.clone(),
+                labels.style,
+                labels.tags.clone(),
+            )
+        };
+        assert_eq!(tempo_free(&labels_a), tempo_free(&labels_b), "family {family}");
+        for (index, labels) in [(a, &labels_a), (b, &labels_b)] {
+            assert_eq!(
+                labels.tempo,
+                track_labels(cfg.seed, index, &independent).1.tempo,
+                "track {index}"
+            );
+            *tempi.entry(labels.tempo as u32).or_insert(0) += 1;
+        }
+    }
+    // 242 tracks walk the 121 tempi of the cycle twice.
+    assert_eq!(tempi.len(), 121);
+    assert!(tempi.values().all(|&n| n == 2), "{tempi:?}");
+    // Rendered: same duration and ensemble, other audio.
+    for family in [0, 1, 60] {
+        let (a, b) = (
+            generate_track(cfg.seed, 2 * family, &cfg),
+            generate_track(cfg.seed, 2 * family + 1, &cfg),
+        );
+        assert_eq!(
+            (a.family, a.ensemble, a.audio.len()),
+            (b.family, b.ensemble, b.audio.len())
+        );
+        assert!(!same_bits(&a.audio, &b.audio));
+    }
+}
+
+#[test]
+fn one_cycle_of_keys_already_has_every_split() {
+    for size in [1, 2] {
+        let cfg = CorpusConfig {
+            tracks: 24 * size,
+            tempo_family_size: size,
+            ..CorpusConfig::default()
+        };
+        let splits: BTreeSet<Split> = (0..cfg.tracks).map(|i| track_labels(cfg.seed, i, &cfg).0).collect();
+        assert_eq!(splits.len(), 3);
+        let keys: BTreeSet<Key> = (0..cfg.tracks).map(|i| track_labels(cfg.seed, i, &cfg).1.key).collect();
+        assert_eq!(keys.len(), KEY_CLASSES);
+    }
 }
 
 #[test]
@@ -333,6 +413,14 @@ fn config_rejects_unknown_keys_and_bad_values() {
         },
         CorpusConfig {
             splits: (0.8, -0.1, 0.3),
+            ..CorpusConfig::default()
+        },
+        CorpusConfig {
+            tempo_family_size: 0,
+            ..CorpusConfig::default()
+        },
+        CorpusConfig {
+            tempo_family_size: loev_corpus::MAX_TEMPO_FAMILY_SIZE + 1,
             ..CorpusConfig::default()
         },
     ] {

@@ -26,6 +26,7 @@ pub mod report;
 pub use loev_core::split;
 pub mod task;
 mod text;
+pub mod verify;
 
 pub use check::{CheckReport, check_dataset, check_manifest};
 pub use datasets::{DatasetName, load_dataset};

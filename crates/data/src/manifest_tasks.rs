@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use loev_audio::manifest::{Manifest, ManifestRow};
 
-use crate::check::finalize;
 use crate::error::DataError;
 use crate::labels::{Key, tempo_class};
 use crate::options::LoadOptions;
@@ -21,6 +20,7 @@ use crate::report::LoadReport;
 use crate::split::Split;
 use crate::task::{TaskDataset, TaskKind, TaskTrack, TrackLabels};
 use crate::text::split_three_ways;
+use crate::verify::finalize;
 
 /// The label columns that make tasks, with the task kind and name each gives.
 pub const LABEL_COLUMNS: [(&str, TaskKind); 4] = [

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for loev-eval's metrics, computed with mir_eval 0.8.2 and scikit-learn 1.9.1.
+"""Reference values for loev-eval's metrics, computed with mir_eval 0.8.2, scikit-learn 1.9.1 and scipy 1.17.1.
 
 Writes crates/eval/tests/data/metric_reference.json, read by crates/eval/tests/metric_reference.rs:
 
@@ -14,6 +14,11 @@ Writes crates/eval/tests/data/metric_reference.json, read by crates/eval/tests/m
   relative to the scaled reference ref*f, `<=`, factors 1, 2, 3, 1/2, 1/3) and in the form of
   the LOEV reference code (`|est - gt*f| / gt <= tol`). Neither mir_eval nor scikit-learn has
   Acc1/Acc2, so both are written out here from those definitions.
+* `tempo_regression`: the regression probe's readouts on (reference BPM, estimated BPM)
+  pairs: scipy.stats.spearmanr (NaN, written as null, when a side is constant), numpy.median
+  of the absolute error in percent of the reference, and the fraction within 8 % (Gouyon's
+  Acc1 form at tolerance 0.08). Cases: continuous estimates, integer tempi with many ties,
+  quantised estimates, a constant estimate, perfect and reversed orders, two pairs.
 
 Run from the repository root:
     python -m venv .venv-metrics && .venv-metrics/bin/pip install -r crates/eval/reference/requirements.txt
@@ -25,6 +30,7 @@ import warnings
 
 import mir_eval
 import numpy as np
+import scipy.stats
 import sklearn
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -134,16 +140,60 @@ def tempo_cases():
     return out
 
 
+def regression_case(name, reference, estimate):
+    reference = np.asarray(reference, dtype=float)
+    estimate = np.asarray(estimate, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rho = float(scipy.stats.spearmanr(reference, estimate).statistic)
+    errors = 100.0 * np.abs(estimate - reference) / reference
+    within = [gouyon_equal(r, e, 0.08, 1.0) for r, e in zip(reference, estimate)]
+    return {
+        "name": name,
+        "reference": reference.tolist(),
+        "estimate": estimate.tolist(),
+        "spearman": None if np.isnan(rho) else rho,
+        "median_abs_error_percent": float(np.median(errors)),
+        "within_8_percent": float(np.mean(within)),
+    }
+
+
+def tempo_regression_cases():
+    rng = np.random.default_rng(20261207)
+    cases = []
+    # Uniform integer tempi (ties likely), estimates with a log-normal error of spread 0.2.
+    ref = rng.integers(60, 181, 37)
+    est = ref * np.exp(rng.normal(0.0, 0.2, ref.shape))
+    cases.append(regression_case("continuous", ref, est))
+    # Few distinct tempi (heavy ties on the reference) and estimates quantised to 10 BPM.
+    ref = rng.choice([80, 100, 120, 140], 24)
+    est = np.round(ref * np.exp(rng.normal(0.0, 0.15, ref.shape)) / 10.0) * 10.0
+    cases.append(regression_case("tied", ref, est))
+    # A probe that predicts the same tempo for every track: rho undefined.
+    ref = rng.integers(60, 181, 10)
+    cases.append(regression_case("constant_estimate", ref, np.full(ref.shape, 117.5)))
+    # Even count with exact 8 % boundaries: 100 -> 108 and 150 -> 138 are within, 108.1 is not.
+    cases.append(regression_case("boundaries", [100, 150, 100, 90], [108, 138, 108.1, 90]))
+    cases.append(regression_case("perfect", [60, 90, 120, 150, 180], [61, 88, 125, 149, 181]))
+    cases.append(regression_case("reversed", [60, 90, 120, 150, 180], [181, 149, 125, 88, 61]))
+    cases.append(regression_case("two_pairs", [70, 140], [150, 100]))
+    return cases
+
+
 def main():
     data = {
-        "versions": {"mir_eval": mir_eval.__version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__},
+        "versions": {"mir_eval": mir_eval.__version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
         "key": key_cases(),
         "ranking": ranking_cases(),
         "tempo": tempo_cases(),
+        "tempo_regression": tempo_regression_cases(),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(data, indent=1) + "\n")
-    print(f"wrote {OUT}: {len(data['key'])} key pairs, {len(data['ranking'])} ranking cases, {len(data['tempo'])} tempo cases")
+    print(
+        f"wrote {OUT}: {len(data['key'])} key pairs, {len(data['ranking'])} ranking cases, "
+        f"{len(data['tempo'])} tempo cases, {len(data['tempo_regression'])} tempo regression cases"
+    )
 
 
 if __name__ == "__main__":

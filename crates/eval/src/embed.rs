@@ -47,6 +47,7 @@ use crate::store::{
     EmbeddingFormat, EmbeddingMeta, FORMAT_VERSION, INDEX_FILE, IndexRow, STRETCHED_FILE, track_stem, write_index,
     write_meta, write_track,
 };
+pub use crate::store::{SpaceEmbedding, SpaceInfo, TrackEmbedding};
 
 /// Extraction settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,17 +66,6 @@ impl Default for EmbedOptions {
             hop_seconds: 2.0,
         }
     }
-}
-
-/// One embedding space of a model.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpaceInfo {
-    /// Name used in files and tables (`v`, `v_<head>`, `z_<head>`).
-    pub name: String,
-    /// Dimension.
-    pub dim: usize,
-    /// What it is, for humans.
-    pub description: String,
 }
 
 /// The embedding spaces a model of `config` produces, in output order.
@@ -107,52 +97,6 @@ pub fn model_spaces(config: &LoevModelConfig) -> Vec<SpaceInfo> {
         });
     }
     spaces
-}
-
-/// One space of one track.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SpaceEmbedding {
-    /// Space name.
-    pub name: String,
-    /// Dimension D.
-    pub dim: usize,
-    /// `[T × D]`, row-major (one row per slice).
-    pub timeline: Vec<f32>,
-    /// `[D]`: mean of the timeline over time (the track embedding).
-    pub mean: Vec<f32>,
-}
-
-impl SpaceEmbedding {
-    /// Row `t` of the timeline.
-    pub fn row(&self, t: usize) -> &[f32] {
-        &self.timeline[t * self.dim..(t + 1) * self.dim]
-    }
-
-    /// Number of rows T.
-    pub fn len(&self) -> usize {
-        self.timeline.len().checked_div(self.dim).unwrap_or(0)
-    }
-
-    /// True when the timeline has no row.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Every space of one track.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrackEmbedding {
-    /// Centre time of each slice in seconds.
-    pub timestamps: Vec<f64>,
-    /// One entry per space, in [`model_spaces`] order.
-    pub spaces: Vec<SpaceEmbedding>,
-}
-
-impl TrackEmbedding {
-    /// The space called `name`.
-    pub fn space(&self, name: &str) -> Option<&SpaceEmbedding> {
-        self.spaces.iter().find(|s| s.name == name)
-    }
 }
 
 /// Counters of one extraction (what the memory bound is about).

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::EvalError;
 use crate::embed::Embedder;
 use crate::invariance::{Transform, leading_seconds};
+use crate::outcome::Outcome;
 
 /// What to draw and how to fit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,18 +80,26 @@ struct Pairs {
     clips: Vec<usize>,
 }
 
-/// Measures every space of `embedder` on `clips` (16 kHz mono, at least 4 clips).
+/// The fewest clips the probes work with: two to fit, two to test.
+pub const MIN_CLIPS: usize = 4;
+
+/// Measures every space of `embedder` on `clips` (16 kHz mono): the R² per space and
+/// transform. With fewer than [`MIN_CLIPS`] clips the probes do not run, and the outcome says
+/// why.
 pub fn analyze_equivariance(
     embedder: &Embedder,
     model: &str,
     clips: &[Vec<f32>],
     config: &EquivarianceConfig,
-) -> Result<Vec<EquivarianceScore>, EvalError> {
-    if clips.len() < 4 {
-        return Err(EvalError::Invalid(format!(
-            "the equivariance probe needs at least 4 clips (2 to fit, 2 to test), got {}",
-            clips.len()
-        )));
+) -> Result<Outcome<EquivarianceScore>, EvalError> {
+    if clips.len() < MIN_CLIPS {
+        return Ok(Outcome {
+            results: Vec::new(),
+            left_out: vec![format!(
+                "the equivariance probes need at least {MIN_CLIPS} clips (2 to fit, 2 to test), {} given",
+                clips.len()
+            )],
+        });
     }
     let spaces: Vec<String> = embedder.spaces().iter().map(|s| s.name.clone()).collect();
     let transforms = [Transform::PitchShift, Transform::TimeStretch];
@@ -136,11 +145,11 @@ pub fn analyze_equivariance(
             }
         }
     }
-    let mut scores = Vec::new();
+    let mut scores = Outcome::default();
     for (transform, pairs) in transforms.iter().copied().zip(&pairs) {
         for (space, pairs) in spaces.iter().zip(pairs) {
             let (r2, ridge, train_pairs, test_pairs) = fit_and_score(pairs, &config.ridge_grid);
-            scores.push(EquivarianceScore {
+            scores.results.push(EquivarianceScore {
                 model: model.to_string(),
                 space: space.clone(),
                 transform,

@@ -30,7 +30,63 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
-use crate::embed::{SpaceEmbedding, SpaceInfo, TrackEmbedding};
+
+/// One embedding space of a model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceInfo {
+    /// Name used in files and tables (`v`, `v_<head>`, `z_<head>`).
+    pub name: String,
+    /// Dimension.
+    pub dim: usize,
+    /// What it is, for humans.
+    pub description: String,
+}
+
+/// One space of one track.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpaceEmbedding {
+    /// Space name.
+    pub name: String,
+    /// Dimension D.
+    pub dim: usize,
+    /// `[T × D]`, row-major (one row per slice).
+    pub timeline: Vec<f32>,
+    /// `[D]`: mean of the timeline over time (the track embedding).
+    pub mean: Vec<f32>,
+}
+
+impl SpaceEmbedding {
+    /// Row `t` of the timeline.
+    pub fn row(&self, t: usize) -> &[f32] {
+        &self.timeline[t * self.dim..(t + 1) * self.dim]
+    }
+
+    /// Number of rows T.
+    pub fn len(&self) -> usize {
+        self.timeline.len().checked_div(self.dim).unwrap_or(0)
+    }
+
+    /// True when the timeline has no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Every space of one track.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackEmbedding {
+    /// Centre time of each slice in seconds.
+    pub timestamps: Vec<f64>,
+    /// One entry per space, in the model's output order (`v` first).
+    pub spaces: Vec<SpaceEmbedding>,
+}
+
+impl TrackEmbedding {
+    /// The space called `name`.
+    pub fn space(&self, name: &str) -> Option<&SpaceEmbedding> {
+        self.spaces.iter().find(|s| s.name == name)
+    }
+}
 
 /// File name of the metadata.
 pub const META_FILE: &str = "embeddings.json";

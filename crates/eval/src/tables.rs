@@ -50,6 +50,17 @@ impl ModelResults {
     pub fn mean(&self, kind: TaskKind, metric: &str) -> Option<f64> {
         self.summary(kind, metric).map(|m| m.mean)
     }
+
+    /// This row with the retrieval scores of the row of `rows` for the same model and space
+    /// (none when `rows` has no such row): a probe row that also carries its retrieval.
+    pub fn with_retrieval_of(mut self, rows: &[ModelResults]) -> Self {
+        self.retrieval = rows
+            .iter()
+            .find(|r| r.model == self.model && r.space == self.space)
+            .map(|r| r.retrieval.clone())
+            .unwrap_or_default();
+        self
+    }
 }
 
 /// Per seed, the mean of `metric` over the folds; then mean ± std over the seeds that every
@@ -66,14 +77,18 @@ fn fold_mean<'a>(folds: impl Iterator<Item = &'a ProbeResult>, metric: &str) -> 
     Some(MetricSummary::of(metric, values))
 }
 
-/// The columns of Table I: (task kind, metric, header).
-pub const TABLE_ONE_COLUMNS: [(TaskKind, &str, &str); 6] = [
+/// The columns of Table I: (task kind, metric, header). The last three are the tempo
+/// regression probe's ([`crate::probe::TEMPO_REGRESSION_METRICS`]), shown × 100 like the rest.
+pub const TABLE_ONE_COLUMNS: [(TaskKind, &str, &str); 9] = [
     (TaskKind::Tagging, "roc_auc", "Tags ROC-AUC"),
     (TaskKind::Tagging, "average_precision", "Tags AP"),
     (TaskKind::Key, "key_weighted", "Key (weighted)"),
     (TaskKind::Pitch, "accuracy", "Pitch acc."),
     (TaskKind::Tempo, "acc1", "Tempo Acc1"),
     (TaskKind::Tempo, "acc2", "Tempo Acc2"),
+    (TaskKind::Tempo, "tempo_rho", "Tempo ρ ×100"),
+    (TaskKind::Tempo, "tempo_median_error", "Tempo median err. %"),
+    (TaskKind::Tempo, "tempo_within_8pct", "Tempo ±8 %"),
 ];
 
 fn percent(mean: f64, std: f64, seeds: usize) -> String {

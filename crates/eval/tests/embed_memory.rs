@@ -18,15 +18,9 @@ use std::path::Path;
 use burn::tensor::Device;
 use loev_audio::decode::load_mono;
 use loev_audio::frontend::FrontEndConfig;
+use loev_core::process::peak_rss_bytes;
 use loev_eval::embed::{EmbedOptions, Embedder};
 use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
-
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
 
 /// Writes a 44.1 kHz stereo 16-bit wav of `seconds` piece by piece, so writing it does not
 /// raise the peak RSS the test measures.

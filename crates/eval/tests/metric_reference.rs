@@ -1,10 +1,12 @@
-//! The metrics against reference values computed with mir_eval 0.8.2 and scikit-learn 1.9.1
-//! (`crates/eval/reference/make_metric_reference.py`, pinned in
+//! The metrics against reference values computed with mir_eval 0.8.2, scikit-learn 1.9.1 and
+//! scipy 1.17.1 (`crates/eval/reference/make_metric_reference.py`, pinned in
 //! `crates/eval/reference/requirements.txt`; the output
 //! `crates/eval/tests/data/metric_reference.json` is committed).
 
 use loev_data::labels::{KeyLabel, TEMPO_TOLERANCE, key_weighted_score, tempo_acc1, tempo_acc2, tempo_acc2_loev};
-use loev_eval::metrics::{MacroPolicy, average_precision, macro_mean, roc_auc};
+use loev_eval::metrics::{
+    MacroPolicy, TEMPO_REGRESSION_TOLERANCE, average_precision, macro_mean, roc_auc, spearman, tempo_regression_scores,
+};
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -97,6 +99,41 @@ fn tempo_accuracies_match_the_reference_definitions() {
             tempo_acc2_loev(r, e, TEMPO_TOLERANCE),
             b("loev_acc2"),
             "loev acc2 {r} {e}"
+        );
+    }
+}
+
+fn numbers(value: &Value) -> Vec<f64> {
+    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+#[test]
+fn tempo_regression_readouts_match_scipy_and_numpy() {
+    let data = reference();
+    let cases = data["tempo_regression"].as_array().unwrap();
+    assert_eq!(cases.len(), 7);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let (reference, estimate) = (numbers(&case["reference"]), numbers(&case["estimate"]));
+        let pairs: Vec<(f64, f64)> = reference.iter().copied().zip(estimate.iter().copied()).collect();
+        let scores = tempo_regression_scores(&pairs, TEMPO_REGRESSION_TOLERANCE).unwrap();
+        match (scores.spearman, case["spearman"].as_f64()) {
+            (Some(got), Some(want)) => assert!((got - want).abs() < 1e-12, "{name}: rho {got} vs scipy {want}"),
+            (None, None) => {}
+            other => panic!("{name}: rho {other:?}"),
+        }
+        assert_eq!(spearman(&reference, &estimate), scores.spearman, "{name}");
+        let want = case["median_abs_error_percent"].as_f64().unwrap();
+        assert!(
+            (scores.median_abs_error_percent - want).abs() < 1e-9,
+            "{name}: median error {} vs numpy {want}",
+            scores.median_abs_error_percent
+        );
+        let want = case["within_8_percent"].as_f64().unwrap();
+        assert!(
+            (scores.within_tolerance - want).abs() < 1e-12,
+            "{name}: within 8 % {} vs {want}",
+            scores.within_tolerance
         );
     }
 }

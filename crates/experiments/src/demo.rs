@@ -19,25 +19,24 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
-use loev_artifacts::RunDir;
 use loev_audio::cache::AudioCache;
-use loev_audio::decode::load_mono;
-use loev_audio::manifest::Manifest;
 use loev_augment::StretchMethod;
 use loev_corpus::CorpusConfig;
-use loev_data::{LoadOptions, TaskKind, load_manifest_tasks};
-use loev_train::{AnchorMean, TrainOptions, preset};
+use loev_data::TaskKind;
+use loev_train::{AnchorMean, RunState, TrainConfig, TrainOptions, preset, pretrain_or_resume};
 use serde::{Deserialize, Serialize};
 
 use loev_eval::EvalError;
-use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
+use loev_eval::embed::{EmbedJob, EmbedOptions};
 use loev_eval::equivariance::{EquivarianceConfig, EquivarianceScore, analyze_equivariance};
-use loev_eval::invariance::{InvarianceConfig, InvariancePoint, Transform, analyze, write_csv};
-use loev_eval::probe::{ProbeConfig, probe_data, run_probe};
-use loev_eval::retrieval::{DEFAULT_KS, evaluate_retrieval, retrieval_items};
+use loev_eval::invariance::{InvarianceConfig, InvariancePoint, Transform, analyze};
+use loev_eval::probe::{ProbeConfig, embedded_tasks};
+use loev_eval::report::Report;
+use loev_eval::stages::{
+    ClipOptions, ModelSource, ProbeOptions, RetrieveOptions, open_or_embed, probe_spaces, retrieve_spaces, test_clips,
+};
 use loev_eval::store::EmbeddingSet;
-use loev_eval::tables::{ModelResults, table_one_csv, table_one_markdown, table_two_csv, table_two_markdown};
-use loev_eval::{plot_invariance, plot_retrieval};
+use loev_eval::tables::ModelResults;
 
 use crate::DemoError;
 
@@ -64,7 +63,7 @@ pub struct DemoConfig {
     pub embed_batch: usize,
     /// Time-stretched copies per training track for the tempo probe.
     pub stretch_copies: usize,
-    /// Spaces to probe and retrieve in (those the model has).
+    /// Spaces to probe in (every model has `v`); retrieval searches every space of each model.
     pub spaces: Vec<String>,
     /// Probe settings.
     pub probe: ProbeConfig,
@@ -138,13 +137,14 @@ impl DemoConfig {
 
     /// The CI demo (under 3 minutes): every stage, smaller everything.
     pub fn quick(out: &Path) -> Self {
+        let full = Self::full(out);
         Self {
+            // Still 5 tracks per key and 4 notes per pitch (see `full`).
             corpus: CorpusConfig {
                 tracks: 120,
                 notes: 176,
-                seed: 0,
                 track_seconds: (6.0, 8.0),
-                ..CorpusConfig::default()
+                ..full.corpus
             },
             steps: 12,
             anchors: 8,
@@ -168,7 +168,7 @@ impl DemoConfig {
                 ..EquivarianceConfig::default()
             },
             equivariance_clips: 4,
-            ..Self::full(out)
+            ..full
         }
     }
 }
@@ -211,263 +211,248 @@ fn say(config: &DemoConfig, message: &str) {
     }
 }
 
+/// Seconds per stage, in order.
+struct Laps {
+    timings: Vec<(String, f64)>,
+    clock: Instant,
+}
+
+impl Laps {
+    fn new() -> Self {
+        Self {
+            timings: Vec::new(),
+            clock: Instant::now(),
+        }
+    }
+
+    /// Ends the stage `name`.
+    fn lap(&mut self, name: &str) {
+        self.timings
+            .push((name.to_string(), self.clock.elapsed().as_secs_f64()));
+        self.clock = Instant::now();
+    }
+}
+
+/// What the evaluation of every model gathered.
+#[derive(Default)]
+struct Gathered {
+    results: Vec<ModelResults>,
+    retrieval: Vec<ModelResults>,
+    invariance: Vec<InvariancePoint>,
+    equivariance: Vec<EquivarianceScore>,
+}
+
 /// Runs the demo (see the module doc).
 pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
     let out = &config.out;
     std::fs::create_dir_all(out).map_err(EvalError::io("create", out))?;
-    let mut timings = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
-        timings.push((name.to_string(), clock.elapsed().as_secs_f64()));
-        clock = Instant::now();
-    };
-
-    // 1. Corpus.
-    let corpus_dir = out.join("corpus");
-    let manifest = corpus_dir.join(loev_corpus::MANIFEST_NAME);
-    let cache_dir = out.join("cache");
-    if !manifest.exists() || AudioCache::open(&cache_dir).is_err() {
-        say(
-            config,
-            &format!(
-                "generating the corpus: {} tracks, {} notes",
-                config.corpus.tracks, config.corpus.notes
-            ),
-        );
-        let corpus = loev_corpus::generate(&config.corpus).map_err(|e| DemoError::Invalid(e.to_string()))?;
-        loev_corpus::write_corpus(&corpus, &corpus_dir).map_err(|e| DemoError::Invalid(e.to_string()))?;
-        loev_corpus::build_training_cache(corpus, &cache_dir).map_err(|e| DemoError::Invalid(e.to_string()))?;
-    } else {
-        say(config, &format!("reusing the corpus in {}", corpus_dir.display()));
-    }
-    lap("corpus", &mut timings);
-
-    // 2. Pretraining.
+    let mut laps = Laps::new();
+    let (manifest, cache) = corpus(config)?;
+    laps.lap("corpus");
     for name in &config.models {
-        let run_dir = out.join("runs").join(name);
-        let mut train = preset(&format!("{name}:tiny")).map_err(|e| DemoError::Invalid(e.to_string()))?;
-        train.name = name.clone();
-        train.data.cache = Some(std::path::absolute(&cache_dir).unwrap_or(cache_dir.clone()));
-        train.data.anchors = config.anchors;
-        train.data.views = config.views;
-        train.optimizer.learning_rate = config.learning_rate;
-        train.optimizer.schedule = loev_train::config::Schedule::Cosine {
-            warmup_steps: config.warmup_steps,
-            final_lr: config.learning_rate / 10.0,
-        };
-        train.train.steps = config.steps;
-        train.train.checkpoint_every = config.steps.max(1);
-        train.train.log_every = (config.steps / 20).max(1);
-        train.augment.stretcher.method = config.augment_method;
-        train.objective.anchor_mean = config.anchor_mean;
-        let mut options = TrainOptions::new(&run_dir);
-        options.progress = config.progress;
-        options.verbose = config.progress;
-        let finished = RunDir::open(&run_dir)
-            .ok()
-            .and_then(|r| r.checkpoints().ok())
-            .is_some_and(|c| c.iter().any(|(step, _)| *step >= config.steps));
-        if run_dir.join("config.toml").exists() {
-            refuse_other_recipe(&run_dir, &train)?;
-        }
-        if finished {
-            say(config, &format!("reusing the trained run {}", run_dir.display()));
-        } else if run_dir.join("config.toml").exists() {
-            say(config, &format!("resuming {}", run_dir.display()));
-            loev_train::resume(&options)?;
-        } else {
-            say(
-                config,
-                &format!(
-                    "pretraining {name} ({} steps of {} × {} views)",
-                    config.steps, config.anchors, config.views
-                ),
-            );
-            loev_train::pretrain(&train, &options)?;
-        }
-        lap(&format!("pretrain {name}"), &mut timings);
+        pretrain(config, name, &cache)?;
+        laps.lap(&format!("pretrain {name}"));
     }
-
-    // 3.–4. Per model: embed, probe, retrieve, invariance.
     // Both analyses use the first test tracks: read them once.
-    let loaded = test_clips(&manifest, config.invariance_clips.max(config.equivariance_clips))?;
-    let clips = &loaded[..config.invariance_clips.min(loaded.len())];
-    let equivariance_clips = &loaded[..config.equivariance_clips.min(loaded.len())];
-    let mut results = Vec::new();
-    let mut retrieval_rows: Vec<ModelResults> = Vec::new();
-    let mut invariance = Vec::new();
-    let mut equivariance = Vec::new();
-    for name in &config.models {
-        let embedder = Embedder::from_run(
-            &out.join("runs").join(name),
-            Device::flex(),
-            EmbedOptions {
-                batch_size: config.embed_batch,
-                ..EmbedOptions::default()
-            },
-        )?;
-        let emb_dir = out.join("embeddings").join(name);
-        if EmbeddingSet::open(&emb_dir).is_err() {
-            say(config, &format!("embedding the corpus with {name}"));
-            let job = EmbedJob {
-                stretch_copies: config.stretch_copies,
-                progress: config.progress,
-                ..EmbedJob::default()
-            };
-            embed_to_folder(&embedder, &manifest, &emb_dir, &job)?;
-        }
-        lap(&format!("embed {name}"), &mut timings);
-        let set = EmbeddingSet::open(&emb_dir)?;
-        let (tasks, _) = load_manifest_tasks(&set.index_path(), &LoadOptions::default()).map_err(EvalError::from)?;
-        // Retrieval in every space the model has (V, each head's Z, LOEV++'s V^k): which one
-        // retrieves by key or tempo is part of what the seed's Fig. 2 shows.
-        for space in &set.meta.spaces {
-            let items = retrieval_items(&set, &space.name)?;
-            retrieval_rows.push(ModelResults {
-                model: name.clone(),
-                space: space.name.clone(),
-                probes: Vec::new(),
-                retrieval: evaluate_retrieval(&items, &DEFAULT_KS, config.probe.tempo_tolerance),
-            });
-        }
-        for space in config.spaces.iter().filter(|s| set.space(s).is_ok()) {
-            say(config, &format!("probing {name} / {space}"));
-            let mut probes = Vec::new();
-            for task in &tasks {
-                let data = probe_data(task, &set, space)?;
-                match run_probe(&data, space, &config.probe) {
-                    Ok(result) => probes.push(result),
-                    Err(EvalError::Empty(reason)) => say(config, &format!("skipping a probe: {reason}")),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            let retrieval = retrieval_rows
-                .iter()
-                .find(|r| &r.model == name && &r.space == space)
-                .map(|r| r.retrieval.clone())
-                .unwrap_or_default();
-            results.push(ModelResults {
-                model: name.clone(),
-                space: space.clone(),
-                probes,
-                retrieval,
-            });
-        }
-        lap(&format!("probe+retrieve {name}"), &mut timings);
-        say(config, &format!("invariance of {name} on {} clips", clips.len()));
-        invariance.extend(analyze(&embedder, name, clips, &config.invariance)?);
-        lap(&format!("invariance {name}"), &mut timings);
+    let wanted = config.invariance_clips.max(config.equivariance_clips);
+    let clips = test_clips(&manifest, &ClipOptions { max_clips: wanted })?;
+    for (path, reason) in &clips.left_out {
         say(
             config,
-            &format!("equivariance probes of {name} on {} clips", equivariance_clips.len()),
+            &format!("left out of the analyses: {}: {reason}", path.display()),
         );
-        equivariance.extend(analyze_equivariance(
-            &embedder,
-            name,
-            equivariance_clips,
-            &config.equivariance,
-        )?);
-        lap(&format!("equivariance {name}"), &mut timings);
     }
+    let clips = clips.results;
+    let mut gathered = Gathered::default();
+    for name in &config.models {
+        evaluate(config, name, &manifest, &clips, &mut gathered, &mut laps)?;
+    }
+    write_results(config, gathered, &mut laps)
+}
 
-    // 5. Results.
-    let results_dir = out.join("results");
-    std::fs::create_dir_all(&results_dir).map_err(EvalError::io("create", &results_dir))?;
-    let write = |file: &str, text: &str| {
-        let path = results_dir.join(file);
-        loev_core::io::atomic_write(&path, text.as_bytes()).map_err(EvalError::io("write", &path))
+/// Stage 1: the corpus's wav files and manifest, and the cache of its training split (reused
+/// when both are there). Returns the manifest and the cache folder.
+fn corpus(config: &DemoConfig) -> Result<(PathBuf, PathBuf), DemoError> {
+    let corpus_dir = config.out.join("corpus");
+    let manifest = corpus_dir.join(loev_corpus::MANIFEST_NAME);
+    let cache_dir = config.out.join("cache");
+    if manifest.exists() && AudioCache::open(&cache_dir).is_ok() {
+        say(config, &format!("reusing the corpus in {}", corpus_dir.display()));
+        return Ok((manifest, cache_dir));
+    }
+    say(
+        config,
+        &format!(
+            "generating the corpus: {} tracks, {} notes",
+            config.corpus.tracks, config.corpus.notes
+        ),
+    );
+    let invalid = |e: loev_corpus::CorpusError| DemoError::Invalid(e.to_string());
+    let corpus = loev_corpus::generate(&config.corpus).map_err(invalid)?;
+    loev_corpus::write_corpus(&corpus, &corpus_dir).map_err(invalid)?;
+    loev_corpus::build_training_cache(corpus, &cache_dir).map_err(invalid)?;
+    Ok((manifest, cache_dir))
+}
+
+/// The run configuration of model `name`: its tiny preset with the demo's batch, schedule,
+/// stretch method and anchor mean, on the corpus cache.
+fn recipe(config: &DemoConfig, name: &str, cache: &Path) -> Result<TrainConfig, DemoError> {
+    let mut train = preset(&format!("{name}:tiny")).map_err(|e| DemoError::Invalid(e.to_string()))?;
+    train.name = name.to_string();
+    train.data.cache = Some(std::path::absolute(cache).unwrap_or(cache.to_path_buf()));
+    train.data.anchors = config.anchors;
+    train.data.views = config.views;
+    train.optimizer.learning_rate = config.learning_rate;
+    train.optimizer.schedule = loev_train::config::Schedule::Cosine {
+        warmup_steps: config.warmup_steps,
+        final_lr: config.learning_rate / 10.0,
     };
-    let table_one = table_one_markdown(&results);
-    let table_two = table_two_markdown(&retrieval_rows);
-    write("table1.md", &table_one)?;
-    write("table1.csv", &table_one_csv(&results))?;
-    write("table2.md", &table_two)?;
-    write("table2.csv", &table_two_csv(&retrieval_rows))?;
-    let retrieval_plot = results_dir.join("retrieval.png");
-    let retrieval_title = "Retrieval among the music tracks against k, every model and space (as the seed's Fig. 2)";
-    plot_retrieval(&retrieval_plot, &retrieval_rows, retrieval_title)?;
-    plot_retrieval(&results_dir.join("retrieval.svg"), &retrieval_rows, retrieval_title)?;
-    write_csv(&results_dir.join("invariance.csv"), &invariance)?;
-    let table_equivariance = loev_eval::equivariance::markdown(&equivariance);
-    loev_eval::equivariance::write_csv(&results_dir.join("equivariance.csv"), &equivariance)?;
-    write("equivariance.md", &table_equivariance)?;
-    let plotted: Vec<InvariancePoint> = invariance.iter().filter(|p| p.space == "v").cloned().collect();
-    let plot = results_dir.join("invariance.png");
-    plot_invariance(
-        &plot,
-        &plotted,
+    train.train.steps = config.steps;
+    train.train.checkpoint_every = config.steps.max(1);
+    train.train.log_every = (config.steps / 20).max(1);
+    train.augment.stretcher.method = config.augment_method;
+    train.objective.anchor_mean = config.anchor_mean;
+    Ok(train)
+}
+
+/// Stage 2: pretrains model `name` into `runs/<name>`, resuming an unfinished run and reusing a
+/// finished one (trained with the same recipe).
+fn pretrain(config: &DemoConfig, name: &str, cache: &Path) -> Result<(), DemoError> {
+    let run_dir = config.out.join("runs").join(name);
+    let mut options = TrainOptions::new(&run_dir);
+    options.progress = config.progress;
+    options.verbose = config.progress;
+    pretrain_or_resume(&recipe(config, name, cache)?, &options, |state| {
+        let message = match state {
+            RunState::Finished => format!("reusing the trained run {}", run_dir.display()),
+            RunState::Unfinished => format!("resuming {}", run_dir.display()),
+            RunState::New => format!(
+                "pretraining {name} ({} steps of {} × {} views)",
+                config.steps, config.anchors, config.views
+            ),
+        };
+        say(config, &message)
+    })?;
+    Ok(())
+}
+
+/// Stages 3–4 for model `name`: embed the corpus, retrieve in every space, probe, and measure
+/// invariance and equivariance on the test clips.
+fn evaluate(
+    config: &DemoConfig,
+    name: &str,
+    manifest: &Path,
+    clips: &[Vec<f32>],
+    gathered: &mut Gathered,
+    laps: &mut Laps,
+) -> Result<(), DemoError> {
+    let options = EmbedOptions {
+        batch_size: config.embed_batch,
+        ..EmbedOptions::default()
+    };
+    let embedder = ModelSource::Run(config.out.join("runs").join(name)).open(Device::flex(), options)?;
+    let job = EmbedJob {
+        stretch_copies: config.stretch_copies,
+        progress: config.progress,
+        ..EmbedJob::default()
+    };
+    let emb_dir = config.out.join("embeddings").join(name);
+    if EmbeddingSet::open(&emb_dir).is_err() {
+        say(config, &format!("embedding the corpus with {name}"));
+    }
+    let (set, _) = open_or_embed(&embedder, manifest, &emb_dir, &job)?;
+    laps.lap(&format!("embed {name}"));
+    // Retrieval in every space the model has (V, each head's Z, LOEV++'s V^k): which one
+    // retrieves by key or tempo is part of what the seed's Fig. 2 shows.
+    let retrieval = retrieve_spaces(
+        &set,
+        name,
+        &RetrieveOptions {
+            tolerance: config.probe.tempo_tolerance,
+            ..RetrieveOptions::default()
+        },
+    )?;
+    for left_out in &retrieval.left_out {
+        say(
+            config,
+            &format!("retrieval in {}: k = {:?} left out", left_out.space, left_out.ks),
+        );
+    }
+    let (tasks, _) = embedded_tasks(&set)?;
+    let probe_options = ProbeOptions {
+        spaces: config.spaces.clone(),
+        tasks: Vec::new(),
+        config: config.probe.clone(),
+    };
+    let probes = probe_spaces(&set, name, &tasks, &probe_options, |space, data| {
+        say(config, &format!("probing {name} / {space}: {}", data.task))
+    })?;
+    for reason in &probes.left_out {
+        say(config, &format!("skipping a probe: {reason}"));
+    }
+    gathered.results.extend(
+        probes
+            .results
+            .into_iter()
+            .map(|r| r.with_retrieval_of(&retrieval.results)),
+    );
+    gathered.retrieval.extend(retrieval.results);
+    laps.lap(&format!("probe+retrieve {name}"));
+    let invariance_clips = &clips[..config.invariance_clips.min(clips.len())];
+    say(
+        config,
+        &format!("invariance of {name} on {} clips", invariance_clips.len()),
+    );
+    gathered
+        .invariance
+        .extend(analyze(&embedder, name, invariance_clips, &config.invariance)?);
+    laps.lap(&format!("invariance {name}"));
+    let equivariance_clips = &clips[..config.equivariance_clips.min(clips.len())];
+    say(
+        config,
+        &format!("equivariance probes of {name} on {} clips", equivariance_clips.len()),
+    );
+    let equivariance = analyze_equivariance(&embedder, name, equivariance_clips, &config.equivariance)?;
+    for reason in &equivariance.left_out {
+        say(config, &format!("skipping the equivariance probes: {reason}"));
+    }
+    gathered.equivariance.extend(equivariance.results);
+    laps.lap(&format!("equivariance {name}"));
+    Ok(())
+}
+
+/// Stage 5: the tables, plots, verdict and `summary.json` in `results/`.
+fn write_results(config: &DemoConfig, gathered: Gathered, laps: &mut Laps) -> Result<DemoReport, DemoError> {
+    let report = Report::create(&config.out.join("results"))?;
+    let table_one = report.probes("table1", &gathered.results)?;
+    let table_two = report.retrieval("table2", &gathered.retrieval)?;
+    let retrieval_plot = report.retrieval_plot(
+        "retrieval",
+        &gathered.retrieval,
+        "Retrieval among the music tracks against k, every model and space (as the seed's Fig. 2)",
+    )?;
+    let table_equivariance = report.equivariance(&gathered.equivariance)?;
+    let plot = report.invariance(
+        &gathered.invariance,
+        &["v"],
         "Invariance of the encoder embedding V: 1 - cos(clean, transformed)",
     )?;
-    plot_invariance(
-        &results_dir.join("invariance.svg"),
-        &plotted,
-        "Invariance of the encoder embedding V: 1 - cos(clean, transformed)",
-    )?;
-    lap("results", &mut timings);
-    let verdict = verdict(&results, &invariance);
-    let report = DemoReport {
-        results,
-        invariance,
-        timings,
+    laps.lap("results");
+    let verdict = verdict(&gathered.results, &gathered.invariance);
+    let summary = DemoReport {
+        results: gathered.results,
+        invariance: gathered.invariance,
+        timings: std::mem::take(&mut laps.timings),
         table_one,
         table_two,
         plot,
         retrieval_plot,
-        equivariance,
+        equivariance: gathered.equivariance,
         table_equivariance,
         verdict,
     };
-    let json = serde_json::to_string_pretty(&report).map_err(|e| DemoError::Invalid(e.to_string()))?;
-    write("summary.json", &json)?;
-    Ok(report)
-}
-
-/// A run folder left by an earlier demo is reused only if it was trained with the same
-/// augmentation chain and objective (e.g. not with the other pitch/stretch method or anchor
-/// mean).
-fn refuse_other_recipe(run_dir: &Path, wanted: &loev_train::TrainConfig) -> Result<(), DemoError> {
-    let path = run_dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).map_err(EvalError::io("read", &path))?;
-    let saved = loev_train::TrainConfig::from_toml(&text, &path.display().to_string())
-        .map_err(|e| EvalError::format(&path, e.to_string()))?;
-    if saved.augment != wanted.augment || saved.objective != wanted.objective {
-        let recipe = |c: &loev_train::TrainConfig| {
-            format!(
-                "pitch/stretch method {}, anchor mean {:?}",
-                c.augment.stretcher.method.name(),
-                c.objective.anchor_mean
-            )
-        };
-        return Err(DemoError::Invalid(format!(
-            "{} was trained with another recipe ({}; this demo asks for {}); give the demo \
-             another --out folder or remove that run",
-            run_dir.display(),
-            recipe(&saved),
-            recipe(wanted)
-        )));
-    }
-    Ok(())
-}
-
-/// The first `n` test tracks of the corpus (audio), for the invariance and equivariance analyses.
-fn test_clips(manifest: &Path, n: usize) -> Result<Vec<Vec<f32>>, DemoError> {
-    let parsed = Manifest::read(manifest).map_err(|e| EvalError::format(manifest, e.to_string()))?;
-    parsed
-        .rows
-        .iter()
-        .filter(|r| {
-            r.fields.get("kind").is_some_and(|k| k == "track") && r.fields.get("split").is_some_and(|s| s == "test")
-        })
-        .take(n)
-        .map(|r| {
-            load_mono(&r.path).map_err(|e| {
-                DemoError::from(EvalError::Audio {
-                    path: r.path.clone(),
-                    reason: e.to_string(),
-                })
-            })
-        })
-        .collect()
+    report.json("summary.json", &summary)?;
+    Ok(summary)
 }
 
 /// One half of the seed's claim: LOEV keeps what its variant head leaves out, where the MULE

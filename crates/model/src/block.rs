@@ -11,6 +11,9 @@ use crate::init::ParamFactory;
 use crate::kernels::gelu;
 use crate::layers::{GELU_GAIN, SqueezeExcite, WsConv2d, same_padding};
 
+/// Kernels [freq, time] of a block's conv0, conv1, conv1b and conv2 (every stage, both paths).
+pub const BLOCK_KERNELS: [[usize; 2]; 4] = [[1, 1], [1, 3], [3, 1], [1, 1]];
+
 /// Shape and constants of one block.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BlockSpec {
@@ -74,10 +77,11 @@ impl NfBlock {
             alpha,
             drop_probability,
         } = spec;
-        let conv0 = WsConv2d::new(factory, channels_in, bottleneck, [1, 1], [1, 1], 1);
-        let conv1 = WsConv2d::new(factory, bottleneck, bottleneck, [1, 3], [freq_stride, 1], groups);
-        let conv1b = WsConv2d::new(factory, bottleneck, bottleneck, [3, 1], [1, 1], groups);
-        let conv2 = WsConv2d::new(factory, bottleneck, channels_out, [1, 1], [1, 1], 1);
+        let [k0, k1, k1b, k2] = BLOCK_KERNELS;
+        let conv0 = WsConv2d::new(factory, channels_in, bottleneck, k0, [1, 1], 1);
+        let conv1 = WsConv2d::new(factory, bottleneck, bottleneck, k1, [freq_stride, 1], groups);
+        let conv1b = WsConv2d::new(factory, bottleneck, bottleneck, k1b, [1, 1], groups);
+        let conv2 = WsConv2d::new(factory, bottleneck, channels_out, k2, [1, 1], 1);
         let shortcut = transition.then(|| WsConv2d::new(factory, channels_in, channels_out, [1, 1], [1, 1], 1));
         let se = SqueezeExcite::new(factory, channels_out, se_hidden);
         let skip_gain = factory.constant([1], 0.0);

@@ -337,6 +337,17 @@ impl LoevModelConfig {
         }
     }
 
+    /// The encoder alone, without projection heads: a model that embeds into V only, as the
+    /// published MULE weights do (they were released without their projector).
+    pub fn encoder_only(encoder: EncoderConfig) -> Self {
+        Self {
+            encoder,
+            heads: Vec::new(),
+            projection_dims: Vec::new(),
+            plusplus: false,
+        }
+    }
+
     /// Sets the projection layer sizes.
     pub fn with_projection_dims(mut self, dims: Vec<usize>) -> Self {
         self.projection_dims = dims;
@@ -354,7 +365,12 @@ impl LoevModelConfig {
         self.encoder.validate()?;
         let bad = |msg: String| Err(ModelError::InvalidConfig(msg));
         if self.heads.is_empty() {
-            return bad("heads is empty: give at least one head name (e.g. \"invariant\")".into());
+            // An encoder without heads: published weights (MULE's release is the encoder alone),
+            // which embed into `v` only. Training always builds at least one head.
+            if self.plusplus {
+                return bad("plusplus needs heads: its branches are one per head".into());
+            }
+            return Ok(());
         }
         for (i, name) in self.heads.iter().enumerate() {
             if name.is_empty() || self.heads[..i].contains(name) {

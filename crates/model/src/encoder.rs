@@ -12,14 +12,15 @@ use crate::kernels::gelu;
 use crate::layers::{GELU_GAIN, WsConv2d, scaled_gelu, spatial_mean};
 
 /// Kernels and strides [freq, time] of the slow stem (MULE: time stride 8 folded into conv 0).
-const SLOW_STEM: [([usize; 2], [usize; 2]); 4] =
+pub const SLOW_STEM: [([usize; 2], [usize; 2]); 4] =
     [([3, 1], [2, 8]), ([3, 1], [1, 1]), ([3, 1], [1, 1]), ([3, 3], [2, 2])];
 /// Kernels and strides [freq, time] of the fast stem.
-const FAST_STEM: [([usize; 2], [usize; 2]); 4] =
+pub const FAST_STEM: [([usize; 2], [usize; 2]); 4] =
     [([3, 3], [2, 2]), ([3, 3], [1, 1]), ([3, 3], [1, 1]), ([3, 3], [2, 2])];
 /// Fusion kernel [1,7] and stride [1,4]: brings the fast time axis to the slow one (×4).
-const FUSION_KERNEL: [usize; 2] = [1, 7];
-const FUSION_STRIDE: [usize; 2] = [1, 4];
+pub const FUSION_KERNEL: [usize; 2] = [1, 7];
+/// Fusion stride [1,4].
+pub const FUSION_STRIDE: [usize; 2] = [1, 4];
 
 /// How a forward pass treats stochastic depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

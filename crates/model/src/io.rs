@@ -152,6 +152,37 @@ impl LoevModel {
         Self::load_bytes(path, bytes, config, device)
     }
 
+    /// A model built from `config` with the given weights `(module path, shape, values)`, e.g.
+    /// weights converted from another implementation; `source` names where they came from in
+    /// errors. A tensor missing, extra or of another shape is an error naming it, as in
+    /// [`LoevModel::load_into`].
+    pub fn from_tensors(
+        source: &Path,
+        config: &LoevModelConfig,
+        tensors: &[(String, Vec<usize>, Vec<f32>)],
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let format_error = |reason: String| ModelError::Format {
+            path: source.to_path_buf(),
+            reason,
+        };
+        let encoded: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<(String, TensorView<'_>)> = tensors
+            .iter()
+            .zip(&encoded)
+            .map(|((name, shape, _), bytes)| {
+                let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .map_err(|e| format_error(format!("tensor `{name}`: {e}")))?;
+                Ok((name.clone(), view))
+            })
+            .collect::<Result<_, ModelError>>()?;
+        let bytes = safetensors::serialize(views, None).map_err(|e| format_error(e.to_string()))?;
+        Self::load_bytes(source, &bytes, config, device)
+    }
+
     fn load_bytes(path: &Path, bytes: &[u8], config: &LoevModelConfig, device: &Device) -> Result<Self, ModelError> {
         let file = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format {
             path: path.to_path_buf(),
@@ -182,6 +213,36 @@ impl LoevModel {
             )));
         }
         Ok(model)
+    }
+}
+
+/// Every parameter of a model of `config` as `(module path, shape)`, in visit order: the
+/// names and shapes a weight file for it must hold.
+pub fn parameter_shapes(config: &LoevModelConfig) -> Result<Vec<(String, Vec<usize>)>, ModelError> {
+    let model = LoevModel::placeholder(config, &Device::flex())?;
+    let mut shapes = ShapeCollector::default();
+    model.visit(&mut shapes);
+    Ok(shapes.shapes)
+}
+
+/// Collects `(name, shape)` of every parameter without reading its values.
+#[derive(Default)]
+struct ShapeCollector {
+    path: Vec<String>,
+    shapes: Vec<(String, Vec<usize>)>,
+}
+
+impl ModuleVisitor for ShapeCollector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.shapes.push((self.path.join("."), param.dims().to_vec()));
     }
 }
 

@@ -33,7 +33,6 @@
 //!   code is the same everywhere; on burn-flex, GELU and convolution run custom kernels with
 //!   hand-written backward passes (module `kernels`), 2–3× faster per training step than
 //!   burn-flex's own (`loev bench model --burn-kernels` measures both).
-pub mod bench;
 mod block;
 mod config;
 mod device;
@@ -48,12 +47,15 @@ mod model;
 #[cfg(test)]
 mod numerics_tests;
 
-pub use block::{NfBlock, stochastic_depth_keep};
+pub use block::{BLOCK_KERNELS, NfBlock, stochastic_depth_keep};
 pub use config::{EncoderConfig, LoevModelConfig, MIN_SCALED_WIDTH, NUM_STAGES, Path};
 pub use device::{DeviceChoice, GpuAdapter, check_device, open_device, parse_device_list, select_device};
-pub use encoder::{FeatureShapes, ForwardMode, Fusion, KeepMask, SfNfNet, Stage, Stem, training_keep_masks};
+pub use encoder::{
+    FAST_STEM, FUSION_KERNEL, FUSION_STRIDE, FeatureShapes, ForwardMode, Fusion, KeepMask, SLOW_STEM, SfNfNet, Stage,
+    Stem, training_keep_masks,
+};
 pub use error::ModelError;
-pub use io::{read_config, read_extra_metadata};
+pub use io::{parameter_shapes, read_config, read_extra_metadata};
 pub use kernels::{custom_kernels_enabled, set_custom_kernels};
 pub use layers::{Dense, GELU_GAIN, SqueezeExcite, WS_EPS, WsConv2d, same_padding, scaled_gelu};
 pub use model::{LoevModel, ModelOutput, ProjectionHead};

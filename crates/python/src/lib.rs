@@ -5,8 +5,10 @@
 //! * [`Augmenter`]: the tracked augmentation chain: views of a clip (log-mel model inputs or
 //!   waveforms), the tracking matrix and every view's parameters, equal to `loev augment` for
 //!   the same seed.
+//! * [`import_mule_torch`]: published MULE weights (a mule-torch folder) into a model file.
 //! * [`positive_masks`]: the positive sets of the LOEV loss for a batch, from
-//!   `loev_train::ViewLabels::is_positive` (the loss's own rule).
+//!   `loev_objective::positive_masks` (the loss's own rule), for the heads training builds
+//!   (`loev_objective::heads`) when a configuration is given.
 //!
 //! Arrays come in and go out as numpy arrays; compute runs with the GIL released, so Python
 //! threads (and PyTorch `DataLoader` workers in threads) run alongside. Every error becomes a
@@ -18,11 +20,12 @@ use std::sync::Mutex;
 
 use loev_audio::chunks::CropProbabilities;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
-use loev_augment::views::clip_views;
-use loev_augment::{AugmentChain, ChainConfig, ViewRecord};
+use loev_augment::views::{clip_view_inputs, clip_views};
+use loev_augment::{AugmentChain, StretchMethod, ViewRecord};
 use loev_core::SAMPLE_RATE;
 use loev_core::rng::derive_seed;
 use loev_eval::embed::{EmbedOptions, Embedder, TrackEmbedding};
+use loev_objective::{ObjectiveKind, Recipe, ViewLabels};
 use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -162,28 +165,6 @@ impl Model {
     }
 }
 
-/// The chain configuration named by `config`: `default`, a preset (`loev-ps`, `mule-b:tiny`,
-/// …; its training chain), a TOML file, or TOML text.
-fn chain_config(config: &str) -> Result<ChainConfig, String> {
-    if config == "default" {
-        return Ok(ChainConfig::default());
-    }
-    let name = config.split(':').next().unwrap_or(config);
-    if loev_train::PRESET_NAMES.contains(&name) {
-        return loev_train::preset(config).map(|c| c.augment).map_err(|e| e.to_string());
-    }
-    let path = Path::new(config);
-    if !config.contains('\n') && path.extension().is_some_and(|e| e == "toml") {
-        return ChainConfig::from_toml_file(path).map_err(|e| e.to_string());
-    }
-    ChainConfig::from_toml_str(config).map_err(|e| {
-        format!(
-            "{e} (the configuration is read as TOML text: give `default`, a preset name ({}), a .toml file or TOML text)",
-            loev_train::PRESET_NAMES.join(", ")
-        )
-    })
-}
-
 /// What [`Augmenter::views`] returns: the views, the tracking matrix and the drawn parameters.
 type Views<'py> = (Bound<'py, PyAny>, Bound<'py, PyArray2<u8>>, Bound<'py, PyList>);
 
@@ -198,11 +179,16 @@ struct Augmenter {
 #[pymethods]
 impl Augmenter {
     /// `config`: `default` (the seed paper's Table IV), a preset name, a TOML file or TOML text.
-    /// Views are `frames · hop_length` samples of MULE's front end (3 s).
+    /// Views are `frames · hop_length` samples of MULE's front end (3 s). `method` (`spectral`
+    /// or `exact`) overrides the chain's `[stretcher] method`, which log-mel views follow.
     #[new]
-    #[pyo3(signature = (config = "default", seed = 0))]
-    fn new(config: &str, seed: u64) -> PyResult<Self> {
-        let chain = AugmentChain::new(chain_config(config).map_err(loev_error)?).map_err(loev_error)?;
+    #[pyo3(signature = (config = "default", seed = 0, method = None))]
+    fn new(config: &str, seed: u64, method: Option<&str>) -> PyResult<Self> {
+        let mut chain_config = Recipe::parse(config).map_err(loev_error)?.chain;
+        if let Some(method) = method {
+            chain_config.stretcher.method = method.parse::<StretchMethod>().map_err(loev_error)?;
+        }
+        let chain = AugmentChain::new(chain_config).map_err(loev_error)?;
         let frontend = FrontEnd::new(FrontEndConfig::default()).map_err(loev_error)?;
         Ok(Self { chain, frontend, seed })
     }
@@ -211,6 +197,13 @@ impl Augmenter {
     #[getter]
     fn variant_names(&self) -> Vec<String> {
         self.chain.variant_names().to_vec()
+    }
+
+    /// How log-mel views render pitch shift and time stretch: `spectral` (read from the STFT,
+    /// as the trainer does by default) or `exact` (a Signalsmith waveform, then the front end).
+    #[getter]
+    fn method(&self) -> String {
+        self.chain.method().to_string()
     }
 
     /// Samples per view.
@@ -251,26 +244,21 @@ impl Augmenter {
         let view_len = self.frontend.view_samples();
         let (data, records) = py.detach(|| -> PyResult<(Vec<f32>, Vec<ViewRecord>)> {
             let audio = at_loev_rate(&audio, sample_rate)?;
-            let views = clip_views(
-                &self.chain,
-                &audio,
-                seed,
-                n_views,
-                view_len,
-                &CropProbabilities::default(),
-                false,
-            );
-            let data = if waveforms {
-                views.waves.concat()
+            let crops = CropProbabilities::default();
+            if waveforms {
+                let views = clip_views(&self.chain, &audio, seed, n_views, view_len, &crops, false);
+                Ok((views.waves.concat(), views.records))
             } else {
-                let size = self.frontend.input_len();
-                let mut inputs = vec![0.0f32; n_views * size];
-                for (out, wave) in inputs.chunks_exact_mut(size).zip(&views.waves) {
-                    self.frontend.view_input(wave, out);
-                }
-                inputs
-            };
-            Ok((data, views.records))
+                // The chain's method, through the trainer's own rendering.
+                Ok(clip_view_inputs(
+                    &self.chain,
+                    &self.frontend,
+                    &audio,
+                    seed,
+                    n_views,
+                    &crops,
+                ))
+            }
         })?;
         let config = self.frontend.config();
         let views = if waveforms {
@@ -309,15 +297,19 @@ impl Augmenter {
     }
 }
 
-/// The positive sets of the LOEV loss for a batch: `[H × n × n]` booleans, `masks[h, i, j]`
-/// true iff view `j` is a positive of anchor `i` in head `h`. Head 0 is the invariant head
-/// (other views of the same clip); head `k ≥ 1` leaves out column `k − 1` of `tracking`
-/// (views of the same clip to which that transform was applied to neither).
+/// The positive sets of the loss for a batch: `[H × n × n]` booleans, `masks[h, i, j]` true
+/// iff view `j` is a positive of anchor `i` in head `h`. With `config` (what [`Augmenter`]
+/// takes), the heads are the ones training builds for that chain and objective
+/// (`loev_objective::Recipe::heads`; a tracked transform with p = 0 has no head) and `tracking`
+/// has one column per tracked transform. Without it, every column is a transform in use: head 0
+/// is invariant and head `k ≥ 1` leaves out column `k − 1`.
 #[pyfunction]
+#[pyo3(signature = (clip_ids, tracking, config = None))]
 fn positive_masks<'py>(
     py: Python<'py>,
     clip_ids: PyReadonlyArray1<'py, i64>,
     tracking: PyReadonlyArray2<'py, u8>,
+    config: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let n = clip_ids.len();
     let shape = tracking.shape();
@@ -334,29 +326,49 @@ fn positive_masks<'py>(
         loev_core::limits::bytes_of(&[n_variants as u128 + 1, n as u128, n as u128]),
     )
     .map_err(loev_error)?;
+    let heads = match config {
+        Some(config) => {
+            let recipe = Recipe::parse(config).map_err(loev_error)?;
+            if recipe.chain.variant.len() != n_variants {
+                return Err(loev_error(format!(
+                    "tracking has {n_variants} columns but the configuration tracks {} ({}): one column per tracked transform",
+                    recipe.chain.variant.len(),
+                    recipe.chain.variant.join(", ")
+                )));
+            }
+            recipe.heads()
+        }
+        None => {
+            let columns: Vec<String> = (0..n_variants).map(|k| format!("column {k}")).collect();
+            loev_objective::heads::heads(ObjectiveKind::Loev, false, &columns, |_| true)
+        }
+    };
     let clip_ids = clip_ids
         .as_slice()
         .map_err(loev_error)?
         .iter()
         .map(|&c| u32::try_from(c).map_err(|_| loev_error(format!("clip id {c} is not in 0…{}", u32::MAX))))
         .collect::<PyResult<Vec<u32>>>()?;
-    let labels = loev_train::ViewLabels {
+    let labels = ViewLabels {
         clip_ids,
         tracking: tracking.as_array().iter().copied().collect(),
         n_variants,
     };
-    let objectives: Vec<loev_train::HeadObjective> = std::iter::once(loev_train::HeadObjective::Invariant)
-        .chain((0..n_variants).map(|variant| loev_train::HeadObjective::LeaveOut { variant }))
-        .collect();
-    let mut masks = Vec::with_capacity(objectives.len() * n * n);
-    for objective in &objectives {
-        for i in 0..n {
-            for j in 0..n {
-                masks.push(labels.is_positive(objective, i, j));
-            }
-        }
-    }
-    Ok(masks.into_pyarray(py).reshape([objectives.len(), n, n])?.into_any())
+    let masks = loev_objective::positive_masks(&labels, heads.objectives()).map_err(loev_error)?;
+    Ok(masks.into_pyarray(py).reshape([heads.len(), n, n])?.into_any())
+}
+
+/// Converts the mule-torch folder `dir` (model.safetensors + config.json, e.g. the published
+/// MULE weights) into the loev model file `out`; returns the file's `loev.model_file` entry as
+/// JSON (front end, source and the weights' licence). The same import as `loev import
+/// mule-torch`.
+#[pyfunction]
+fn import_mule_torch(py: Python<'_>, dir: &str, out: &str) -> PyResult<String> {
+    let (dir, out) = (Path::new(dir).to_path_buf(), Path::new(out).to_path_buf());
+    py.detach(move || {
+        let summary = loev_artifacts::mule_torch::import_mule_torch(&dir, &out).map_err(loev_error)?;
+        serde_json::to_string(&summary.info).map_err(loev_error)
+    })
 }
 
 /// The `loev._loev` extension module.
@@ -366,6 +378,7 @@ fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_class::<Augmenter>()?;
     m.add_function(wrap_pyfunction!(positive_masks, m)?)?;
+    m.add_function(wrap_pyfunction!(import_mule_torch, m)?)?;
     m.add("SAMPLE_RATE", SAMPLE_RATE)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

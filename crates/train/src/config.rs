@@ -4,21 +4,16 @@
 //! config (every default written out), so a run can be repeated or resumed from its folder
 //! alone. Unknown keys are errors naming the key.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use loev_artifacts::{HeadInfo, HeadRole, ModelFileInfo};
+use loev_artifacts::ModelFileInfo;
 use loev_audio::frontend::{FrontEnd, FrontEndConfig};
 pub use loev_augment::DataConfig;
 use loev_augment::{ChainConfig, LoaderConfig};
 use loev_model::{EncoderConfig, LoevModelConfig};
+use loev_objective::{AnchorMean, DEFAULT_TEMPERATURE, Heads, LossSettings, Preset, RecipeError, chain_heads};
+pub use loev_objective::{INVARIANT_HEAD, ModelSize, ObjectiveKind, PRESET_NAMES};
 use serde::{Deserialize, Serialize};
-
-use crate::loss::{AnchorMean, DEFAULT_TEMPERATURE, HeadObjective, LossSettings};
-
-/// Name of the invariant head.
-pub const INVARIANT_HEAD: &str = "invariant";
 
 /// Errors in a training configuration.
 #[derive(Debug, thiserror::Error)]
@@ -42,67 +37,9 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent.
     #[error("invalid config: {0}")]
     Invalid(String),
-    /// No such preset.
-    #[error("unknown preset '{0}': expected one of {list} (optionally with a ':full' or ':tiny' size suffix)", list = PRESET_NAMES.join(", "))]
-    UnknownPreset(String),
-}
-
-/// The objective the heads are trained with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ObjectiveKind {
-    /// Every head uses the invariant objective (MULE, MULE++).
-    Mule,
-    /// Head 0 invariant, one leave-one-out head per variant augmentation (LOEV, LOEV++).
-    Loev,
-}
-
-/// Which encoder size to build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelSize {
-    /// MULE's SF-NFNet-F0 (62.3 M parameters).
-    Full,
-    /// The demo / CPU size.
-    Tiny,
-    /// A very small model for unit tests.
-    Test,
-}
-
-impl ModelSize {
-    /// The encoder of this size.
-    pub fn encoder(self) -> EncoderConfig {
-        match self {
-            ModelSize::Full => EncoderConfig::full(),
-            ModelSize::Tiny => EncoderConfig::tiny(),
-            ModelSize::Test => EncoderConfig::test(),
-        }
-    }
-}
-
-impl FromStr for ModelSize {
-    type Err = ConfigError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "full" => Ok(ModelSize::Full),
-            "tiny" => Ok(ModelSize::Tiny),
-            "test" => Ok(ModelSize::Test),
-            other => Err(ConfigError::Invalid(format!(
-                "model size '{other}': expected full, tiny or test"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for ModelSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ModelSize::Full => "full",
-            ModelSize::Tiny => "tiny",
-            ModelSize::Test => "test",
-        })
-    }
+    /// No such preset, or no such size (the message lists both).
+    #[error(transparent)]
+    UnknownPreset(#[from] RecipeError),
 }
 
 /// The model to train.
@@ -338,58 +275,24 @@ impl TrainConfig {
         self.model.encoder.clone().unwrap_or_else(|| self.model.size.encoder())
     }
 
-    /// Names of the variant augmentations actually present in the chain (p > 0), in the
-    /// order of the tracking matrix columns.
-    pub fn active_variants(&self) -> Vec<String> {
-        self.augment
-            .variant
-            .iter()
-            .filter(|name| self.augment.is_enabled(name))
-            .cloned()
-            .collect()
-    }
-
-    /// Head names and their objectives. A LOEV head whose augmentation is absent from the
-    /// chain is not built. MULE++ keeps one branch per variant but trains each invariantly.
-    pub fn heads(&self) -> (Vec<String>, Vec<HeadObjective>) {
-        let variants = self.active_variants();
-        let tracked = &self.augment.variant;
-        let mut names = vec![INVARIANT_HEAD.to_string()];
-        let mut objectives = vec![HeadObjective::Invariant];
-        let with_branches = self.objective.kind == ObjectiveKind::Loev || self.model.plusplus;
-        if with_branches {
-            for name in variants {
-                let column = tracked.iter().position(|t| *t == name).unwrap_or(0);
-                names.push(name);
-                objectives.push(match self.objective.kind {
-                    ObjectiveKind::Loev => HeadObjective::LeaveOut { variant: column },
-                    ObjectiveKind::Mule => HeadObjective::Invariant,
-                });
-            }
-        }
-        (names, objectives)
+    /// The heads this run trains ([`loev_objective::heads::heads`] of its objective and chain):
+    /// the invariant head, and for LOEV and the "++" models one per variant augmentation the
+    /// chain applies.
+    pub fn heads(&self) -> Heads {
+        chain_heads(self.objective.kind, self.model.plusplus, &self.augment)
     }
 
     /// The model file entry of this run's model at `step`: front end, heads and their
     /// objectives, run, preset.
     pub fn model_file_info(&self, step: u64) -> ModelFileInfo {
-        let (names, objectives) = self.heads();
-        let heads = names
-            .into_iter()
-            .zip(objectives)
-            .map(|(name, objective)| HeadInfo {
-                name,
-                objective: match objective {
-                    HeadObjective::Invariant => HeadRole::Invariant,
-                    HeadObjective::LeaveOut { variant } => HeadRole::LeaveOut {
-                        transform: self.augment.variant.get(variant).cloned().unwrap_or_default(),
-                    },
-                },
-            })
-            .collect();
+        self.model_file_info_with(&self.heads(), step)
+    }
+
+    /// [`TrainConfig::model_file_info`] with the heads already resolved.
+    pub(crate) fn model_file_info_with(&self, heads: &Heads, step: u64) -> ModelFileInfo {
         ModelFileInfo::new(
             self.frontend.clone(),
-            heads,
+            heads.infos(),
             self.name.clone(),
             self.preset.clone(),
             step,
@@ -407,10 +310,49 @@ impl TrainConfig {
                 vec![width, width, 128]
             }
         });
-        let (heads, _) = self.heads();
-        LoevModelConfig::new(encoder, heads)
+        LoevModelConfig::new(encoder, self.heads().names().to_vec())
             .with_projection_dims(dims)
             .with_plusplus(self.model.plusplus)
+    }
+
+    /// The sections in which this (resolved) configuration differs from `other` resolved, by
+    /// their keys (`seed`, `augment`, `train`, …); where the run lives (`data.cache`) and
+    /// which devices train it (`device`) are left out, as they do not change what it learns.
+    pub fn sections_differing_from(&self, other: &TrainConfig) -> Vec<&'static str> {
+        let (mut a, mut b) = (self.resolved(), other.resolved());
+        for config in [&mut a, &mut b] {
+            config.data.cache = None;
+            config.device.clear();
+        }
+        // Destructured, so that a new section cannot be left out of the comparison.
+        let TrainConfig {
+            name,
+            preset,
+            seed,
+            device: _,
+            data,
+            augment,
+            frontend,
+            model,
+            objective,
+            optimizer,
+            train,
+        } = &a;
+        [
+            ("name", *name != b.name),
+            ("preset", *preset != b.preset),
+            ("seed", *seed != b.seed),
+            ("data", *data != b.data),
+            ("augment", *augment != b.augment),
+            ("frontend", *frontend != b.frontend),
+            ("model", *model != b.model),
+            ("objective", *objective != b.objective),
+            ("optimizer", *optimizer != b.optimizer),
+            ("train", *train != b.train),
+        ]
+        .into_iter()
+        .filter_map(|(key, differs)| differs.then_some(key))
+        .collect()
     }
 
     /// Views per batch (anchors × views).
@@ -458,7 +400,7 @@ impl TrainConfig {
             bytes_of(&[batch_views, input, in_flight]),
         )
         .map_err(invalid)?;
-        let heads = self.heads().0.len().max(1) as u128;
+        let heads = self.heads().names().len().max(1) as u128;
         check_memory(
             what,
             "the loss's similarity matrix and its gradient per head",
@@ -562,79 +504,34 @@ impl TrainConfig {
     }
 }
 
-/// Preset names: the models of the seed paper's Table I.
-pub const PRESET_NAMES: [&str; 10] = [
-    "mule-mixup",
-    "mule-b",
-    "mule-ps",
-    "mule-ts",
-    "mule-psts",
-    "mule++-psts",
-    "loev-ps",
-    "loev-ts",
-    "loev-psts",
-    "loev++-psts",
-];
-
-/// A preset run: `name` is one of [`PRESET_NAMES`], optionally suffixed `:full` / `:tiny`
-/// (default full). Full = the seed recipe (256 anchors × 4 views, Adam 1e-4 constant, 200k
-/// steps, full SF-NFNet-F0); tiny = the same recipe on the demo encoder with 16 anchors,
-/// a few hundred steps and a higher, warmed-up learning rate so that it learns on a CPU.
+/// A preset run: `name` is one of [`PRESET_NAMES`], optionally suffixed `:full`, `:tiny` or
+/// `:test` (default full); its chain, objective and mixup come from [`loev_objective::PRESETS`].
+/// Full = the seed recipe (256 anchors × 4 views, Adam 1e-4 constant, 200k steps, full
+/// SF-NFNet-F0); tiny = the same recipe on the demo encoder with 16 anchors, a few hundred steps
+/// and a higher, warmed-up learning rate so that it learns on a CPU; test = the same on the
+/// unit tests' encoder.
 pub fn preset(spec: &str) -> Result<TrainConfig, ConfigError> {
-    let (name, size) = match spec.split_once(':') {
-        Some((name, size)) => (name, size.parse::<ModelSize>()?),
-        None => (spec, ModelSize::Full),
-    };
-    if !PRESET_NAMES.contains(&name) {
-        return Err(ConfigError::UnknownPreset(spec.to_string()));
-    }
-    let mut augment = ChainConfig::default();
-    let (pitch, stretch) = match name {
-        "mule-mixup" | "mule-b" => (false, false),
-        "mule-ps" | "loev-ps" => (true, false),
-        "mule-ts" | "loev-ts" => (false, true),
-        _ => (true, true),
-    };
-    if !pitch {
-        augment.pitch_shift.p = 0.0;
-    }
-    if !stretch {
-        augment.time_stretch.p = 0.0;
-    }
-    augment.variant = [("pitch_shift", pitch), ("time_stretch", stretch)]
-        .iter()
-        .filter(|(_, on)| *on)
-        .map(|(n, _)| n.to_string())
-        .collect();
-    let mixup = name == "mule-mixup";
-    if mixup {
-        // MULE's original recipe: views differ by their crop and by mixup only.
-        augment.set_base_probability(0.0);
-    }
-    let kind = if name.starts_with("loev") {
-        ObjectiveKind::Loev
-    } else {
-        ObjectiveKind::Mule
-    };
+    let (recipe, size) = Preset::parse(spec)?;
+    let name = recipe.name;
     let mut config = TrainConfig {
         name: format!("{name}-{size}"),
         preset: Some(format!("{name}:{size}")),
         seed: default_seed(),
         device: default_device(),
         data: DataConfig {
-            mixup,
+            mixup: recipe.mixup,
             ..DataConfig::default()
         },
-        augment,
+        augment: recipe.chain(),
         frontend: FrontEndConfig::default(),
         model: ModelSection {
             size,
             encoder: None,
             projection_dims: None,
-            plusplus: name.contains("++"),
+            plusplus: recipe.plusplus,
         },
         objective: ObjectiveConfig {
-            kind,
+            kind: recipe.objective,
             temperature: DEFAULT_TEMPERATURE,
             anchor_mean: AnchorMean::AllAnchors,
         },
@@ -666,21 +563,23 @@ pub fn preset(spec: &str) -> Result<TrainConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use loev_objective::HeadObjective;
 
     #[test]
     fn every_preset_is_valid_and_builds_the_right_heads() {
         for name in PRESET_NAMES {
             for size in ["full", "tiny"] {
                 let config = preset(&format!("{name}:{size}")).unwrap();
-                let (heads, objectives) = config.heads();
+                let heads = config.heads();
                 let expected_heads = match name {
                     "loev-ps" => vec!["invariant", "pitch_shift"],
                     "loev-ts" => vec!["invariant", "time_stretch"],
                     "loev-psts" | "loev++-psts" | "mule++-psts" => vec!["invariant", "pitch_shift", "time_stretch"],
                     _ => vec!["invariant"],
                 };
-                assert_eq!(heads, expected_heads, "{name}");
-                let leave_out = objectives
+                assert_eq!(heads.names(), expected_heads, "{name}");
+                let leave_out = heads
+                    .objectives()
                     .iter()
                     .filter(|o| matches!(o, HeadObjective::LeaveOut { .. }))
                     .count();
@@ -694,8 +593,11 @@ mod tests {
         }
         assert!(preset("loev-ps").unwrap().train.steps == 200_000);
         assert!(preset("mule-mixup:tiny").unwrap().data.mixup);
-        assert!(matches!(preset("simclr"), Err(ConfigError::UnknownPreset(_))));
-        assert!(preset("loev-ps:huge").is_err());
+        let unknown = preset("simclr:test").unwrap_err();
+        assert!(matches!(unknown, ConfigError::UnknownPreset(_)));
+        // Every size a preset takes is named, `:test` too.
+        assert!(unknown.to_string().contains("':test'"), "{unknown}");
+        assert!(preset("loev-ps:huge").unwrap_err().to_string().contains("huge"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use loev_artifacts::run_folder::{MODEL_FILE, RunDir};
 use loev_model::LoevModel;
 
 use crate::config::TrainConfig;
+use crate::plan::RunPlan;
 use crate::trainer::TrainError;
 
 /// What an export wrote.
@@ -43,7 +44,7 @@ pub fn export_model(
 ) -> Result<ExportSummary, TrainError> {
     let run = RunDir::open(run_dir)?;
     check_export_target(&run, out, force)?;
-    let config = TrainConfig::from_file(&run.config_path())?;
+    let plan = RunPlan::new(TrainConfig::from_file(&run.config_path())?)?;
     let checkpoint = run.latest_valid_checkpoint(warn)?.ok_or_else(|| {
         TrainError::Resume(format!(
             "run {} has no usable checkpoint to export yet: train it first (loev pretrain)",
@@ -51,11 +52,10 @@ pub fn export_model(
         ))
     })?;
     let source = checkpoint.path.join(MODEL_FILE);
-    let model_config = config.model_config();
-    let model = LoevModel::load_into_bytes(&source, &checkpoint.model, &model_config, &Device::flex())
+    let model = LoevModel::load_into_bytes(&source, &checkpoint.model, &plan.model, &Device::flex())
         .map_err(|e| TrainError::Model(e.to_string()))?;
-    let info = config.model_file_info(checkpoint.state.step);
-    write_model_file(out, &model, &model_config, &info).map_err(|e| TrainError::Model(e.to_string()))?;
+    let info = plan.model_file_info(checkpoint.state.step);
+    write_model_file(out, &model, &plan.model, &info).map_err(|e| TrainError::Model(e.to_string()))?;
     Ok(ExportSummary {
         checkpoint: checkpoint.path,
         out: out.to_path_buf(),

@@ -1,18 +1,27 @@
-//! Pretraining for loev: the LOEV / MULE contrastive losses, the training loop, presets and
-//! the run directory.
+//! Pretraining for loev: the configuration and its presets, the run plan resolved from it, the
+//! data-parallel step, the resumable training loop and `loev export`. The run folder and the
+//! model file it writes belong to `loev-artifacts`; the heads, the positive rule, the loss and
+//! the presets' recipes to `loev-objective` (re-exported here).
 
 pub mod config;
 pub mod device;
 pub mod export;
 pub mod fixtures;
-pub mod loss;
+pub mod plan;
+mod run_log;
 pub mod step;
 pub mod trainer;
 
 pub use config::{ConfigError, ObjectiveKind, PRESET_NAMES, TrainConfig, preset};
 pub use export::{ExportSummary, export_model};
-pub use loss::{
-    AnchorMean, ContrastiveLoss, HeadObjective, LossSettings, ViewLabels, contrastive_loss, contrastive_loss_sharded,
+pub use loev_objective::loss;
+pub use loev_objective::{
+    AnchorMean, ContrastiveLoss, HeadObjective, Heads, LossSettings, ViewLabels, contrastive_loss,
+    contrastive_loss_sharded,
 };
+pub use plan::RunPlan;
 pub use step::{StepBatch, StepGradients, StepLosses, gradients_on_host, shard_ranges, step_gradients};
-pub use trainer::{BURN_DEFAULT_DEVICE_VARIABLE, TrainError, TrainOptions, TrainSummary, pretrain, resume};
+pub use trainer::{
+    BURN_DEFAULT_DEVICE_VARIABLE, RunState, TrainError, TrainOptions, TrainSummary, pretrain, pretrain_or_resume,
+    resume,
+};

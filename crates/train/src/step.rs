@@ -26,7 +26,7 @@ use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use loev_model::{ForwardMode, LoevModel};
 
-use crate::loss::{HeadObjective, LossSettings, ViewLabels, contrastive_loss};
+use loev_objective::{HeadObjective, LossSettings, ViewLabels, contrastive_loss};
 
 /// A batch as the step sees it: model inputs and the labels the positives come from.
 #[derive(Clone, Copy, Debug)]

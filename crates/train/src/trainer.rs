@@ -26,21 +26,23 @@ use burn::Tensor;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Bytes, Device};
-use indicatif::{ProgressBar, ProgressStyle};
 use loev_audio::cache::AudioCache;
 use loev_augment::{Batch, BatchLoader};
 use loev_core::io::atomic_write;
 use loev_core::lock::{FolderLock, LockError};
 use loev_core::rng::derive_seed;
 use loev_model::LoevModel;
-use serde_json::json;
+use loev_objective::ViewLabels;
 
-use crate::config::TrainConfig;
+use crate::config::{OptimizerConfig, TrainConfig};
 use crate::device::open_training_devices;
-use crate::loss::{HeadObjective, ViewLabels};
+use crate::plan::RunPlan;
+use crate::run_log::{Reporter, Tally};
 use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients};
 use loev_artifacts::model_file::write_model_file;
-use loev_artifacts::run_folder::{CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError};
+use loev_artifacts::run_folder::{
+    CONFIG_FILE, CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError,
+};
 
 /// Errors that end a training run.
 #[derive(Debug, thiserror::Error)]
@@ -206,9 +208,9 @@ pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSum
     if let Some(steps) = options.steps {
         config.train.steps = steps;
     }
-    config.validate()?;
-    let devices = open_training_devices(&config.device).map_err(TrainError::Model)?;
-    let cache = open_given_cache(&config)?;
+    let plan = RunPlan::new(config)?;
+    let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
+    let cache = open_given_cache(&plan.config)?;
     let root = &options.run_dir;
     let existing = RunDir::at(root);
     if existing.has_trained()? {
@@ -231,7 +233,7 @@ pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSum
     let _lock = lock_run_folder(&RunDir::at(root), &mut warnings)?;
     // Checked again under the lock: another process may have started training meanwhile.
     let run = RunDir::create(root)?;
-    let text = config.to_toml();
+    let text = plan.config.to_toml();
     let previous = fs::read_to_string(run.config_path()).ok();
     if previous.as_deref().is_some_and(|old| old != text) {
         // A reused folder: a corpus generated for the old config (seed, corpus size) is stale.
@@ -245,7 +247,7 @@ pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSum
         }
     }
     run.write_config(&text)?;
-    run_training(config, run, devices, cache, None, options, warnings)
+    run_training(plan, run, devices, cache, None, options, warnings)
 }
 
 /// Continues the run in `options.run_dir` from its newest valid checkpoint, with the config
@@ -267,9 +269,9 @@ pub fn resume(options: &TrainOptions) -> Result<TrainSummary, TrainError> {
     if let Some(device) = &options.device {
         config.device = device.clone();
     }
-    config.validate()?;
-    let devices = open_training_devices(&config.device).map_err(TrainError::Model)?;
-    let cache = open_given_cache(&config)?;
+    let plan = RunPlan::new(config)?;
+    let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
+    let cache = open_given_cache(&plan.config)?;
     let mut skipped = Vec::new();
     let checkpoint = run.checkpoint_to_resume(|w| skipped.push(w.to_string()))?;
     for message in skipped {
@@ -287,7 +289,62 @@ pub fn resume(options: &TrainOptions) -> Result<TrainSummary, TrainError> {
         // Recorded, so that a later resume without --steps keeps the new total.
         run.write_config(&saved.to_toml())?;
     }
-    run_training(config, run, devices, cache, checkpoint, options, warnings)
+    run_training(plan, run, devices, cache, checkpoint, options, warnings)
+}
+
+/// Where a run folder stands before [`pretrain_or_resume`] trains into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// No run yet: it starts from step 0.
+    New,
+    /// A run of the same recipe that stopped before its last step: it is resumed.
+    Unfinished,
+    /// A run of the same recipe with a checkpoint at its last step: it is reused as it is.
+    Finished,
+}
+
+/// Trains `config` into `options.run_dir` unless that was done already, so that an experiment
+/// that was stopped continues where it was: a new folder is trained ([`pretrain`]), a run that
+/// stopped early is resumed ([`resume`]), a finished one (a checkpoint at `train.steps`) is
+/// reused. The folder's run must be the same run: a `config.toml` that differs from `config`
+/// (resolved) in anything but `data.cache` and `device`, which say where it runs and not what
+/// it learns, is refused and the sections that differ are named, so that another seed, chain
+/// or schedule never silently reuses (or extends) a run. `on_start` hears which of the three it
+/// is before the work starts.
+pub fn pretrain_or_resume(
+    config: &TrainConfig,
+    options: &TrainOptions,
+    on_start: impl FnOnce(RunState),
+) -> Result<RunState, TrainError> {
+    let run_dir = &options.run_dir;
+    let saved = run_dir.join(CONFIG_FILE);
+    let state = if !saved.exists() {
+        RunState::New
+    } else {
+        let differ = TrainConfig::from_file(&saved)?.sections_differing_from(config);
+        if !differ.is_empty() {
+            return Err(TrainError::Resume(format!(
+                "{} holds a run configured otherwise (differing: {}); train into another folder or remove that run",
+                run_dir.display(),
+                differ.join(", ")
+            )));
+        }
+        let finished = RunDir::open(run_dir)
+            .ok()
+            .and_then(|r| r.checkpoints().ok())
+            .is_some_and(|c| c.iter().any(|(step, _)| *step >= config.train.steps));
+        if finished {
+            RunState::Finished
+        } else {
+            RunState::Unfinished
+        }
+    };
+    on_start(state);
+    match state {
+        RunState::New => pretrain(config, options).map(|_| state),
+        RunState::Unfinished => resume(options).map(|_| state),
+        RunState::Finished => Ok(state),
+    }
 }
 
 /// The parameter ids of a module in visit order.
@@ -325,11 +382,11 @@ pub fn assign_param_ids<M: Module>(module: M, ids: &[u64]) -> Result<M, TrainErr
     Ok(module.map(&mut Assign(ids.iter())))
 }
 
-fn adam(config: &TrainConfig) -> ModuleOptimizer {
+fn adam(config: &OptimizerConfig) -> ModuleOptimizer {
     AdamConfig::new()
-        .with_beta_1(config.optimizer.beta1 as f32)
-        .with_beta_2(config.optimizer.beta2 as f32)
-        .with_epsilon(config.optimizer.epsilon as f32)
+        .with_beta_1(config.beta1 as f32)
+        .with_beta_2(config.beta2 as f32)
+        .with_epsilon(config.epsilon as f32)
         .init()
 }
 
@@ -366,29 +423,23 @@ struct TrainState {
 /// The model and optimizer to train from: `checkpoint`'s (verified by the caller), or fresh
 /// ones at step 0. Metrics logged after that step (work lost in a crash) are dropped.
 fn initial_state(
-    config: &TrainConfig,
+    plan: &RunPlan,
     run: &RunDir,
     device: &Device,
     checkpoint: Option<LoadedCheckpoint>,
     verbose: bool,
 ) -> Result<(TrainState, Option<u64>), TrainError> {
-    let model_config = config.model_config();
     let Some(checkpoint) = checkpoint else {
         run.truncate_metrics_after(0)?;
         let state = TrainState {
-            model: LoevModel::init(&model_config, device, config.seed),
-            optimizer: adam(config),
+            model: LoevModel::init(&plan.model, device, plan.config.seed),
+            optimizer: adam(&plan.config.optimizer),
             step: 0,
         };
         return Ok((state, None));
     };
-    let model = LoevModel::load_into_bytes(
-        &checkpoint.path.join(MODEL_FILE),
-        &checkpoint.model,
-        &model_config,
-        device,
-    )
-    .map_err(|e| TrainError::Model(e.to_string()))?;
+    let model = LoevModel::load_into_bytes(&checkpoint.path.join(MODEL_FILE), &checkpoint.model, &plan.model, device)
+        .map_err(|e| TrainError::Model(e.to_string()))?;
     let model = assign_param_ids(model, &checkpoint.state.param_ids)?;
     let optimizer_path = checkpoint.path.join(OPTIMIZER_FILE);
     check_default_device_for_optimizer_state()?;
@@ -397,7 +448,7 @@ fn initial_state(
         path: optimizer_path.clone(),
         source,
     })?;
-    let optimizer = adam(config)
+    let optimizer = adam(&plan.config.optimizer)
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| TrainError::Model(format!("optimizer state {}: {e:?}", optimizer_path.display())))?;
     run.truncate_metrics_after(checkpoint.state.step)?;
@@ -433,40 +484,46 @@ fn check_default_device_for_optimizer_state() -> Result<(), TrainError> {
     Ok(())
 }
 
-fn write_checkpoint(config: &TrainConfig, run: &RunDir, state: &TrainState) -> Result<PathBuf, TrainError> {
-    let model_config = config.model_config();
-    let info = config.model_file_info(state.step);
+fn write_checkpoint(plan: &RunPlan, run: &RunDir, state: &TrainState) -> Result<PathBuf, TrainError> {
+    let info = plan.model_file_info(state.step);
     let ids = param_ids(&state.model);
+    let train = &plan.config.train;
     let mut model_error = None;
-    let path = run.write_checkpoint(
-        state.step,
-        ids,
-        config.train.keep_last,
-        config.train.keep_every,
-        |dir| {
-            if let Err(e) = write_model_file(&dir.join(MODEL_FILE), &state.model, &model_config, &info) {
-                model_error = Some(e.to_string());
-                return Err(RunDirError::Corrupt {
-                    path: dir.to_path_buf(),
-                    reason: "model could not be saved".into(),
-                });
-            }
-            let bytes = state.optimizer.into_bytes().map_err(|e| RunDirError::Corrupt {
+    let path = run.write_checkpoint(state.step, ids, train.keep_last, train.keep_every, |dir| {
+        if let Err(e) = write_model_file(&dir.join(MODEL_FILE), &state.model, &plan.model, &info) {
+            model_error = Some(e.to_string());
+            return Err(RunDirError::Corrupt {
                 path: dir.to_path_buf(),
-                reason: format!("optimizer state: {e:?}"),
-            })?;
-            let optimizer_path = dir.join(OPTIMIZER_FILE);
-            atomic_write(&optimizer_path, &bytes).map_err(|source| RunDirError::Io {
-                action: "cannot write",
-                path: optimizer_path,
-                source,
-            })
-        },
-    );
+                reason: "model could not be saved".into(),
+            });
+        }
+        let bytes = state.optimizer.into_bytes().map_err(|e| RunDirError::Corrupt {
+            path: dir.to_path_buf(),
+            reason: format!("optimizer state: {e:?}"),
+        })?;
+        let optimizer_path = dir.join(OPTIMIZER_FILE);
+        atomic_write(&optimizer_path, &bytes).map_err(|source| RunDirError::Io {
+            action: "cannot write",
+            path: optimizer_path,
+            source,
+        })
+    });
     match (path, model_error) {
         (_, Some(e)) => Err(TrainError::Model(e)),
         (p, None) => Ok(p?),
     }
+}
+
+/// The next batch, checked to track the variants the plan's heads were built for.
+fn next_batch(loader: &mut BatchLoader, plan: &RunPlan) -> Result<Batch, TrainError> {
+    let batch = loader.next_batch().map_err(|e| TrainError::Data(e.to_string()))?;
+    if batch.variant_names != plan.config.augment.variant {
+        return Err(TrainError::Data(format!(
+            "batch tracks {:?} but the config tracks {:?}",
+            batch.variant_names, plan.config.augment.variant
+        )));
+    }
+    Ok(batch)
 }
 
 /// One optimisation step on one or several devices (see [`crate::step`]): the batch's loss and
@@ -475,8 +532,7 @@ fn train_step(
     state: &mut TrainState,
     batch: &Batch,
     devices: &[Device],
-    objectives: &[HeadObjective],
-    config: &TrainConfig,
+    plan: &RunPlan,
     learning_rate: f64,
 ) -> Result<StepLosses, TrainError> {
     let labels = ViewLabels {
@@ -490,13 +546,13 @@ fn train_step(
         n_frames: batch.n_frames,
         labels: &labels,
     };
-    let seed = derive_seed(config.seed, &[state.step]);
+    let seed = derive_seed(plan.config.seed, &[state.step]);
     let StepGradients { losses, gradients } = step_gradients(
         &state.model,
         step_batch,
         devices,
-        objectives,
-        config.objective.loss_settings(),
+        plan.heads.objectives(),
+        plan.loss,
         seed,
     )
     .map_err(|e| TrainError::Model(e.to_string()))?;
@@ -509,45 +565,68 @@ fn train_step(
     Ok(losses)
 }
 
-/// Running sums over a logging window.
-#[derive(Default)]
-struct Window {
-    steps: u64,
-    views: u64,
-    seconds: f64,
-    wait_seconds: f64,
-    total: f64,
-    heads: Vec<f64>,
-    positives: Vec<f64>,
+/// The error for a non-finite loss at the step after `step`: each head's value, the checkpoint
+/// to resume from, and the tracks of this batch and of the one before (whose update fed it).
+fn non_finite_error(
+    plan: &RunPlan,
+    run: &RunDir,
+    cache: &AudioCache,
+    step: u64,
+    losses: &StepLosses,
+    [tracks, previous_tracks]: [&[u32]; 2],
+) -> Result<TrainError, TrainError> {
+    let detail = plan
+        .heads
+        .names()
+        .iter()
+        .zip(&losses.heads)
+        .map(|(n, v)| format!("{n} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let last_checkpoint = run.checkpoints()?.last().map_or_else(
+        || "none (the run will start from step 0)".to_string(),
+        |(_, p)| p.display().to_string(),
+    );
+    let mut tracks: Vec<u32> = tracks.iter().chain(previous_tracks).copied().collect();
+    tracks.sort_unstable();
+    tracks.dedup();
+    let tracks = tracks
+        .iter()
+        .map(|&t| match cache.entries().get(t as usize) {
+            Some(entry) => entry.id.clone(),
+            None => format!("#{t}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(TrainError::NonFinite {
+        step: step + 1,
+        detail,
+        last_checkpoint,
+        tracks,
+        run_dir: run.root().display().to_string(),
+    })
 }
 
-impl Window {
-    fn add(&mut self, losses: &StepLosses, views: usize, seconds: f64, wait: f64) {
-        if self.heads.is_empty() {
-            self.heads = vec![0.0; losses.heads.len()];
-            self.positives = vec![0.0; losses.heads.len()];
-        }
-        self.steps += 1;
-        self.views += views as u64;
-        self.seconds += seconds;
-        self.wait_seconds += wait;
-        self.total += losses.total;
-        for (k, v) in losses.heads.iter().enumerate() {
-            self.heads[k] += v;
-            self.positives[k] += losses.anchors_with_positives[k] as f64;
-        }
-    }
-
-    fn mean_heads(&self) -> Vec<f64> {
-        self.heads.iter().map(|v| v / self.steps.max(1) as f64).collect()
-    }
+/// The status line a verbose run starts with: what trains where, from which step to which, on
+/// what data.
+fn announce(plan: &RunPlan, state: &TrainState, last: u64, cache: &AudioCache) {
+    eprintln!(
+        "training {} on {} ({} params, heads: {}) for steps {}..{last} at {} views/batch; data: {} tracks",
+        plan.config.name,
+        plan.config.device,
+        state.model.num_params(),
+        plan.heads.names().join(", "),
+        state.step,
+        plan.config.batch_views(),
+        cache.len()
+    );
 }
 
 /// The training loop, on opened devices with the run folder locked by the caller. `cache` is
 /// the given `data.cache` (the built-in corpus is opened or generated when `None`), and
 /// `checkpoint` the verified checkpoint to continue from.
 fn run_training(
-    config: TrainConfig,
+    plan: RunPlan,
     run: RunDir,
     devices: Vec<Device>,
     cache: Option<Arc<AudioCache>>,
@@ -555,181 +634,74 @@ fn run_training(
     options: &TrainOptions,
     warnings: Vec<String>,
 ) -> Result<TrainSummary, TrainError> {
-    let (head_names, objectives) = config.heads();
-    let (mut state, resumed_from) = initial_state(&config, &run, &devices[0], checkpoint, options.verbose)?;
-    let total_steps = options
-        .stop_after
-        .map_or(config.train.steps, |s| s.min(config.train.steps));
-    let mut last_checkpoint = None;
-    if state.step >= total_steps {
-        return Ok(TrainSummary {
-            run_dir: run.root().to_path_buf(),
-            steps: state.step,
-            steps_trained: 0,
-            total_steps: config.train.steps,
-            warnings,
-            resumed_from,
-            heads: head_names,
-            first_losses: Vec::new(),
-            last_losses: Vec::new(),
-            views_per_second: 0.0,
-            data_wait_share: 0.0,
-            last_checkpoint,
-        });
+    let (mut state, resumed_from) = initial_state(&plan, &run, &devices[0], checkpoint, options.verbose)?;
+    let last = options.stop_after.map_or(plan.steps(), |s| s.min(plan.steps()));
+    let mut summary = TrainSummary {
+        run_dir: run.root().to_path_buf(),
+        steps: state.step,
+        steps_trained: 0,
+        total_steps: plan.steps(),
+        warnings,
+        resumed_from,
+        heads: plan.heads.names().to_vec(),
+        first_losses: Vec::new(),
+        last_losses: Vec::new(),
+        views_per_second: 0.0,
+        data_wait_share: 0.0,
+        last_checkpoint: None,
+    };
+    if state.step >= last {
+        return Ok(summary);
     }
     let cache = match cache {
         Some(cache) => cache,
-        None => open_corpus(&config, &run, options.verbose)?,
+        None => open_corpus(&plan.config, &run, options.verbose)?,
     };
     let first_step = state.step;
-    let loader_config = config.loader_config();
-    let mut loader =
-        BatchLoader::new(cache.clone(), loader_config, state.step).map_err(|e| TrainError::Data(e.to_string()))?;
+    let mut loader = BatchLoader::new(cache.clone(), plan.loader.clone(), state.step)
+        .map_err(|e| TrainError::Data(e.to_string()))?;
     if options.verbose {
-        eprintln!(
-            "training {} on {} ({} params, heads: {}) for steps {}..{} at {} views/batch; data: {} tracks",
-            config.name,
-            config.device,
-            state.model.num_params(),
-            head_names.join(", "),
-            state.step,
-            total_steps,
-            config.batch_views(),
-            cache.len()
-        );
+        announce(&plan, &state, last, &cache);
     }
-    let bar = if options.progress {
-        let bar = ProgressBar::new(total_steps);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} steps, ETA {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(config.name.clone());
-        bar.set_position(state.step);
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let started = Instant::now();
-    let mut window = Window::default();
-    let mut overall = Window::default();
-    let mut first_losses = None;
-    let mut last_losses = Vec::new();
+    let reporter = Reporter::new(&plan.config.name, state.step, last, options.progress, options.verbose);
+    let mut tally = Tally::new();
     // The tracks of the previous step: a non-finite loss usually comes from the update that
     // step made, so both batches are named when training stops.
     let mut previous_tracks: Vec<u32> = Vec::new();
-    while state.step < total_steps {
+    while state.step < last {
         let step_start = Instant::now();
-        let batch = loader.next_batch().map_err(|e| TrainError::Data(e.to_string()))?;
+        let batch = next_batch(&mut loader, &plan)?;
         let wait = step_start.elapsed().as_secs_f64();
-        if batch.variant_names != config.augment.variant {
-            return Err(TrainError::Data(format!(
-                "batch tracks {:?} but the config tracks {:?}",
-                batch.variant_names, config.augment.variant
-            )));
-        }
-        let learning_rate = config.optimizer.learning_rate_at(state.step, config.train.steps);
-        let losses = train_step(&mut state, &batch, &devices, &objectives, &config, learning_rate)?;
+        let learning_rate = plan.learning_rate_at(state.step);
+        let losses = train_step(&mut state, &batch, &devices, &plan, learning_rate)?;
         if !losses.is_finite() {
-            bar.abandon();
-            let detail = head_names
-                .iter()
-                .zip(&losses.heads)
-                .map(|(n, v)| format!("{n} = {v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let last = run.checkpoints()?.last().map_or_else(
-                || "none (the run will start from step 0)".to_string(),
-                |(_, p)| p.display().to_string(),
-            );
-            let mut tracks: Vec<u32> = batch.track_ids.iter().chain(&previous_tracks).copied().collect();
-            tracks.sort_unstable();
-            tracks.dedup();
-            let tracks = tracks
-                .iter()
-                .map(|&t| match cache.entries().get(t as usize) {
-                    Some(entry) => entry.id.clone(),
-                    None => format!("#{t}"),
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(TrainError::NonFinite {
-                step: state.step + 1,
-                detail,
-                last_checkpoint: last,
-                tracks,
-                run_dir: run.root().display().to_string(),
-            });
+            reporter.abandon();
+            let tracks = [batch.track_ids.as_slice(), &previous_tracks];
+            return Err(non_finite_error(&plan, &run, &cache, state.step, &losses, tracks)?);
         }
         previous_tracks.clone_from(&batch.track_ids);
-        let seconds = step_start.elapsed().as_secs_f64();
         let views = batch.n_anchors * batch.n_views;
-        window.add(&losses, views, seconds, wait);
-        overall.add(&losses, views, seconds, wait);
-        bar.set_position(state.step);
-        if state.step % config.train.log_every == 0 || state.step == total_steps {
-            let heads: serde_json::Map<String, serde_json::Value> = head_names
-                .iter()
-                .enumerate()
-                .map(|(k, name)| {
-                    (
-                        name.clone(),
-                        json!({
-                            "loss": window.heads[k] / window.steps as f64,
-                            "anchors_with_positives": window.positives[k] / window.steps as f64,
-                        }),
-                    )
-                })
-                .collect();
-            let line = json!({
-                "step": state.step,
-                "loss": window.total / window.steps as f64,
-                "heads": heads,
-                "lr": learning_rate,
-                "views_per_s": window.views as f64 / window.seconds.max(1e-9),
-                "data_wait_share": window.wait_seconds / window.seconds.max(1e-9),
-                "elapsed_s": started.elapsed().as_secs_f64(),
-            });
+        tally.add(&losses, views, step_start.elapsed().as_secs_f64(), wait);
+        reporter.step(state.step);
+        if plan.logs_at(state.step, last) {
+            let (line, window) = tally.close_window(state.step, plan.heads.names(), learning_rate);
             run.append_metrics(&line)?;
-            let means = window.mean_heads();
-            bar.set_message(format!("loss {:.4}", window.total / window.steps as f64));
-            if !options.progress && options.verbose {
-                eprintln!(
-                    "{} step {}/{}: loss {:.4} ({:.1} views/s)",
-                    config.name,
-                    state.step,
-                    total_steps,
-                    window.total / window.steps as f64,
-                    window.views as f64 / window.seconds.max(1e-9)
-                );
-            }
-            if first_losses.is_none() {
-                first_losses = Some(means.clone());
-            }
-            last_losses = means;
-            window = Window::default();
+            reporter.logged(state.step, &window);
         }
-        if state.step % config.train.checkpoint_every == 0 || state.step == total_steps {
-            let path = write_checkpoint(&config, &run, &state)?;
-            if options.verbose && !options.progress {
-                eprintln!("checkpoint {}", path.display());
-            }
-            last_checkpoint = Some(path);
+        if plan.checkpoints_at(state.step, last) {
+            let path = write_checkpoint(&plan, &run, &state)?;
+            reporter.checkpoint(&path);
+            summary.last_checkpoint = Some(path);
         }
     }
-    bar.finish_and_clear();
-    Ok(TrainSummary {
-        run_dir: run.root().to_path_buf(),
-        steps: state.step,
-        steps_trained: state.step - first_step,
-        total_steps: config.train.steps,
-        warnings,
-        resumed_from,
-        heads: head_names,
-        first_losses: first_losses.unwrap_or_default(),
-        last_losses,
-        views_per_second: overall.views as f64 / overall.seconds.max(1e-9),
-        data_wait_share: overall.wait_seconds / overall.seconds.max(1e-9),
-        last_checkpoint,
-    })
+    reporter.finish();
+    summary.steps = state.step;
+    summary.steps_trained = state.step - first_step;
+    (
+        summary.first_losses,
+        summary.last_losses,
+        summary.views_per_second,
+        summary.data_wait_share,
+    ) = tally.finish();
+    Ok(summary)
 }

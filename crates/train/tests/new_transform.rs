@@ -23,9 +23,9 @@ fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
     config.data.views = 4;
     config.validate().expect("valid config");
 
-    let (heads, objectives) = config.heads();
-    assert_eq!(heads, vec!["invariant".to_string(), "compressor".to_string()]);
-    assert_eq!(objectives[1], HeadObjective::LeaveOut { variant: 0 });
+    let heads = config.heads();
+    assert_eq!(heads.names(), ["invariant", "compressor"]);
+    assert_eq!(heads.objectives()[1], HeadObjective::LeaveOut { variant: 0 });
 
     let cache_handle = Arc::new(AudioCache::open(&cache).expect("cache"));
     let mut loader = BatchLoader::new(cache_handle, config.loader_config(), 0).expect("loader");
@@ -51,7 +51,11 @@ fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
                     && batch.clip_ids[i] == batch.clip_ids[j]
                     && batch.tracking[i] == 0
                     && batch.tracking[j] == 0;
-                assert_eq!(labels.is_positive(&objectives[1], i, j), expected, "views {i}, {j}");
+                assert_eq!(
+                    labels.is_positive(&heads.objectives()[1], i, j),
+                    expected,
+                    "views {i}, {j}"
+                );
             }
         }
     }
@@ -62,7 +66,7 @@ fn a_compressor_declared_variant_trains_and_its_head_follows_its_tracking() {
 
     let summary = pretrain(&config, &loev_train::fixtures::quiet_options(&root.join("run"))).expect("the run trains");
     assert_eq!(summary.steps, 3);
-    assert_eq!(summary.heads, heads);
+    assert_eq!(summary.heads, heads.names());
     let metrics = std::fs::read_to_string(root.join("run").join("metrics.jsonl")).expect("metrics");
     let last: serde_json::Value = serde_json::from_str(metrics.lines().last().expect("a line")).expect("json");
     let loss = last["heads"]["compressor"]["loss"]

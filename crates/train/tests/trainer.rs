@@ -83,7 +83,7 @@ fn adam_steps_lower_the_loss_of_a_fixed_batch() {
 fn replay(config: &TrainConfig, steps: u64) -> Vec<Weights> {
     let config = config.resolved();
     let device = Device::flex().autodiff();
-    let (_, objectives) = config.heads();
+    let heads = config.heads();
     let mut model = LoevModel::init(&config.model_config(), &device, config.seed);
     let mut optimizer = AdamConfig::new()
         .with_beta_1(config.optimizer.beta1 as f32)
@@ -103,7 +103,7 @@ fn replay(config: &TrainConfig, steps: u64) -> Vec<Weights> {
             &model,
             step_batch,
             std::slice::from_ref(&device),
-            &objectives,
+            heads.objectives(),
             config.objective.loss_settings(),
             seed,
         )

@@ -105,7 +105,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::AugmentError;
-use crate::chain::AppliedTransform;
 
 pub use distortion::DistortionConfig;
 pub use filter::{
@@ -115,6 +114,20 @@ pub use gain::GainConfig;
 pub use noise::NoiseConfig;
 pub use polarity::PolarityConfig;
 pub use reverb::ReverbConfig;
+
+/// What happened to one transform of one view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppliedTransform {
+    /// Transform name (see [`transform_names`]); the one-of step is `filter`.
+    pub name: String,
+    /// Whether the transform changed the audio.
+    pub applied: bool,
+    /// For `filter`: the kind chosen by the one-of step (applied or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
+    /// Drawn parameters (empty when not applied).
+    pub params: BTreeMap<String, f64>,
+}
 
 /// Every base-chain transform, in drawing and rendering order. Adding a transform: its file
 /// in this folder and one line here, at the end.

@@ -3,17 +3,18 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use loev_eval::embed::{EmbedOptions, Embedder, list_inputs_and_skipped};
+use loev_eval::embed::EmbedOptions;
 use loev_eval::equivariance::{EquivarianceConfig, analyze_equivariance};
-use loev_eval::invariance::{InvarianceConfig, analyze, write_csv};
-use loev_eval::plot_invariance;
+use loev_eval::invariance::{InvarianceConfig, analyze};
+use loev_eval::report::Report;
+use loev_eval::stages::{ClipOptions, ModelSource, test_clips};
 use loev_model::open_device;
 
 /// Arguments of `loev analyze`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Audio to transform: a file, a folder or a manifest (a manifest's `split` column, when
-    /// present, restricts the clips to the test split).
+    /// Audio to transform: a file, a folder or a manifest (a manifest's music tracks, of its test
+    /// split when it has one: `loev_eval::stages::test_clips`).
     pub input: PathBuf,
     /// Run folders to compare (repeatable; the curve is named after the folder).
     #[arg(long = "run")]
@@ -67,92 +68,57 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.rates = r.clone();
     }
     config.clip_seconds = args.clip_seconds;
-    let (inputs, _, skipped) = list_inputs_and_skipped(&args.input)?;
-    let folder = loev_core::output::OutputFolder::claim(
+    let equivariance_config = EquivarianceConfig {
+        views_per_clip: args.equivariance_views,
+        clip_seconds: args.clip_seconds.or(EquivarianceConfig::default().clip_seconds),
+        ..EquivarianceConfig::default()
+    };
+    let out = Report::owned(loev_core::output::OutputFolder::claim(
         &args.out,
         "analysis",
         &[],
         &loev_core::output::Protected::input(&args.input),
         args.force,
+    )?);
+    let chosen = test_clips(
+        &args.input,
+        &ClipOptions {
+            max_clips: args.max_clips,
+        },
     )?;
-    for (path, reason) in &skipped {
+    for (path, reason) in &chosen.left_out {
         eprintln!("skipped {}: {reason}", path.display());
     }
-    let has_test = inputs
-        .iter()
-        .any(|i| i.fields.get("split").is_some_and(|s| s == "test"));
-    let mut clips = Vec::new();
-    for input in inputs
-        .iter()
-        .filter(|i| !has_test || i.fields.get("split").is_some_and(|s| s == "test"))
-    {
-        if clips.len() >= args.max_clips {
-            break;
-        }
-        match loev_audio::decode::load_mono(&input.path) {
-            Ok(audio) if !audio.is_empty() => clips.push(audio),
-            Ok(_) => eprintln!("skipping {}: no samples", input.path.display()),
-            Err(e) => eprintln!("skipping {}: {e}", input.path.display()),
-        }
-    }
-    anyhow::ensure!(!clips.is_empty(), "no usable clip in {}", args.input.display());
-    let mut points = Vec::new();
-    let run_equivariance = args.equivariance_views > 0 && clips.len() >= 4;
-    if args.equivariance_views > 0 && !run_equivariance {
-        eprintln!(
-            "note: skipping the equivariance probes: they need at least 4 clips (2 to fit, 2 to test), {} given",
-            clips.len()
-        );
-    }
-    let mut scores = Vec::new();
-    let models = args
+    let sources = args
         .runs
-        .iter()
-        .map(|r| (r, true))
-        .chain(args.models.iter().map(|c| (c, false)));
-    for (path, is_run) in models {
-        let options = EmbedOptions::default();
-        let embedder = if is_run {
-            Embedder::from_run(path, device.clone(), options)?
-        } else {
-            Embedder::from_model_file(path, device.clone(), options)?
-        };
-        let name = if is_run { path.file_name() } else { path.file_stem() }
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
+        .into_iter()
+        .map(ModelSource::Run)
+        .chain(args.models.into_iter().map(ModelSource::File));
+    let clips = chosen.results;
+    let (mut points, mut scores) = (Vec::new(), Vec::new());
+    for source in sources {
+        let embedder = source.open(device.clone(), EmbedOptions::default())?;
+        let name = source.name();
         eprintln!("analysing {name} on {} clips", clips.len());
-        points.extend(analyze(&embedder, &name, &clips, &config).with_context(|| format!("model {}", path.display()))?);
-        if run_equivariance {
-            let equivariance_config = EquivarianceConfig {
-                views_per_clip: args.equivariance_views,
-                clip_seconds: args.clip_seconds.or(EquivarianceConfig::default().clip_seconds),
-                ..EquivarianceConfig::default()
-            };
-            scores.extend(
-                analyze_equivariance(&embedder, &name, &clips, &equivariance_config)
-                    .with_context(|| format!("equivariance of model {}", path.display()))?,
-            );
+        points.extend(analyze(&embedder, &name, &clips, &config).with_context(|| format!("model {name}"))?);
+        if args.equivariance_views > 0 {
+            let run = analyze_equivariance(&embedder, &name, &clips, &equivariance_config)
+                .with_context(|| format!("equivariance of model {name}"))?;
+            for reason in &run.left_out {
+                eprintln!("note: skipping the equivariance probes of {name}: {reason}");
+            }
+            scores.extend(run.results);
         }
     }
-    write_csv(&folder.root().join("invariance.csv"), &points)?;
-    if run_equivariance {
-        loev_eval::equivariance::write_csv(&args.out.join("equivariance.csv"), &scores)?;
-        let table = loev_eval::equivariance::markdown(&scores);
-        let path = args.out.join("equivariance.md");
-        loev_core::io::atomic_write(&path, table.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    if !scores.is_empty() {
+        let table = out.equivariance(&scores)?;
         println!("equivariance: R² of the applied transform from the embedding difference view − clean\n{table}");
     }
-    let plotted: Vec<_> = points
-        .iter()
-        .filter(|p| args.plot_spaces.contains(&p.space))
-        .cloned()
-        .collect();
+    let plot_spaces: Vec<&str> = args.plot_spaces.iter().map(String::as_str).collect();
     let title = "Invariance: 1 - cos(clean, transformed) track embedding";
-    plot_invariance(&args.out.join("invariance.png"), &plotted, title)?;
-    plot_invariance(&args.out.join("invariance.svg"), &plotted, title)?;
+    out.invariance(&points, &plot_spaces, title)?;
     println!("model,space,transform,parameter,mean_distance");
-    for p in &plotted {
+    for p in points.iter().filter(|p| plot_spaces.contains(&p.space.as_str())) {
         println!(
             "{},{},{},{},{:.4}",
             p.model,
@@ -164,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!(
         "wrote {} and invariance.png / .svg",
-        args.out.join("invariance.csv").display()
+        out.dir().join("invariance.csv").display()
     );
     Ok(())
 }

@@ -9,6 +9,8 @@ pub enum BenchCommand {
     Audio(loev_bench::audio::Options),
     /// Augmentation chain + log-mel views/s, against the Python anchor.
     Augment(loev_bench::augment::Options),
+    /// Embedding 30 s and 10 min tracks with the full MULE encoder, against mule-torch.
+    Embed(loev_bench::embed::Options),
     /// One training step of the encoder + head, against PyTorch.
     Model(loev_bench::model::Options),
     /// Training throughput (views/s) and data-wait share of presets.
@@ -20,6 +22,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Audio(options) => loev_bench::audio::run(&options)?,
         BenchCommand::Augment(options) => loev_bench::augment::run(&options)?,
+        BenchCommand::Embed(options) => loev_bench::embed::run(&options)?,
         BenchCommand::Model(options) => loev_bench::model::run(&options)?,
         BenchCommand::Train(options) => loev_bench::train::run(&options)?,
     }

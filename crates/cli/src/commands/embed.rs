@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use loev_eval::embed::{EmbedJob, EmbedOptions, Embedder, embed_to_folder};
+use loev_eval::embed::{EmbedJob, EmbedOptions, embed_to_folder};
+use loev_eval::stages::ModelSource;
 use loev_eval::store::EmbeddingFormat;
 use loev_model::open_device;
 
@@ -67,11 +68,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_size: args.batch,
         hop_seconds: args.hop,
     };
-    let embedder = match (&args.run, &args.model) {
-        (Some(run), _) => Embedder::from_run(run, device, options),
-        (None, Some(file)) => Embedder::from_model_file(file, device, options),
+    let source = match (args.run, args.model) {
+        (Some(run), _) => ModelSource::Run(run),
+        (None, Some(file)) => ModelSource::File(file),
         (None, None) => anyhow::bail!("give --run DIR or --model FILE"),
-    }?;
+    };
+    let embedder = source.open(device, options)?;
     let job = EmbedJob {
         format: args.format.parse::<EmbeddingFormat>()?,
         stretch_copies: args.stretch_copies,

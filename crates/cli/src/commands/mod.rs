@@ -10,6 +10,7 @@ pub mod demo;
 pub mod embed;
 pub mod export;
 pub mod features;
+pub mod import;
 pub mod pretrain;
 pub mod probe;
 pub mod retrieve;

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+
 use loev_data::{DatasetName, LoadOptions, load_dataset};
-use loev_eval::EvalError;
-use loev_eval::probe::{ProbeConfig, embedded_tasks, probe_data, read_probe_config, run_probe};
+use loev_eval::probe::{ProbeConfig, embedded_tasks, read_probe_config};
+use loev_eval::report::Report;
+use loev_eval::stages::{ProbeOptions, probe_spaces};
 use loev_eval::store::{EmbeddingSet, claim_results_folder};
-use loev_eval::tables::{ModelResults, table_one_csv, table_one_markdown};
+use loev_eval::tables::table_one_markdown;
 
 /// Arguments of `loev probe`.
 #[derive(clap::Args)]
@@ -70,79 +72,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.validate()?;
     let set = EmbeddingSet::open(&args.embeddings)?;
-    let folder = claim_results_folder(&set, args.out.as_deref(), args.force)?;
-    let opts = LoadOptions::default();
+    let out = Report::owned(claim_results_folder(&set, args.out.as_deref(), args.force)?);
     let (tasks, report) = match (&args.dataset, &args.root) {
-        (Some(name), Some(root)) => load_dataset(name.parse::<DatasetName>()?, root, &opts)?,
+        (Some(name), Some(root)) => load_dataset(name.parse::<DatasetName>()?, root, &LoadOptions::default())?,
         _ => embedded_tasks(&set)?,
     };
     eprintln!("{report}");
-    let unknown: Vec<&String> = args
-        .tasks
-        .iter()
-        .filter(|name| !tasks.iter().any(|t| &t.name == *name))
-        .collect();
-    if !unknown.is_empty() {
-        let known: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
-        anyhow::bail!(
-            "unknown --task {}: the labels of {} give the tasks {}",
-            unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
-            args.embeddings.display(),
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        );
-    }
-    let tasks: Vec<_> = tasks
-        .into_iter()
-        .filter(|t| args.tasks.is_empty() || args.tasks.contains(&t.name))
-        .collect();
-    anyhow::ensure!(
-        !tasks.is_empty(),
-        "no task to probe: the labels have no key/tempo/tags/pitch column with values, or --task matched none"
-    );
-    let model = super::model_name(&args.embeddings);
-    let mut results = Vec::new();
-    for space in &args.spaces {
-        let mut probes = Vec::new();
-        for task in &tasks {
-            let data = probe_data(task, &set, space).with_context(|| format!("task {} in space {space}", task.name))?;
+    let options = ProbeOptions {
+        spaces: args.spaces,
+        tasks: args.tasks,
+        config,
+    };
+    let run = probe_spaces(
+        &set,
+        &super::model_name(&args.embeddings),
+        &tasks,
+        &options,
+        |space, data| {
             eprintln!(
                 "probing {} in {space}: {} training slices, {} validation and {} test tracks",
-                task.name,
+                data.task,
                 data.train.features.len() / data.dim.max(1),
                 data.valid.features.len() / data.dim.max(1),
                 data.test.features.len() / data.dim.max(1)
-            );
-            match run_probe(&data, space, &config) {
-                Ok(result) => probes.push(result),
-                Err(EvalError::Empty(reason)) => eprintln!("skipped: {reason}"),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        results.push(ModelResults {
-            model: model.clone(),
-            space: space.clone(),
-            probes,
-            retrieval: Vec::new(),
-        });
+            )
+        },
+    )?;
+    for reason in &run.left_out {
+        eprintln!("skipped: {reason}");
     }
-    let out = folder.root();
-    let md = table_one_markdown(&results);
     // The table is printed before it is written, so that a write that fails keeps the results.
-    println!("{md}");
-    let files = [
-        ("probe.md", md.clone()),
-        ("probe.csv", table_one_csv(&results)),
-        ("probe.json", serde_json::to_string_pretty(&results)?),
-    ];
-    for (name, text) in files {
-        let path = out.join(name);
-        loev_core::io::atomic_write(&path, text.as_bytes())
-            .with_context(|| format!("cannot write {} (the table is printed above)", path.display()))?;
-    }
+    println!("{}", table_one_markdown(&run.results));
+    out.probes("probe", &run.results)
+        .and_then(|_| out.json("probe.json", &run.results))
+        .context("the table is printed above")?;
+    let config = &options.config;
     println!(
         "probe settings: hidden {:?}, dropout {}, lr {}, batch {}, ≤ {} epochs (patience {}), {} seeds; written to {}",
         config.hidden,
@@ -152,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.max_epochs,
         config.patience,
         config.seeds,
-        out.display()
+        out.dir().display()
     );
     Ok(())
 }

@@ -8,12 +8,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::finalize;
 use crate::error::DataError;
 use crate::options::LoadOptions;
 use crate::report::LoadReport;
 use crate::split::Split;
 use crate::task::{TaskDataset, TaskTrack, TrackLabels};
+use crate::verify::finalize;
 use tempo::TempoSource;
 
 pub mod key;

@@ -1,4 +1,5 @@
-//! Timing of one training step (forward + backward + Adam), for `loev bench model`.
+//! Timing of one training step of the encoder (forward + backward + Adam), for `loev bench
+//! model`.
 //!
 //! The loss is a stand-in (mean over heads of mean(z²)): the contrastive loss of the training
 //! crate costs a negligible part of a step, and the PyTorch reference (`bench/torch/
@@ -8,13 +9,10 @@ use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
+use loev_core::process::cpu_seconds;
 use loev_core::rng::rng_from_seed;
+use loev_model::{ForwardMode, LoevModel, LoevModelConfig, ModelError};
 use rand::RngExt;
-
-use crate::config::LoevModelConfig;
-use crate::encoder::ForwardMode;
-use crate::error::ModelError;
-use crate::model::LoevModel;
 
 /// What to time.
 #[derive(Debug, Clone)]
@@ -89,7 +87,7 @@ pub fn time_training_steps(config: &StepBenchConfig, device: &Device) -> Result<
     let (mut wall_ms, mut cpu_ms) = (Vec::new(), Vec::new());
     let mut last_loss = f32::NAN;
     for step in 0..config.warmup + config.steps {
-        let cpu_start = process_cpu_seconds();
+        let cpu_start = cpu_seconds();
         let start = Instant::now();
         let output = model.forward(input.clone(), ForwardMode::Train { seed: step as u64 });
         let heads = output.projections.len() as f64;
@@ -111,7 +109,7 @@ pub fn time_training_steps(config: &StepBenchConfig, device: &Device) -> Result<
         let wall = start.elapsed().as_secs_f64() * 1e3;
         if step >= config.warmup {
             wall_ms.push(wall);
-            if let (Some(a), Some(b)) = (cpu_start, process_cpu_seconds()) {
+            if let (Some(a), Some(b)) = (cpu_start, cpu_seconds()) {
                 cpu_ms.push((b - a) * 1e3);
             }
         }
@@ -125,7 +123,7 @@ pub fn time_training_steps(config: &StepBenchConfig, device: &Device) -> Result<
 }
 
 /// FLOPs of one training step of `config` at `batch` examples of `mels × frames`: three times the
-/// convolution and dense FLOPs of a forward pass (see [`crate::flops`]), counted on the CPU on
+/// convolution and dense FLOPs of a forward pass (see [`loev_model::flops`]), counted on the CPU on
 /// one example and scaled (every layer's work is linear in the batch).
 pub fn training_flops_per_step(
     config: &LoevModelConfig,
@@ -136,7 +134,7 @@ pub fn training_flops_per_step(
     let device = Device::flex();
     let model = LoevModel::try_init(config, &device, 0)?;
     let input = Tensor::<4>::zeros([1, 1, mels, frames], &device); // [1, 1, mels, frames]
-    let (_, forward) = crate::flops::count_flops(|| model.forward(input, ForwardMode::Eval));
+    let (_, forward) = loev_model::flops::count_flops(|| model.forward(input, ForwardMode::Eval));
     Ok(3.0 * forward * batch as f64)
 }
 
@@ -150,25 +148,6 @@ fn bench_input(config: &StepBenchConfig, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// User + system CPU seconds of this process (Linux `/proc/self/stat`, USER_HZ = 100).
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,7 +157,5 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
-        assert!(process_cpu_seconds().is_some_and(|s| s >= 0.0));
-        assert!(peak_rss_bytes().is_some_and(|b| b > 0));
     }
 }

@@ -24,6 +24,9 @@
 use burn::Tensor;
 use burn::tensor::{Device, TensorData};
 
+use crate::heads::HeadObjective;
+use crate::positives::{LossError, ViewLabels};
+
 /// The temperature of the seed paper and MULE.
 pub const DEFAULT_TEMPERATURE: f64 = 0.1;
 
@@ -74,77 +77,6 @@ impl Default for LossSettings {
         Self {
             temperature: DEFAULT_TEMPERATURE,
             anchor_mean: AnchorMean::AllAnchors,
-        }
-    }
-}
-
-/// Which views count as positives in one head.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeadObjective {
-    /// All other views of the same clip are positives (MULE, and LOEV's invariant head).
-    Invariant,
-    /// Positives are views of the same clip to which variant augmentation `variant` (a column of
-    /// the tracking matrix) was applied to neither view.
-    LeaveOut {
-        /// Column of the tracking matrix.
-        variant: usize,
-    },
-}
-
-/// Per-view facts the positive masks are built from.
-#[derive(Clone, Debug)]
-pub struct ViewLabels {
-    /// Clip (anchor) id per view: views with the same id are views of one clip.
-    pub clip_ids: Vec<u32>,
-    /// Row-major [views, n_variants] 0/1 matrix: 1 when the variant augmentation was applied.
-    pub tracking: Vec<u8>,
-    /// Number of columns of `tracking`.
-    pub n_variants: usize,
-}
-
-/// Errors in the loss inputs.
-#[derive(Debug, thiserror::Error)]
-pub enum LossError {
-    /// The labels, embeddings or heads disagree in size.
-    #[error("contrastive loss: {0}")]
-    Shape(String),
-}
-
-impl ViewLabels {
-    /// Number of views.
-    pub fn len(&self) -> usize {
-        self.clip_ids.len()
-    }
-
-    /// True when there are no views.
-    pub fn is_empty(&self) -> bool {
-        self.clip_ids.is_empty()
-    }
-
-    fn check(&self) -> Result<(), LossError> {
-        if self.tracking.len() != self.len() * self.n_variants {
-            return Err(LossError::Shape(format!(
-                "tracking matrix has {} entries, expected {} views × {} variants",
-                self.tracking.len(),
-                self.len(),
-                self.n_variants
-            )));
-        }
-        Ok(())
-    }
-
-    fn applied(&self, view: usize, variant: usize) -> bool {
-        self.tracking[view * self.n_variants + variant] != 0
-    }
-
-    /// Whether `j` is a positive of anchor `i` under `objective`.
-    pub fn is_positive(&self, objective: &HeadObjective, i: usize, j: usize) -> bool {
-        if i == j || self.clip_ids[i] != self.clip_ids[j] {
-            return false;
-        }
-        match *objective {
-            HeadObjective::Invariant => true,
-            HeadObjective::LeaveOut { variant } => !self.applied(i, variant) && !self.applied(j, variant),
         }
     }
 }
@@ -264,7 +196,7 @@ pub fn contrastive_loss_sharded(
     labels: &ViewLabels,
     settings: LossSettings,
 ) -> Result<ContrastiveLoss, LossError> {
-    labels.check()?;
+    labels.check(objectives)?;
     if shards.len() != objectives.len() || shards.is_empty() {
         return Err(LossError::Shape(format!(
             "{} heads of projections but {} objectives (need the same, at least one)",
@@ -274,14 +206,6 @@ pub fn contrastive_loss_sharded(
     }
     let mut heads = Vec::with_capacity(objectives.len());
     for (head_shards, objective) in shards.iter().zip(objectives) {
-        if let HeadObjective::LeaveOut { variant } = *objective
-            && variant >= labels.n_variants
-        {
-            return Err(LossError::Shape(format!(
-                "leave-out head uses variant column {variant} but the tracking matrix has {} columns",
-                labels.n_variants
-            )));
-        }
         let sizes: Vec<usize> = head_shards.iter().map(|z| z.dims()[0]).collect();
         let total_views: usize = sizes.iter().sum();
         if total_views != labels.len() {
