@@ -46,8 +46,9 @@ fn signal(child: &Child, signal: &str) {
     assert!(status.success(), "kill -{signal}");
 }
 
-/// Starts `command` and stops it (SIGSTOP) as soon as it holds the folder's lock, so that it is
-/// caught in the middle of writing whatever the machine's speed.
+/// Starts `command` (an embed) and stops it (SIGSTOP) as soon as it holds the folder's lock and
+/// has marked the folder unfinished, so that it is caught in the middle of writing whatever the
+/// machine's speed.
 fn start_and_stop_while_writing(mut command: Command, folder: &Path) -> Child {
     let mut child = command
         .stdout(Stdio::null())
@@ -56,7 +57,13 @@ fn start_and_stop_while_writing(mut command: Command, folder: &Path) -> Child {
         .expect("spawn");
     let lock = folder.join(".loev.lock");
     let start = Instant::now();
-    while !lock.exists() {
+    // The lock is held once the file names the writer (it is created, then locked, then
+    // written), and the writing has begun once the finished folder's metadata is gone.
+    let pid = child.id().to_string();
+    let writing = || {
+        std::fs::read_to_string(&lock).is_ok_and(|text| text.trim() == pid) && !folder.join("embeddings.json").exists()
+    };
+    while !writing() {
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "the writer never took its lock"
