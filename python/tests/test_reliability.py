@@ -77,3 +77,36 @@ def test_a_model_file_cut_short_is_called_truncated(model_file, workdir):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(loev.LoevError, match="truncated"):
         loev.load_model(str(cut))
+
+
+def pcm16_wav(samples: np.ndarray, rate: int, channels: int, riff_size=None, data_size=None) -> bytes:
+    """A 16-bit wav of interleaved `samples`; `riff_size` / `data_size` replace the true sizes
+    (the placeholders streaming writers leave)."""
+    data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    riff = 4 + 8 + len(fmt) + 8 + len(data) if riff_size is None else riff_size
+    size = len(data) if data_size is None else data_size
+    return b"RIFF" + struct.pack("<I", riff) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", size) + data
+
+
+@pytest.mark.parametrize("rate, channels", [(16000, 1), (44100, 2)])
+@pytest.mark.parametrize("riff_size, data_size", [(0xFFFFFFFF, 0xFFFFFFFF), (0, 0), (0xFFFFFFFF, 0), (0, 0xFFFFFFFF)])
+def test_load_audio_reads_a_wav_with_placeholder_sizes_like_the_true_one(workdir, rate, channels, riff_size, data_size):
+    mono = music(2.0, rate)
+    samples = np.repeat(mono, channels) if channels > 1 else mono
+    true_path = workdir / f"true-{rate}-{channels}.wav"
+    true_path.write_bytes(pcm16_wav(samples, rate, channels))
+    placeholder = workdir / f"placeholder-{rate}-{channels}-{riff_size}-{data_size}.wav"
+    placeholder.write_bytes(pcm16_wav(samples, rate, channels, riff_size, data_size))
+    expected = loev.load_audio(true_path)
+    assert expected.dtype == np.float32 and expected.size == 32000
+    np.testing.assert_array_equal(loev.load_audio(placeholder), expected)
+
+
+def test_load_audio_refuses_non_finite_samples_like_the_command_line(workdir):
+    audio = music(1.0)
+    audio[10:13] = np.inf
+    path = workdir / "inf.wav"
+    path.write_bytes(float_wav(audio))
+    with pytest.raises(loev.LoevError, match="3 non-finite samples"):
+        loev.load_audio(path)

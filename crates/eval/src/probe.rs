@@ -43,8 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::metrics::{
-    TEMPO_REGRESSION_TOLERANCE, accuracy, argmax, spearman, tagging_scores, tempo_regression_scores,
-    tempo_scores,
+    TEMPO_REGRESSION_TOLERANCE, accuracy, argmax, spearman, tagging_scores, tempo_regression_scores, tempo_scores,
 };
 use crate::store::EmbeddingSet;
 

@@ -189,19 +189,19 @@ impl RetrieveOptions {
     /// it creates its output folder.
     pub fn validate(&self) -> Result<(), EvalError> {
         let options = self;
-    if options.ks.contains(&0) {
-        return Err(EvalError::Invalid(format!(
-            "retrieval: every k must be a neighbour count of at least 1 (e.g. 1,3,5,10), got {:?}",
-            options.ks
-        )));
-    }
-    if !(options.tolerance.is_finite() && options.tolerance >= 0.0) {
-        return Err(EvalError::Invalid(format!(
-            "retrieval: the tempo tolerance must be a relative tolerance of 0 or more ({TEMPO_TOLERANCE} is the \
+        if options.ks.contains(&0) {
+            return Err(EvalError::Invalid(format!(
+                "retrieval: every k must be a neighbour count of at least 1 (e.g. 1,3,5,10), got {:?}",
+                options.ks
+            )));
+        }
+        if !(options.tolerance.is_finite() && options.tolerance >= 0.0) {
+            return Err(EvalError::Invalid(format!(
+                "retrieval: the tempo tolerance must be a relative tolerance of 0 or more ({TEMPO_TOLERANCE} is the \
              benchmark's), got {}",
-            options.tolerance
-        )));
-    }
+                options.tolerance
+            )));
+        }
         Ok(())
     }
 }

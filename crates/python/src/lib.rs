@@ -26,7 +26,9 @@ use loev_core::SAMPLE_RATE;
 use loev_core::rng::derive_seed;
 use loev_eval::embed::{EmbedOptions, Embedder, TrackEmbedding};
 use loev_objective::{ObjectiveKind, Recipe, ViewLabels};
-use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -371,6 +373,17 @@ fn import_mule_torch(py: Python<'_>, dir: &str, out: &str) -> PyResult<String> {
     })
 }
 
+/// The audio file at `path` as 16 kHz mono float32 samples, decoded by the command line's one
+/// decoder (`loev_audio::decode::load_mono`): wav (also with the placeholder sizes streaming
+/// writers leave), flac, mp3, ogg; a file with NaN or infinite samples is refused with their
+/// count, as `loev features` refuses it.
+#[pyfunction]
+fn load_audio<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let path = Path::new(path).to_path_buf();
+    let samples = py.detach(move || loev_audio::decode::load_mono(&path).map_err(loev_error))?;
+    Ok(samples.into_pyarray(py))
+}
+
 /// The `loev._loev` extension module.
 #[pymodule]
 fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -379,6 +392,7 @@ fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Augmenter>()?;
     m.add_function(wrap_pyfunction!(positive_masks, m)?)?;
     m.add_function(wrap_pyfunction!(import_mule_torch, m)?)?;
+    m.add_function(wrap_pyfunction!(load_audio, m)?)?;
     m.add("SAMPLE_RATE", SAMPLE_RATE)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

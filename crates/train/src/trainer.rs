@@ -438,8 +438,13 @@ fn initial_state(
         };
         return Ok((state, None));
     };
-    let model = LoevModel::load_into_bytes(&checkpoint.path.join(MODEL_FILE), &checkpoint.model, &plan.model, device)
-        .map_err(|e| TrainError::Model(e.to_string()))?;
+    let model = LoevModel::load_into_bytes(
+        &checkpoint.path.join(MODEL_FILE),
+        &checkpoint.model,
+        &plan.model,
+        device,
+    )
+    .map_err(|e| TrainError::Model(e.to_string()))?;
     let model = assign_param_ids(model, &checkpoint.state.param_ids)?;
     let optimizer_path = checkpoint.path.join(OPTIMIZER_FILE);
     check_default_device_for_optimizer_state()?;
