@@ -590,8 +590,8 @@ fn stage_depths(path: &Path, names: &[&str]) -> Result<[usize; NUM_STAGES], Impo
     }
     let depth = |stages: &str, stage: usize| blocks.get(&(stages, stage)).map_or(0, BTreeSet::len);
     let depths: [usize; NUM_STAGES] = std::array::from_fn(|k| depth("slow_stages", k));
-    for k in 0..NUM_STAGES {
-        let (slow, fast) = (depths[k], depth("fast_stages", k));
+    for (k, &slow) in depths.iter().enumerate() {
+        let fast = depth("fast_stages", k);
         if slow == 0 || slow != fast {
             return Err(ImportError::Tensor {
                 path: path.to_path_buf(),
@@ -683,12 +683,15 @@ pub fn loev_name(name: &str) -> Option<(String, bool)> {
 
 /// Every backbone tensor of the folder under its loev name, each shape checked against a model
 /// of `config`; the filterbank checked against loev's for `frontend`.
+/// Tensors as `(loev module path, shape, values)`, what [`LoevModel::from_tensors`] takes.
+type NamedTensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+
 fn map_tensors(
     path: &Path,
     weights: &SafeTensors<'_>,
     config: &LoevModelConfig,
     frontend: &FrontEndConfig,
-) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, ImportError> {
+) -> Result<NamedTensors, ImportError> {
     let bad = |tensor: &str, reason: String| ImportError::Tensor {
         path: path.to_path_buf(),
         tensor: tensor.to_string(),

@@ -292,8 +292,8 @@ fn read_header_metadata(path: &Path) -> Result<Option<HashMap<String, String>>, 
         #[serde(rename = "__metadata__")]
         metadata: Option<HashMap<String, String>>,
     }
-    let header: Header = serde_json::from_slice(&header)
-        .map_err(|e| format_error(format!("header is not a safetensors header: {e}")))?;
+    let header: Header =
+        serde_json::from_slice(header).map_err(|e| format_error(format!("header is not a safetensors header: {e}")))?;
     Ok(header.metadata)
 }
 
