@@ -4,26 +4,18 @@ augmented views of one track from loev.Augmenter, and the batch's LOEV positive 
     loev corpus generate -o corpus --tracks 40 --notes 0
     python python/examples/torch_loader.py corpus/manifest.csv
 
-Needs torch (and loev, numpy). Prints the batches and their time.
+Needs torch (and loev). Prints the batches and their time.
 """
 
 import csv
 import pathlib
 import sys
 import time
-import wave
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 import loev
-
-
-def read_wav(path: pathlib.Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        assert w.getsampwidth() == 2 and w.getnchannels() == 1, f"{path}: 16-bit mono expected"
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
 
 
 class CorpusViews(Dataset):
@@ -41,7 +33,9 @@ class CorpusViews(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index):
-        audio = read_wav(self.paths[index])
+        # loev's own decoder: any rate and channel count, and the wav files that Python's
+        # `wave` misreads (placeholder sizes from streaming writers).
+        audio = loev.load_audio(self.paths[index])
         # A stream per (epoch, item): fresh views every epoch, the same ones on a rerun.
         views, tracking, _ = self.augmenter.views(audio, 16000, self.views, item=self.epoch * len(self) + index)
         return torch.from_numpy(views), torch.from_numpy(tracking), index

@@ -26,6 +26,7 @@ __all__ = [
     "Model",
     "SAMPLE_RATE",
     "import_mule_torch",
+    "load_audio",
     "load_model",
     "positive_masks",
     "__version__",
@@ -134,6 +135,15 @@ def import_mule_torch(folder: str, out: str) -> dict:
     Every tensor and configuration value is checked; a mismatch raises :class:`LoevError`
     naming it. Returns the model file's description (front end, source, weights' licence)."""
     return json.loads(_loev.import_mule_torch(str(folder), str(out)))
+
+
+def load_audio(path: str) -> np.ndarray:
+    """The audio file at ``path`` as 16 kHz mono float32 samples, through the decoder every
+    ``loev`` command uses (wav, flac, mp3, ogg; resampled and down-mixed as they are). A wav
+    whose sizes are placeholders (``0xFFFFFFFF`` or ``0``, as streaming writers leave them) is
+    read to its end; a file with NaN or infinite samples raises :class:`LoevError` with their
+    count, as the command line refuses it."""
+    return _loev.load_audio(str(path))
 
 
 def positive_masks(clip_ids: Sequence[int], tracking, config: str = None) -> np.ndarray:

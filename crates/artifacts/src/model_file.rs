@@ -271,6 +271,21 @@ fn info_of(path: &Path, extra: &BTreeMap<String, String>) -> Result<Option<Model
 /// `config.toml` gives the front end.
 pub fn load_model_file(path: &Path, device: &Device) -> Result<LoadedModel, ModelFileError> {
     let (model, config, extra) = LoevModel::load_with_metadata(path, device)?;
+    loaded(path, model, config, extra)
+}
+
+/// [`load_model_file`] from the bytes of the file, read earlier (a checkpoint's verified bytes).
+pub fn load_model_bytes(path: &Path, bytes: &[u8], device: &Device) -> Result<LoadedModel, ModelFileError> {
+    let (model, config, extra) = LoevModel::load_with_metadata_bytes(path, bytes, device)?;
+    loaded(path, model, config, extra)
+}
+
+fn loaded(
+    path: &Path,
+    model: LoevModel,
+    config: LoevModelConfig,
+    extra: BTreeMap<String, String>,
+) -> Result<LoadedModel, ModelFileError> {
     match info_of(path, &extra)? {
         Some(info) => {
             info.check(&config, path)?;
@@ -309,5 +324,5 @@ pub fn load_run_model(run_dir: &Path, device: &Device, warn: impl FnMut(&str)) -
                 run_dir.display()
             ))
         })?;
-    load_model_file(&checkpoint.path.join(MODEL_FILE), device)
+    load_model_bytes(&checkpoint.path.join(MODEL_FILE), &checkpoint.model, device)
 }

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use loev_audio::frontend::{Compression, FilterNorm, FrontEnd, FrontEndConfig, MelScale, PadMode};
 use loev_core::SAMPLE_RATE;
+use loev_core::checksum::fnv1a64;
 use loev_model::{
     BLOCK_KERNELS, EncoderConfig, FAST_STEM, FUSION_KERNEL, FUSION_STRIDE, LoevModel, LoevModelConfig, NUM_STAGES,
     SLOW_STEM, WS_EPS, parameter_shapes,
@@ -38,7 +39,6 @@ use safetensors::tensor::Dtype;
 use serde_json::{Map, Value};
 
 use crate::model_file::{ModelFileError, ModelFileInfo, ModelSource, write_model_file};
-use loev_core::checksum::fnv1a64;
 
 /// The weights file of a mule-torch folder.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -681,17 +681,17 @@ pub fn loev_name(name: &str) -> Option<(String, bool)> {
     Some((out.join("."), transposed))
 }
 
-/// A tensor under its loev module path: its name, shape and values (row-major).
-type NamedTensor = (String, Vec<usize>, Vec<f32>);
-
 /// Every backbone tensor of the folder under its loev name, each shape checked against a model
 /// of `config`; the filterbank checked against loev's for `frontend`.
+/// Tensors as `(loev module path, shape, values)`, what [`LoevModel::from_tensors`] takes.
+type NamedTensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+
 fn map_tensors(
     path: &Path,
     weights: &SafeTensors<'_>,
     config: &LoevModelConfig,
     frontend: &FrontEndConfig,
-) -> Result<Vec<NamedTensor>, ImportError> {
+) -> Result<NamedTensors, ImportError> {
     let bad = |tensor: &str, reason: String| ImportError::Tensor {
         path: path.to_path_buf(),
         tensor: tensor.to_string(),

@@ -152,13 +152,25 @@ pub struct FileChecksum {
     pub fnv1a64: String,
 }
 
-/// A loaded checkpoint: its folder, state, and the raw bytes of the model and optimizer.
+/// A checkpoint that passed its checksums: its folder, its state and the model file's bytes as
+/// they were verified.
+///
+/// The bytes are kept so that a reader never opens the model file a second time: a training
+/// run may remove the checkpoint (rotation) between the check and a second read, and `loev
+/// export` or `loev embed --run` on a run that is training would then fail, or read a file that
+/// was never checked.
 pub struct LoadedCheckpoint {
     /// The checkpoint folder.
     pub path: PathBuf,
     /// Its recorded state.
     pub state: CheckpointState,
+    /// The bytes of its `model.safetensors`, as verified.
+    pub model: Vec<u8>,
 }
+
+/// How often [`RunDir::latest_valid_checkpoint`] lists the checkpoints again when the ones it
+/// found were removed while it read them (each time, a training run wrote a newer one).
+const VANISHED_RETRIES: usize = 20;
 
 /// A run folder.
 #[derive(Clone, Debug)]
@@ -442,6 +454,12 @@ impl RunDir {
 
     /// Verifies a checkpoint's files against its recorded checksums.
     pub fn verify_checkpoint(path: &Path) -> Result<CheckpointState, RunDirError> {
+        Self::read_checkpoint(path).map(|checkpoint| checkpoint.state)
+    }
+
+    /// Reads a checkpoint, verifying every file against its recorded checksums, and keeps the
+    /// model file's bytes (see [`LoadedCheckpoint`]).
+    pub fn read_checkpoint(path: &Path) -> Result<LoadedCheckpoint, RunDirError> {
         let corrupt = |reason: String| RunDirError::Corrupt {
             path: path.to_path_buf(),
             reason,
@@ -449,6 +467,7 @@ impl RunDir {
         let state_path = path.join(STATE_FILE);
         let text = fs::read_to_string(&state_path).map_err(|e| corrupt(format!("{STATE_FILE}: {e}")))?;
         let state: CheckpointState = serde_json::from_str(&text).map_err(|e| corrupt(format!("{STATE_FILE}: {e}")))?;
+        let mut model = Vec::new();
         for file in &state.files {
             let bytes = fs::read(path.join(&file.name)).map_err(|e| corrupt(format!("{}: {e}", file.name)))?;
             let sum = format!("{:016x}", fnv1a64(&bytes));
@@ -461,18 +480,45 @@ impl RunDir {
                     file.fnv1a64
                 )));
             }
+            if file.name == MODEL_FILE {
+                model = bytes;
+            }
         }
-        Ok(state)
+        if model.is_empty() {
+            return Err(corrupt(format!("{STATE_FILE} lists no {MODEL_FILE}")));
+        }
+        Ok(LoadedCheckpoint {
+            path: path.to_path_buf(),
+            state,
+            model,
+        })
     }
 
-    /// The newest checkpoint that passes its checksums; damaged newer ones are reported
-    /// through `warn` and skipped. `None` when there is no usable checkpoint.
+    /// The newest checkpoint that passes its checksums, with its model bytes; damaged newer
+    /// ones are reported through `warn` and skipped. `None` when there is no usable checkpoint.
+    ///
+    /// Safe to call while the run trains: a checkpoint that rotation removes while it is read
+    /// is not damaged but gone, so it is passed over without a warning, and when every
+    /// checkpoint listed has gone (a newer one was written meanwhile) the listing is read again.
     pub fn latest_valid_checkpoint(&self, mut warn: impl FnMut(&str)) -> Result<Option<LoadedCheckpoint>, RunDirError> {
-        for (_, path) in self.checkpoints()?.into_iter().rev() {
-            match Self::verify_checkpoint(&path) {
-                Ok(state) => return Ok(Some(LoadedCheckpoint { path, state })),
-                Err(e) => warn(&format!("warning: {e}; falling back to the previous checkpoint")),
+        'listing: for _ in 0..VANISHED_RETRIES {
+            let listed = self.checkpoints()?;
+            let newest = listed.last().map(|(step, _)| *step);
+            for (_, path) in listed.into_iter().rev() {
+                match Self::read_checkpoint(&path) {
+                    Ok(checkpoint) => return Ok(Some(checkpoint)),
+                    Err(e) => {
+                        // Removed (or being removed) by rotation: a newer checkpoint was written
+                        // meanwhile, so list again and read that one.
+                        let rotated = !path.exists() || self.checkpoints()?.last().map(|(step, _)| *step) != newest;
+                        if rotated {
+                            continue 'listing;
+                        }
+                        warn(&format!("warning: {e}; falling back to the previous checkpoint"));
+                    }
+                }
             }
+            return Ok(None);
         }
         Ok(None)
     }
@@ -491,15 +537,15 @@ impl RunDir {
         }
         let mut damaged = Vec::new();
         for (_, path) in checkpoints.into_iter().rev() {
-            match Self::verify_checkpoint(&path) {
-                Ok(state) => {
+            match Self::read_checkpoint(&path) {
+                Ok(checkpoint) => {
                     for line in &damaged {
                         warn(&format!(
                             "warning: {line}; falling back to the older checkpoint {}",
                             path.display()
                         ));
                     }
-                    return Ok(Some(LoadedCheckpoint { path, state }));
+                    return Ok(Some(checkpoint));
                 }
                 Err(e) => damaged.push(e.to_string()),
             }
@@ -600,6 +646,41 @@ mod tests {
         // A half-written temporary folder is never taken for a checkpoint.
         fs::create_dir_all(run.checkpoints_dir().join(".tmp-step-00000060-1")).unwrap();
         assert_eq!(run.checkpoints().unwrap().len(), 3);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Issue 28, class 7: `loev export` (and `embed --run`) on a run that trains with
+    /// `keep_last = 1` picked a checkpoint that rotation removed a moment later (1 in 30). Here a
+    /// thread writes checkpoints as fast as it can while the reader asks for the newest valid
+    /// one: every answer is a checkpoint whose model bytes match its step, and no live
+    /// checkpoint is ever reported as damaged.
+    #[test]
+    fn the_newest_checkpoint_is_read_whole_while_rotation_removes_older_ones() {
+        let root = temp_dir("race");
+        let run = RunDir::create(&root).unwrap();
+        run.write_checkpoint(1, vec![1], 1, 0, write_dummy(1)).unwrap();
+        let writer = {
+            let run = run.clone();
+            std::thread::spawn(move || {
+                for step in 2..400 {
+                    run.write_checkpoint(step, vec![step], 1, 0, write_dummy(step)).unwrap();
+                }
+            })
+        };
+        let mut reads = 0;
+        let mut warnings = Vec::new();
+        while !writer.is_finished() || reads == 0 {
+            let checkpoint = run
+                .latest_valid_checkpoint(|w| warnings.push(w.to_string()))
+                .unwrap()
+                .expect("a checkpoint is always there");
+            let step = checkpoint.state.step;
+            assert_eq!(checkpoint.model, format!("model {step}").into_bytes());
+            reads += 1;
+        }
+        writer.join().unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(reads > 1);
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -4,22 +4,28 @@
 //! down-mixed by the *mean* of the channels. MULE's own loader divides int16 by 65536 and sums
 //! the channels, which equals the mean for stereo but gives *half* amplitude for mono files;
 //! loev does not emulate that by default (it changes the log-mel slightly because the log
-//! compression is non-linear). Float sources are passed through unscaled; non-finite samples
-//! are replaced by 0.
+//! compression is non-linear). Float sources are passed through unscaled.
+//!
+//! **Non-finite samples.** A file holding NaN or infinite samples (float wav or flac written by
+//! a broken effect chain) is refused with [`AudioError::NonFinite`], which counts them and says
+//! where the first one is: the same rule as for audio handed to the Python API
+//! ([`check_finite`]), so every command and the Python package treat such audio alike. Decoding
+//! reads the whole file before refusing it, so that the count is complete.
+//!
+//! **Placeholder sizes.** A wav whose RIFF or data size is a placeholder (`0xFFFFFFFF` or `0`,
+//! as streaming writers leave them) is read to the end of the file ([`crate::riff`]).
 //!
 //! **Failure policy.** Every failure is an [`AudioError`] naming the file and the cause; no input
 //! makes this module panic: symphonia can panic on hostile input, so decoding runs under
-//! `catch_unwind` and a panic becomes [`AudioError::Corrupt`] (its message is not printed). A
+//! [`loev_core::panic::catch_quietly`] and a panic becomes [`AudioError::Corrupt`] (its message
+//! is not printed). A
 //! packet that fails to decode is skipped, as players do; more than 1 % bad packets (at least
 //! two) make the file `Corrupt`. A file that ends inside a packet, or whose decoded length falls
 //! short of the length its header declares, is `Truncated`. A second logical stream (chained
 //! ogg) ends decoding: only the first is read.
 
-use std::cell::Cell;
 use std::io::Cursor;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
@@ -31,10 +37,43 @@ use symphonia::core::meta::MetadataOptions;
 use crate::SAMPLE_RATE;
 use crate::error::AudioError;
 use crate::resample::StreamResampler;
+use crate::riff::HeaderFixed;
 
-/// Sample rates accepted from a file. Anything else is a corrupt header in practice, and an
-/// absurd rate would make the resampler's FFT huge.
+/// Sample rates accepted from a file or from a caller. Anything else is a corrupt header in
+/// practice, and an absurd rate would make the resampler's FFT huge (or, resampling from 1 Hz,
+/// its output 16,000 times longer than its input).
 pub const SUPPORTED_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
+/// Checks a sample rate given by a caller (the Python API's `sample_rate`): `Ok` with it as a
+/// `u32` when it lies in [`SUPPORTED_RATES`], else a message naming `what` and the range.
+pub fn check_sample_rate(what: &str, rate: i64) -> Result<u32, String> {
+    u32::try_from(rate)
+        .ok()
+        .filter(|r| SUPPORTED_RATES.contains(r))
+        .ok_or_else(|| {
+            format!(
+                "{what} = {rate} Hz is not a sample rate loev reads: give the rate of the audio, between {} and {} Hz",
+                SUPPORTED_RATES.start(),
+                SUPPORTED_RATES.end()
+            )
+        })
+}
+
+/// The rule for non-finite samples, for audio that does not come from a file (the Python API):
+/// `Err(`[`AudioError::NonFinite`]`)` counting the NaN and infinite values of `samples` when
+/// there is one. `origin` names the audio in the message (empty for in-memory audio).
+pub fn check_finite(samples: &[f32], origin: &Path) -> Result<(), AudioError> {
+    let Some(first) = samples.iter().position(|x| !x.is_finite()) else {
+        return Ok(());
+    };
+    Err(AudioError::NonFinite {
+        path: origin.to_path_buf(),
+        count: samples[first..].iter().filter(|x| !x.is_finite()).count() as u64,
+        total: samples.len() as u64,
+        first: first as u64,
+        sample_rate: None,
+    })
+}
 
 /// A decoded file at its own sample rate and channel count.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,9 +123,8 @@ impl DecodedAudio {
 /// Decodes a file; the extension is used as a format hint. The whole file is held in memory;
 /// for long tracks prefer [`MonoStream`], which holds one packet at a time.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
-    let file = open_file(path)?;
+    let mss = open_source(path)?;
     let ext = path.extension().and_then(|e| e.to_str());
-    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     decode_all(mss, ext, path)
 }
 
@@ -99,7 +137,11 @@ pub fn decode_bytes(bytes: &[u8], ext_hint: Option<&str>, origin: &Path) -> Resu
             detail: "zero-length file".into(),
         });
     }
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), MediaSourceStreamOptions::default());
+    let source = HeaderFixed::new(Cursor::new(bytes), bytes.len() as u64).map_err(|cause| AudioError::Io {
+        path: origin.to_path_buf(),
+        cause,
+    })?;
+    let mss = MediaSourceStream::new(Box::new(source), MediaSourceStreamOptions::default());
     decode_all(mss, ext_hint, origin)
 }
 
@@ -136,9 +178,8 @@ impl std::fmt::Debug for MonoStream {
 impl MonoStream {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
-        let file = open_file(path)?;
+        let mss = open_source(path)?;
         let ext = path.extension().and_then(|e| e.to_str());
-        let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
         let decoding = guarded(path, || Decoding::open(mss, ext, path))?;
         Ok(Self {
             decoding,
@@ -198,7 +239,20 @@ fn down_mix(x: &[f32], channels: usize, out: &mut Vec<f32>) {
     out.extend(x.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() * scale));
 }
 
-fn open_file(path: &Path) -> Result<std::fs::File, AudioError> {
+/// The file as the decoder reads it: opened, checked, with placeholder wav sizes corrected.
+fn open_source(path: &Path) -> Result<MediaSourceStream<'static>, AudioError> {
+    let (file, len) = open_file(path)?;
+    let source = HeaderFixed::new(file, len).map_err(|cause| AudioError::Io {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    Ok(MediaSourceStream::new(
+        Box::new(source),
+        MediaSourceStreamOptions::default(),
+    ))
+}
+
+fn open_file(path: &Path) -> Result<(std::fs::File, u64), AudioError> {
     let io_error = |cause| AudioError::Io {
         path: path.to_path_buf(),
         cause,
@@ -217,12 +271,12 @@ fn open_file(path: &Path) -> Result<std::fs::File, AudioError> {
             detail: "zero-length file".into(),
         });
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// Runs a decoding step with panics turned into [`AudioError::Corrupt`] (see the module doc).
 fn guarded<T>(origin: &Path, f: impl FnOnce() -> Result<T, AudioError>) -> Result<T, AudioError> {
-    match without_panic_output(f) {
+    match loev_core::panic::catch_quietly(f) {
         Ok(result) => result,
         Err(message) => Err(AudioError::Corrupt {
             path: origin.to_path_buf(),
@@ -264,6 +318,10 @@ struct Decoding<'s> {
     bad_packets: usize,
     last_bad: String,
     ended_inside_packet: bool,
+    /// NaN and infinite samples seen (decoded as 0 until the file is refused at its end).
+    non_finite: u64,
+    /// The frame of the first one.
+    first_non_finite: Option<u64>,
 }
 
 impl<'s> Decoding<'s> {
@@ -333,6 +391,8 @@ impl<'s> Decoding<'s> {
             bad_packets: 0,
             last_bad: String::new(),
             ended_inside_packet: false,
+            non_finite: 0,
+            first_non_finite: None,
         })
     }
 
@@ -397,11 +457,15 @@ impl<'s> Decoding<'s> {
                     // Whole frames only, so a caller that down-mixes chunk by chunk never splits
                     // a frame.
                     let whole = self.scratch.len() - self.scratch.len() % this_spec.1;
-                    out.extend(
-                        self.scratch[..whole]
-                            .iter()
-                            .map(|&v| if v.is_finite() { v } else { 0.0 }),
-                    );
+                    let decoded = &self.scratch[..whole];
+                    if let Some(first) = decoded.iter().position(|v| !v.is_finite()) {
+                        self.first_non_finite
+                            .get_or_insert((self.samples + first as u64) / this_spec.1 as u64);
+                        self.non_finite += decoded[first..].iter().filter(|v| !v.is_finite()).count() as u64;
+                        out.extend(decoded.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
+                    } else {
+                        out.extend_from_slice(decoded);
+                    }
                     self.samples += whole as u64;
                     return Ok(true);
                 }
@@ -476,6 +540,15 @@ impl<'s> Decoding<'s> {
                 detail: "no audio samples".into(),
             });
         }
+        if let Some(first) = self.first_non_finite {
+            return Err(AudioError::NonFinite {
+                path,
+                count: self.non_finite,
+                total: self.samples,
+                first,
+                sample_rate: Some(sample_rate),
+            });
+        }
         Ok((sample_rate, channels, frames))
     }
 }
@@ -501,44 +574,33 @@ fn codec_name(id: AudioCodecId) -> String {
         .unwrap_or_else(|| format!("codec {id}"))
 }
 
-thread_local! {
-    static SILENCE_PANICS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `f`, turning a panic into `Err(message)` without printing the panic message. The
-/// process-wide panic hook is wrapped once; it stays silent only on a thread that is inside this
-/// function, so panics elsewhere are reported as usual.
-fn without_panic_output<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if !SILENCE_PANICS.with(Cell::get) {
-                previous(info);
-            }
-        }));
-    });
-    let was_silent = SILENCE_PANICS.with(|s| s.replace(true));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    SILENCE_PANICS.with(|s| s.set(was_silent));
-    result.map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn panics_become_errors_and_the_flag_is_restored() {
-        let caught = without_panic_output(|| -> u32 { panic!("boom {}", 7) });
-        assert_eq!(caught, Err("boom 7".to_string()));
-        assert_eq!(without_panic_output(|| 3), Ok(3));
-        assert!(!SILENCE_PANICS.with(Cell::get));
+    fn caller_sample_rates_are_checked() {
+        assert_eq!(check_sample_rate("sample_rate", 44_100), Ok(44_100));
+        for bad in [-5, 0, 1, 999, 768_001, i64::MAX] {
+            let message = check_sample_rate("sample_rate", bad).expect_err("out of range");
+            assert!(message.contains(&format!("sample_rate = {bad} Hz")), "{message}");
+        }
+    }
+
+    #[test]
+    fn non_finite_samples_are_counted_with_the_first() {
+        assert!(check_finite(&[0.0, 0.5], Path::new("")).is_ok());
+        let error = check_finite(&[0.0, f32::NAN, 1.0, f32::INFINITY], Path::new("")).expect_err("NaN");
+        match &error {
+            AudioError::NonFinite {
+                count, total, first, ..
+            } => assert_eq!((*count, *total, *first), (2, 4, 1)),
+            other => panic!("{other}"),
+        }
+        let text = error.to_string();
+        assert!(
+            text.contains("2 non-finite samples") && text.contains("index 1"),
+            "{text}"
+        );
     }
 }

@@ -67,6 +67,28 @@ pub enum AudioError {
         /// What was missing.
         detail: String,
     },
+    /// The audio holds NaN or infinite samples (a float file written by a broken effect chain,
+    /// or an array handed to the Python API). loev refuses such audio everywhere, rather than
+    /// read it as silence: see [`crate::decode`].
+    #[error(
+        "{} holds {count} non-finite sample{} (NaN or infinite) among its {total}, the first at {}; loev does not \
+         use audio with NaN or infinite samples: repair it (replace them, e.g. by 0) or export it again",
+        show(path),
+        if *count == 1 { "" } else { "s" },
+        position(*first, *sample_rate)
+    )]
+    NonFinite {
+        /// The file (empty for in-memory audio).
+        path: PathBuf,
+        /// How many samples are NaN or infinite.
+        count: u64,
+        /// Samples in all (all channels).
+        total: u64,
+        /// The first one: its frame in a file, its index in an array.
+        first: u64,
+        /// The file's sample rate (to give the first one's time), `None` for an array.
+        sample_rate: Option<u32>,
+    },
     /// Resampling failed (e.g. a sample rate of 0 Hz).
     #[error("cannot resample {} from {from_hz} Hz to {to_hz} Hz: {detail}", show(path))]
     Resample {
@@ -91,6 +113,7 @@ impl AudioError {
             | AudioError::UnsupportedCodec { path, .. }
             | AudioError::Corrupt { path, .. }
             | AudioError::Truncated { path, .. }
+            | AudioError::NonFinite { path, .. }
             | AudioError::Resample { path, .. } => path,
         }
     }
@@ -104,6 +127,7 @@ impl AudioError {
             | AudioError::UnsupportedCodec { path, .. }
             | AudioError::Corrupt { path, .. }
             | AudioError::Truncated { path, .. }
+            | AudioError::NonFinite { path, .. }
             | AudioError::Resample { path, .. } => *path = new_path.to_path_buf(),
         }
         self
@@ -118,6 +142,16 @@ impl AudioError {
             AudioError::UnsupportedCodec { detail, .. } => format!("unsupported codec: {detail}"),
             AudioError::Corrupt { detail, .. } => format!("corrupt: {detail}"),
             AudioError::Truncated { detail, .. } => format!("truncated: {detail}"),
+            AudioError::NonFinite {
+                count,
+                total,
+                first,
+                sample_rate,
+                ..
+            } => format!(
+                "non-finite samples: {count} of {total} are NaN or infinite, the first at {}",
+                position(*first, *sample_rate)
+            ),
             AudioError::Resample {
                 from_hz, to_hz, detail, ..
             } => format!("cannot resample {from_hz} Hz -> {to_hz} Hz: {detail}"),
@@ -130,5 +164,13 @@ fn show(path: &Path) -> String {
         "<in-memory audio>".to_string()
     } else {
         path.display().to_string()
+    }
+}
+
+/// Where a sample is: its time and frame in a file, its index in an array.
+fn position(first: u64, sample_rate: Option<u32>) -> String {
+    match sample_rate {
+        Some(rate) if rate > 0 => format!("{:.3} s (frame {first})", first as f64 / f64::from(rate)),
+        _ => format!("index {first}"),
     }
 }

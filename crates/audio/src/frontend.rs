@@ -775,8 +775,17 @@ fn mel_filters(cfg: &FrontEndConfig) -> (Vec<Filter>, Vec<Triangle>) {
 
 fn validate(cfg: &FrontEndConfig) -> Result<(), FrontEndError> {
     let bad = |key: &'static str, reason: String| Err(FrontEndError::InvalidConfig { key, reason });
-    if cfg.sample_rate == 0 {
-        return bad("sample_rate", "must be above 0 Hz".into());
+    let rates = crate::decode::SUPPORTED_RATES;
+    if !rates.contains(&cfg.sample_rate) {
+        return bad(
+            "sample_rate",
+            format!(
+                "must be between {} and {} Hz, got {}",
+                rates.start(),
+                rates.end(),
+                cfg.sample_rate
+            ),
+        );
     }
     if !(2..=1 << 20).contains(&cfg.n_fft) {
         return bad("n_fft", format!("must be between 2 and 1048576, got {}", cfg.n_fft));
@@ -826,6 +835,16 @@ fn validate(cfg: &FrontEndConfig) -> Result<(), FrontEndError> {
     }
     if cfg.frames == 0 {
         return bad("frames", "must be at least 1".into());
+    }
+    // One slice (n_mels × frames floats) and one view (frames × hop_length samples) are held
+    // at once by every user of the front end: sizes no machine holds are refused here.
+    let slice = loev_core::limits::bytes_of(&[cfg.frames as u128, cfg.n_mels.max(cfg.hop_length) as u128, 4]);
+    if let Err(e) = loev_core::limits::check_memory(
+        format_args!("frames = {}", cfg.frames),
+        format_args!("one slice: frames × {} floats", cfg.n_mels.max(cfg.hop_length)),
+        slice,
+    ) {
+        return bad("frames", format!("is too large: {e}"));
     }
     if !cfg.std_floor.is_finite() || cfg.std_floor <= 0.0 {
         return bad("std_floor", format!("must be above 0, got {}", cfg.std_floor));

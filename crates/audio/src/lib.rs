@@ -23,6 +23,7 @@ mod error;
 pub mod frontend;
 pub mod manifest;
 pub mod resample;
+mod riff;
 pub mod walk;
 pub mod wav;
 

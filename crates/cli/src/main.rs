@@ -77,9 +77,23 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     };
-    // Forwards what is still in flight before the process ends.
-    drop(output);
-    code
+    // Forwards what is still in flight before the process ends. A destination that failed
+    // (a full disk; a closed pipe is not a failure) lost part of what the command printed: the
+    // work itself is done and its files are written, but the exit status says so.
+    match output.finish() {
+        None => code,
+        Some(failure) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {} could not be written ({}); the command ran to its end and its files are written, \
+                 but what it printed there is lost",
+                failure.streams,
+                failure.error
+            );
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// The context chain joined by ": ", without a backtrace. The library errors already print

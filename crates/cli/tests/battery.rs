@@ -6,7 +6,7 @@
 //! Every case runs even when an earlier one fails; the test then lists all failures at once.
 
 mod common;
-use common::{loev, run_ok, temp_dir};
+use common::{float_wav, loev, run_ok, temp_dir};
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -180,6 +180,10 @@ struct Case {
     must_name: Vec<String>,
     /// Paths that must not exist after the command (nothing written on refusal).
     must_not_create: Vec<PathBuf>,
+    /// Files whose bytes must be the same after the command (the user's files).
+    must_keep: Vec<(PathBuf, Vec<u8>)>,
+    /// The error must be one line: no panic text, no backtrace, no library's debug output.
+    one_line: bool,
 }
 
 fn case(area: &'static str, what: &'static str) -> Case {
@@ -189,6 +193,8 @@ fn case(area: &'static str, what: &'static str) -> Case {
         args: Vec::new(),
         must_name: Vec::new(),
         must_not_create: Vec::new(),
+        must_keep: Vec::new(),
+        one_line: false,
     }
 }
 
@@ -227,6 +233,19 @@ impl Case {
         self
     }
 
+    /// The file at `path` must keep its current bytes.
+    fn keeps(mut self, path: &Path) -> Self {
+        let bytes = std::fs::read(path).expect("a file to keep");
+        self.must_keep.push((path.to_path_buf(), bytes));
+        self
+    }
+
+    /// The message must be a single line.
+    fn in_one_line(mut self) -> Self {
+        self.one_line = true;
+        self
+    }
+
     /// Runs the case; `Err` describes how it failed.
     fn check(&self) -> Result<(), String> {
         let output = loev()
@@ -250,6 +269,20 @@ impl Case {
         for path in &self.must_not_create {
             if path.exists() {
                 problems.push(format!("it created {}", path.display()));
+            }
+        }
+        for (path, bytes) in &self.must_keep {
+            if std::fs::read(path).ok().as_ref() != Some(bytes) {
+                problems.push(format!("it changed {}", path.display()));
+            }
+        }
+        let lines = stderr.trim().lines().count();
+        if self.one_line && lines != 1 {
+            problems.push(format!("the message takes {lines} lines instead of one"));
+        }
+        for text in ["RecvError", "unwrap()", "stack backtrace"] {
+            if stderr.contains(text) {
+                problems.push(format!("the message shows `{text}`"));
             }
         }
         if problems.is_empty() {
@@ -709,6 +742,376 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .args(["--split", "holdout"])
             .names("holdout"),
     );
+    all.extend(round_two_cases(f, &track, &out));
+    all
+}
+
+/// The classes of issue 28: non-finite and cut-short audio, output folders that loev does not
+/// own or that are its input, devices that cannot be opened, model files cut short, export
+/// targets, and sizes no machine can hold. Every refusal happens before anything is written.
+fn round_two_cases(f: &Fixture, track: &Path, out: &Path) -> Vec<Case> {
+    let mut all = Vec::new();
+    let manifest = f.corpus.join("manifest.csv");
+    let tracks_folder = track.parent().expect("the track's folder").to_path_buf();
+
+    // ---- audio with NaN or infinite samples: one rule (refused, with the count) everywhere ----
+    let nan = f.file("nan.wav", float_wav(&vec![f32::NAN; 32_000]));
+    all.push(
+        case("non-finite audio", "features of a float wav full of NaN")
+            .args(["features", "-o"])
+            .arg(out.join("nan.npy"))
+            .arg(&nan)
+            .names_file(&nan)
+            .names("32000 non-finite samples")
+            .creates_nothing_at(&out.join("nan.npy")),
+    );
+    let mut some_inf: Vec<f32> = (0..32_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    some_inf[16_000..16_010].fill(f32::INFINITY);
+    let inf = f.file("some-inf.wav", float_wav(&some_inf));
+    all.push(
+        case("non-finite audio", "features of a float wav with ten infinite samples")
+            .args(["features", "-o"])
+            .arg(out.join("inf.npy"))
+            .arg(&inf)
+            .names_file(&inf)
+            .names("10 non-finite samples")
+            .names("1.000 s"),
+    );
+    all.push(
+        case("non-finite audio", "augment a float wav full of NaN")
+            .args(["augment", "-n", "2", "-o"])
+            .arg(out.join("nan-views"))
+            .arg(&nan)
+            .names("non-finite")
+            .creates_nothing_at(&out.join("nan-views")),
+    );
+    all.push(
+        case("non-finite audio", "embed a float wav full of NaN")
+            .args(["embed", "--quiet", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(out.join("nan-emb"))
+            .arg(&nan)
+            .names("non-finite")
+            .names_file(&nan),
+    );
+    let nan_folder = f.folder("nan-only");
+    std::fs::write(nan_folder.join("nan.wav"), float_wav(&vec![f32::NAN; 16_000])).expect("wav");
+    all.push(
+        case("non-finite audio", "cache build of a folder whose only file is NaN")
+            .args(["cache", "build", "--quiet", "-o"])
+            .arg(out.join("nan-cache"))
+            .arg(&nan_folder)
+            .names("non-finite"),
+    );
+    let mut cut = wav_bytes(32_000, &[0; 16_000]);
+    cut.truncate(cut.len() - 1000);
+    let cut_data = f.file("cut-data.wav", cut);
+    all.push(
+        case("decode", "wav whose data chunk is cut short (real sizes)")
+            .args(["features", "-o"])
+            .arg(out.join("cut.npy"))
+            .arg(&cut_data)
+            .names_file(&cut_data)
+            .names("truncated"),
+    );
+
+    // ---- output folders: loev's own, empty, or --force; never the input ----
+    let users = f.folder("users-folder");
+    std::fs::write(
+        users.join("index.csv"),
+        "path,comment
+mine.wav,my own index
+",
+    )
+    .expect("file");
+    all.push(
+        case("output folder", "embed into a folder holding the user's own index.csv")
+            .args(["embed", "--quiet", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(&users)
+            .arg(track)
+            .names_file(&users)
+            .names("index.csv")
+            .names("--force")
+            .keeps(&users.join("index.csv"))
+            .creates_nothing_at(&users.join(".loev-output"))
+            .creates_nothing_at(&users.join("tracks")),
+    );
+    all.push(
+        case("output folder", "embed a folder of audio into that folder")
+            .args(["embed", "--quiet", "--force", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(&tracks_folder)
+            .arg(&tracks_folder)
+            .names("input")
+            .creates_nothing_at(&tracks_folder.join("index.csv")),
+    );
+    all.push(
+        case("output folder", "embed a folder of audio into a folder inside it")
+            .args(["embed", "--quiet", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(tracks_folder.join("emb"))
+            .arg(&tracks_folder)
+            .names("input")
+            .creates_nothing_at(&tracks_folder.join("emb")),
+    );
+    all.push(
+        case("output folder", "embed a folder of audio into a folder above it")
+            .args(["embed", "--quiet", "--force", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(&f.corpus)
+            .arg(&tracks_folder)
+            .names("input")
+            .creates_nothing_at(&f.corpus.join("index.csv")),
+    );
+    all.push(
+        case("output folder", "embed a manifest into the folder of its wavs")
+            .args(["embed", "--quiet", "--force", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(&tracks_folder)
+            .arg(&manifest)
+            .names("input")
+            .creates_nothing_at(&tracks_folder.join("embeddings.json")),
+    );
+    let a_file = f.file("not-a-folder.txt", "text");
+    all.push(
+        case("output folder", "embed into a path that is a file")
+            .args(["embed", "--quiet", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(&a_file)
+            .arg(track)
+            .names_file(&a_file)
+            .names("not a folder")
+            .keeps(&a_file),
+    );
+    let views = f.folder("views-folder");
+    std::fs::write(views.join(".loev-output"), "loev views\n").expect("marker");
+    all.push(
+        case("output folder", "embed into a folder of augmented views")
+            .args(["embed", "--quiet", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(&views)
+            .arg(track)
+            .names("views")
+            .creates_nothing_at(&views.join("tracks")),
+    );
+    all.push(
+        case("output folder", "augment into the folder of the audio")
+            .args(["augment", "-n", "2", "--force", "-o"])
+            .arg(&tracks_folder)
+            .arg(track)
+            .names("input")
+            .creates_nothing_at(&tracks_folder.join("views.json")),
+    );
+    all.push(
+        case("output folder", "augment into a folder of the user's files")
+            .args(["augment", "-n", "2", "-o"])
+            .arg(&users)
+            .arg(track)
+            .names("index.csv")
+            .creates_nothing_at(&users.join("views.json")),
+    );
+    all.push(
+        case("output folder", "probe --out into a folder of the user's files")
+            .arg("probe")
+            .arg(&f.embeddings)
+            .arg("--out")
+            .arg(&users)
+            .names("index.csv")
+            .creates_nothing_at(&users.join("probe.md")),
+    );
+    all.push(
+        case("output folder", "retrieve --out a path that is a file")
+            .arg("retrieve")
+            .arg(&f.embeddings)
+            .arg("--out")
+            .arg(&a_file)
+            .names("not a folder")
+            .keeps(&a_file),
+    );
+    all.push(
+        case("output folder", "analyze into its own input folder")
+            .args(["analyze", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(&tracks_folder)
+            .arg(&tracks_folder)
+            .names("input")
+            .creates_nothing_at(&tracks_folder.join("invariance.csv")),
+    );
+    let notes = f.file("notes.txt", "my notes, not a model\n");
+    all.push(
+        case("export", "export over a text file")
+            .arg("export")
+            .arg(&f.run)
+            .arg("-o")
+            .arg(&notes)
+            .names_file(&notes)
+            .names("--force")
+            .keeps(&notes),
+    );
+    all.push(
+        case("export", "export onto a folder")
+            .arg("export")
+            .arg(&f.run)
+            .arg("-o")
+            .arg(&users)
+            .names("folder"),
+    );
+    all.push(
+        case("export", "export over the run's own checkpoint")
+            .args(["export", "--force"])
+            .arg(&f.run)
+            .arg("-o")
+            .arg(&f.checkpoint)
+            .names("checkpoints")
+            .keeps(&f.checkpoint),
+    );
+
+    // ---- devices that cannot be opened: one line, no panic, nothing written ----
+    for (area, device) in [("embed", "cuda:64"), ("embed", "vulkan:64"), ("embed", "opengl:64")] {
+        let target = out.join(format!("dev-{}", device.replace(':', "-")));
+        all.push(
+            case("device", area)
+                .args(["embed", "--quiet", "--device", device, "--model"])
+                .arg(&f.checkpoint)
+                .arg("-o")
+                .arg(&target)
+                .arg(track)
+                .names(device)
+                .in_one_line()
+                .creates_nothing_at(&target),
+        );
+    }
+    all.push(
+        case("device", "pretrain on a GPU that is not there")
+            .args(["pretrain", "--no-progress", "--device", "cuda:64", "--config"])
+            .arg(f.root.join("good.toml"))
+            .arg("--out")
+            .arg(out.join("dev-run"))
+            .names("cuda:64")
+            .in_one_line()
+            .creates_nothing_at(&out.join("dev-run")),
+    );
+
+    // ---- model files cut short ----
+    let model = std::fs::read(&f.checkpoint).expect("the fixture's model file");
+    let header_end = 8 + u64::from_le_bytes(model[..8].try_into().expect("8 bytes")) as usize;
+    for (name, len) in [
+        ("cut-4.safetensors", 4),
+        ("cut-header.safetensors", header_end / 2),
+        ("cut-data.safetensors", header_end + (model.len() - header_end) / 2),
+    ] {
+        let cut = f.file(name, &model[..len]);
+        all.push(
+            case("model file", "a model file cut short")
+                .args(["embed", "--quiet", "--model"])
+                .arg(&cut)
+                .arg("-o")
+                .arg(out.join(name))
+                .arg(track)
+                .names_file(&cut)
+                .names("truncated")
+                .names("loev export")
+                .creates_nothing_at(&out.join(name)),
+        );
+    }
+
+    // ---- sizes no machine holds, refused before anything is written ----
+    let anchors = f.config_with("huge-anchors.toml", |t| replace_value(&t, "anchors", "1000000000"));
+    all.push(
+        case("sizes", "anchors = 1000000000")
+            .args(["pretrain", "--no-progress", "--config"])
+            .arg(&anchors)
+            .arg("--out")
+            .arg(out.join("s1"))
+            .names("data.anchors")
+            .creates_nothing_at(&out.join("s1")),
+    );
+    let views_huge = f.config_with("huge-views.toml", |t| replace_value(&t, "views", "100000000"));
+    all.push(
+        case("sizes", "views = 100000000")
+            .args(["pretrain", "--no-progress", "--config"])
+            .arg(&views_huge)
+            .arg("--out")
+            .arg(out.join("s2"))
+            .names("data.views")
+            .creates_nothing_at(&out.join("s2")),
+    );
+    let prefetch = f.config_with("huge-prefetch.toml", |t| replace_value(&t, "prefetch", "100000000000"));
+    all.push(
+        case("sizes", "prefetch = 100000000000")
+            .args(["pretrain", "--no-progress", "--config"])
+            .arg(&prefetch)
+            .arg("--out")
+            .arg(out.join("s3"))
+            .names("data.prefetch")
+            .creates_nothing_at(&out.join("s3")),
+    );
+    all.push(
+        case("sizes", "embed --batch 1000000000")
+            .args(["embed", "--quiet", "--batch", "1000000000", "--model"])
+            .arg(&f.checkpoint)
+            .arg("-o")
+            .arg(out.join("s4"))
+            .arg(track)
+            .names("batch")
+            .creates_nothing_at(&out.join("s4")),
+    );
+    all.push(
+        case("sizes", "augment -n 1000000000")
+            .args(["augment", "-n", "1000000000", "-o"])
+            .arg(out.join("s5"))
+            .arg(track)
+            .names("--views 1000000000")
+            .creates_nothing_at(&out.join("s5")),
+    );
+    all.push(
+        case("sizes", "augment 600 s views, 100000 of them")
+            .args(["augment", "--seconds", "600", "-n", "100000", "-o"])
+            .arg(out.join("s6"))
+            .arg(track)
+            .names("--seconds 600")
+            .creates_nothing_at(&out.join("s6")),
+    );
+    all.push(
+        case("sizes", "features --slice-hop 0")
+            .args(["features", "--slices", "--slice-hop", "0", "-o"])
+            .arg(out.join("s7.npy"))
+            .arg(track)
+            .names("--slice-hop")
+            .creates_nothing_at(&out.join("s7.npy")),
+    );
+    let frames = f.file("huge-frames.toml", "frames = 1000000000\n");
+    all.push(
+        case("sizes", "front-end frames = 1000000000")
+            .args(["features", "--slices", "--config"])
+            .arg(&frames)
+            .arg("-o")
+            .arg(out.join("s8.npy"))
+            .arg(track)
+            .names("frames")
+            .creates_nothing_at(&out.join("s8.npy")),
+    );
+    let rate = f.file("rate-1.toml", "sample_rate = 1\nfmax = 0.4\n");
+    all.push(
+        case("sizes", "front-end sample_rate = 1")
+            .args(["features", "--config"])
+            .arg(&rate)
+            .arg("-o")
+            .arg(out.join("s9.npy"))
+            .arg(track)
+            .names("sample_rate")
+            .creates_nothing_at(&out.join("s9.npy")),
+    );
     all
 }
 
@@ -733,7 +1136,8 @@ fn replace_value(text: &str, key: &str, value: &str) -> String {
 fn every_bad_input_ends_in_a_clear_error_that_names_the_culprit() {
     let fixture = Fixture::build();
     let cases = cases(&fixture);
-    assert!(cases.len() >= 30, "the battery holds {} cases", cases.len());
+    // 48 cases before issue 28's round, 37 added by it.
+    assert!(cases.len() >= 85, "the battery holds {} cases", cases.len());
     let failures: Vec<String> = cases.iter().filter_map(|c| c.check().err()).collect();
     let areas: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.area).collect();
     eprintln!("{} cases over {areas:?}, {} failed", cases.len(), failures.len());

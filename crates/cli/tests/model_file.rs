@@ -137,3 +137,177 @@ fn a_model_file_alone_embeds_like_its_run_and_a_mismatched_front_end_is_refused(
     assert_eq!(track_files(&through_old), expected);
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// A run of two steps and its exported model file, shared by the tests below.
+fn exported() -> &'static (PathBuf, PathBuf, PathBuf) {
+    static FIXTURE: std::sync::OnceLock<(PathBuf, PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let root = temp_dir("exported");
+        let config = small_config(&small_cache(&root), 2);
+        let run = root.join("run");
+        run_ok(&mut pretrain(&write_config(&root, &config), &run));
+        let model = root.join("model.safetensors");
+        run_ok(loev().arg("export").arg(&run).arg("-o").arg(&model));
+        let audio = root.join("clip.wav");
+        let track = loev_corpus::generate_track(3, 0, &loev_corpus::CorpusConfig::default());
+        loev_audio::wav::write_wav(&audio, &track.audio[..4 * 16_000], 16_000).expect("wav");
+        (run, model, audio)
+    })
+}
+
+/// Issue 28, class 6: a model file cut short (an interrupted copy or download) was called "not
+/// a loev model file"; it is called truncated, with what to do, wherever it is cut.
+#[test]
+fn a_model_file_cut_short_is_called_truncated() {
+    let (_, model, audio) = exported();
+    let bytes = std::fs::read(model).expect("model file");
+    let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let root = temp_dir("cut-short");
+    for (what, len) in [
+        ("empty", 0),
+        ("inside the header length", 5),
+        ("inside the header", header_end - 10),
+        ("right after the header", header_end),
+        ("inside the tensors", (header_end + bytes.len()) / 2),
+        ("one byte short", bytes.len() - 1),
+    ] {
+        let cut = root.join(format!("cut-{len}.safetensors"));
+        std::fs::write(&cut, &bytes[..len]).expect("cut copy");
+        let output = embed("--model", &cut, audio, &root.join(format!("emb-{len}")));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains("is truncated")
+                && stderr.contains("loev export")
+                && !stderr.contains("not a loev model file"),
+            "{what}: {stderr}"
+        );
+    }
+    // A file that is not a model file at all is still called that.
+    let text = root.join("text.safetensors");
+    std::fs::write(&text, "this is a text file, not weights\n").expect("file");
+    let stderr = String::from_utf8_lossy(&embed("--model", &text, audio, &root.join("emb-text")).stderr).to_string();
+    assert!(
+        stderr.contains("not a loev model file") && !stderr.contains("truncated"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// Issue 28, class 7: a killed export left its temporary file forever, and `export -o`
+/// replaced any existing file. Now the next atomic write into the folder removes what a dead
+/// writer left, an earlier model file is replaced, and any other file only with `--force`.
+#[test]
+fn export_cleans_a_killed_exports_leftovers_and_replaces_only_model_files() {
+    let (run, _, _) = exported();
+    let root = temp_dir("export-target");
+    let leftover = root.join(".model.safetensors.tmp999999999");
+    std::fs::write(&leftover, "half a model").expect("leftover");
+    let target = root.join("model.safetensors");
+    let export = |target: &Path, force: bool| {
+        let mut command = loev();
+        command.arg("export").arg(run).arg("-o").arg(target);
+        if force {
+            command.arg("--force");
+        }
+        command.output().expect("runs")
+    };
+    assert!(export(&target, false).status.success());
+    assert!(!leftover.exists(), "the dead export's temporary is removed");
+    assert!(
+        export(&target, false).status.success(),
+        "an earlier model file is replaced"
+    );
+    let notes = root.join("notes.txt");
+    std::fs::write(&notes, "mine").expect("file");
+    let refused = export(&notes, false);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&notes).expect("kept"), "mine");
+    assert!(export(&notes, true).status.success());
+    loev_model::read_config(&notes).expect("--force wrote a model file");
+    let leftovers: Vec<_> = std::fs::read_dir(&root)
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// Issue 28, class 4: a device that cannot be opened printed two panics of burn's GPU runtimes
+/// and an error ending in "called `Result::unwrap()`". Now every command that opens a device
+/// says so in one line, for every backend, and writes nothing.
+#[test]
+fn a_device_that_cannot_be_opened_is_one_line_in_every_command() {
+    let (run, model, audio) = exported();
+    let root = temp_dir("devices");
+    let config = small_config(&small_cache(&root), 2);
+    let config_file = write_config(&root, &config);
+    for device in ["cuda:64", "vulkan:64", "opengl:64"] {
+        let out = root.join(device.replace(':', "-"));
+        let commands: [(&str, Vec<std::ffi::OsString>); 4] = [
+            (
+                "embed --model",
+                vec![
+                    "embed".into(),
+                    "--quiet".into(),
+                    "--model".into(),
+                    model.into(),
+                    "-o".into(),
+                    out.clone().into(),
+                    audio.into(),
+                ],
+            ),
+            (
+                "embed --run",
+                vec![
+                    "embed".into(),
+                    "--quiet".into(),
+                    "--run".into(),
+                    run.into(),
+                    "-o".into(),
+                    out.clone().into(),
+                    audio.into(),
+                ],
+            ),
+            (
+                "analyze",
+                vec![
+                    "analyze".into(),
+                    "--model".into(),
+                    model.into(),
+                    "-o".into(),
+                    out.clone().into(),
+                    audio.into(),
+                ],
+            ),
+            (
+                "pretrain",
+                vec![
+                    "pretrain".into(),
+                    "--no-progress".into(),
+                    "--config".into(),
+                    config_file.clone().into(),
+                    "--out".into(),
+                    out.clone().into(),
+                ],
+            ),
+        ];
+        for (what, args) in commands {
+            let output = loev().args(&args).args(["--device", device]).output().expect("runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{what} on {device}: {stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{what} on {device}: {stderr}");
+            assert!(
+                stderr.starts_with("error:") && stderr.contains(device),
+                "{what} on {device}: {stderr}"
+            );
+            for text in ["panicked", "RecvError", "unwrap"] {
+                assert!(!stderr.contains(text), "{what} on {device}: {stderr}");
+            }
+            assert!(!out.exists(), "{what} on {device} wrote {}", out.display());
+        }
+    }
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -129,3 +129,61 @@ fn output_still_arrives_in_full_through_open_pipes() {
     assert!(child.wait().unwrap().success());
     assert_eq!(text.lines().count(), expected.len(), "{text}");
 }
+
+/// `/dev/full`: every write fails with ENOSPC, like a full disk.
+fn dev_full() -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).open("/dev/full")
+}
+
+/// Issue 28, class 5: a write error on stdout other than a closed pipe (a full disk,
+/// `/dev/full`) used to panic with exit status 101 after the work was done. Now the work
+/// finishes, its files are written, and the command exits 1 saying what could not be written;
+/// a failing stderr as well ends in status 1, never in a panic.
+#[test]
+fn a_full_disk_on_stdout_or_stderr_ends_in_an_error_after_the_work_not_a_panic() {
+    let full = dev_full().expect("/dev/full (every Linux system has it)");
+    let root = temp_dir("dev-full");
+    let generate = |out: &Path| {
+        let mut command = loev();
+        command
+            .args([
+                "corpus", "generate", "--quiet", "--tracks", "2", "--notes", "1", "--seed", "4",
+            ])
+            .args(["--track-seconds", "3,4", "-o"])
+            .arg(out);
+        command
+    };
+    let corpus = root.join("stdout-full");
+    let output = generate(&corpus)
+        .stdout(full.try_clone().expect("dup"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("standard output could not be written") && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(corpus.join("manifest.csv").is_file(), "the work is done and kept");
+
+    // `loev augment` writes a note to stderr and its summary to stdout.
+    let audio = root.join("clip.wav");
+    let samples: Vec<f32> = (0..4 * 16_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    loev_audio::wav::write_wav(&audio, &samples, 16_000).expect("wav");
+    for (what, stdout) in [("stderr", false), ("both", true)] {
+        let views = root.join(format!("{what}-full"));
+        let mut command = loev();
+        command.args(["augment", "-n", "2", "-o"]).arg(&views).arg(&audio);
+        command.stdout(if stdout {
+            Stdio::from(full.try_clone().expect("dup"))
+        } else {
+            Stdio::null()
+        });
+        command.stderr(full.try_clone().expect("dup"));
+        let status = command.status().expect("runs");
+        assert_eq!(status.code(), Some(1), "{what} on /dev/full");
+        assert!(views.join("views.json").is_file(), "{what}: the work is done and kept");
+    }
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -58,24 +58,40 @@ impl FolderLock {
             lock_file: lock_file.to_path_buf(),
             cause,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(lock_file)
-            .map_err(io_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(LockError::Held {
-                    what: what.to_path_buf(),
-                    lock_file: lock_file.to_path_buf(),
-                    holder: read_holder(&mut file).unwrap_or_else(|| "unknown".into()),
-                });
+        let mut attempts = 0;
+        let mut file = loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(lock_file)
+                .map_err(io_err)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(LockError::Held {
+                        what: what.to_path_buf(),
+                        lock_file: lock_file.to_path_buf(),
+                        holder: read_holder(&mut file).unwrap_or_else(|| "unknown".into()),
+                    });
+                }
+                Err(fs::TryLockError::Error(source)) => return Err(io_err(source)),
             }
-            Err(fs::TryLockError::Error(source)) => return Err(io_err(source)),
-        }
+            // A holder that released the lock between our open and our lock removed the file
+            // first (see `Drop`): the lock we hold is then on a file nobody else will open, and
+            // a third process could lock a new file at the same path. Lock the file at the
+            // path, whatever it is now.
+            if is_file_at(&file, lock_file) {
+                break file;
+            }
+            attempts += 1;
+            if attempts >= 100 {
+                return Err(io_err(io::Error::other(
+                    "the lock file is replaced faster than it can be locked",
+                )));
+            }
+        };
         // We hold the OS lock: any PID written in the file belongs to a process that exited
         // without removing it (killed, crashed).
         let previous = read_holder(&mut file).filter(|pid| *pid != std::process::id().to_string());
@@ -118,6 +134,23 @@ impl Drop for FolderLock {
 /// The lock file that [`FolderLock::acquire_folder`] creates inside a locked folder; folder
 /// listings that look for user content skip it.
 pub const LOCK_FILE_NAME: &str = ".loev.lock";
+
+/// True when `file` is the file that `path` names now (always true where this cannot be told).
+fn is_file_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
 
 fn read_holder(file: &mut File) -> Option<String> {
     let mut text = String::new();

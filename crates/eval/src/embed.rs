@@ -151,6 +151,17 @@ impl Embedder {
             )));
         }
         let frontend = FrontEnd::new(frontend).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let batch_bytes = loev_core::limits::bytes_of(&[
+            options.batch_size as u128,
+            frontend.input_len() as u128,
+            std::mem::size_of::<f32>() as u128,
+        ]);
+        loev_core::limits::check_memory(
+            format_args!("batch size {}", options.batch_size),
+            "the batch's model inputs; the model's activations come on top",
+            batch_bytes,
+        )
+        .map_err(|e| EvalError::Invalid(e.to_string()))?;
         let n_fft = frontend.config().n_fft;
         let silence = frontend.log_mel(&vec![0.0; n_fft]).data.first().copied().unwrap_or(0.0);
         let spaces = model_spaces(&model_config);
@@ -539,6 +550,8 @@ pub struct EmbedJob {
     pub stretch_seed: u64,
     /// Show a progress bar.
     pub progress: bool,
+    /// Write into an output folder of other files (`--force`); see [`crate::store::claim_output`].
+    pub force: bool,
 }
 
 impl Default for EmbedJob {
@@ -549,6 +562,7 @@ impl Default for EmbedJob {
             stretch_range: (0.8, 1.2),
             stretch_seed: 123,
             progress: true,
+            force: false,
         }
     }
 }
@@ -673,6 +687,11 @@ pub fn list_inputs_and_skipped(input: &Path) -> Result<(Vec<EmbedInput>, Vec<Str
 
 /// Embeds every track of `input` (see [`list_inputs`]) into the folder `out` (layout in
 /// [`crate::store`]). A file that cannot be decoded is skipped and reported, never fatal.
+///
+/// The folder is claimed first ([`crate::store::claim_output`]: loev's own, empty or
+/// `job.force`; locked; never the input). After the run it holds exactly the tracks its index
+/// lists, and `embeddings.json`, written last, tells a finished folder from one whose run was
+/// killed.
 pub fn embed_to_folder(
     embedder: &Embedder,
     input: &Path,
@@ -696,7 +715,17 @@ pub fn embed_to_folder(
             "stretch range ({lo}, {hi}) must satisfy 0.25 <= min <= max <= 4"
         )));
     }
-    std::fs::create_dir_all(out).map_err(EvalError::io("create", out))?;
+    let mut protected = loev_core::output::Protected::input(input);
+    if protected.files.iter().any(|f| f == input) {
+        protected.files.extend(inputs.iter().map(|i| i.path.clone()));
+    }
+    let folder = crate::store::claim_output(out, &protected, job.force)?;
+    if let Some(pid) = folder.taken_over_from() {
+        eprintln!(
+            "warning: {} was being written by process {pid}, which is gone; its unfinished output is replaced",
+            out.display()
+        );
+    }
     let bar = if job.progress {
         progress_bar(inputs.len() as u64, "embedding")
     } else {
@@ -795,6 +824,7 @@ pub fn embed_to_folder(
             .collect();
         write_index(&out.join(STRETCHED_FILE), &columns, &stretched_rows)?;
     }
+    crate::store::prune_tracks(&folder, rows.iter().chain(&stretched_rows))?;
     let cfg = embedder.frontend().config();
     write_meta(
         out,

@@ -41,6 +41,9 @@ pub enum EvalError {
     /// A dataset or manifest could not be loaded.
     #[error(transparent)]
     Data(#[from] loev_data::DataError),
+    /// An output folder cannot be written (not loev's, locked, the input itself).
+    #[error("{0}")]
+    Output(String),
     /// Nothing to evaluate: e.g. a task whose test split is empty.
     #[error("{0}")]
     Empty(String),

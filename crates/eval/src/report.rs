@@ -4,6 +4,9 @@
 //! probe` writes `probe.md`, the demo `table1.md`) and print what they like of the result.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use loev_core::output::OutputFolder;
 
 use serde::Serialize;
 
@@ -17,13 +20,28 @@ use crate::tables::{ModelResults, table_one_csv, table_one_markdown, table_two_c
 #[derive(Clone, Debug)]
 pub struct Report {
     dir: PathBuf,
+    /// The claim on the folder ([`Report::owned`]): its lock is held while any clone lives.
+    _owner: Option<Arc<OutputFolder>>,
 }
 
 impl Report {
     /// The report folder `dir`, created if needed.
     pub fn create(dir: &Path) -> Result<Self, EvalError> {
         std::fs::create_dir_all(dir).map_err(EvalError::io("create", dir))?;
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            _owner: None,
+        })
+    }
+
+    /// The report into a folder the front end claimed ([`OutputFolder::claim`], before the
+    /// work, so that a folder that cannot be written is refused before hours of it): the folder
+    /// stays locked while the report lives.
+    pub fn owned(folder: OutputFolder) -> Self {
+        Self {
+            dir: folder.root().to_path_buf(),
+            _owner: Some(Arc::new(folder)),
+        }
     }
 
     /// The folder.

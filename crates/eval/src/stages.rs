@@ -184,6 +184,28 @@ impl Default for RetrieveOptions {
     }
 }
 
+impl RetrieveOptions {
+    /// Checks the neighbour counts and the tolerance, so that a front end can refuse them before
+    /// it creates its output folder.
+    pub fn validate(&self) -> Result<(), EvalError> {
+        let options = self;
+        if options.ks.contains(&0) {
+            return Err(EvalError::Invalid(format!(
+                "retrieval: every k must be a neighbour count of at least 1 (e.g. 1,3,5,10), got {:?}",
+                options.ks
+            )));
+        }
+        if !(options.tolerance.is_finite() && options.tolerance >= 0.0) {
+            return Err(EvalError::Invalid(format!(
+                "retrieval: the tempo tolerance must be a relative tolerance of 0 or more ({TEMPO_TOLERANCE} is the \
+             benchmark's), got {}",
+                options.tolerance
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Neighbour counts a retrieval could not score: a query has only `neighbours` other tracks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KLeftOut {
@@ -205,19 +227,7 @@ pub fn retrieve_spaces(
     model: &str,
     options: &RetrieveOptions,
 ) -> Result<Outcome<ModelResults, KLeftOut>, EvalError> {
-    if options.ks.contains(&0) {
-        return Err(EvalError::Invalid(format!(
-            "retrieval: every k must be a neighbour count of at least 1 (e.g. 1,3,5,10), got {:?}",
-            options.ks
-        )));
-    }
-    if !(options.tolerance.is_finite() && options.tolerance >= 0.0) {
-        return Err(EvalError::Invalid(format!(
-            "retrieval: the tempo tolerance must be a relative tolerance of 0 or more ({TEMPO_TOLERANCE} is the \
-             benchmark's), got {}",
-            options.tolerance
-        )));
-    }
+    options.validate()?;
     let splits = match options.split {
         Some(_) => split_of_ids(set)?,
         None => HashMap::new(),

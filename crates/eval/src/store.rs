@@ -20,11 +20,12 @@
 //! at the embedding files, so [`loev_data::load_manifest_tasks`] reads its tasks directly and
 //! every track id matches the input's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use loev_audio::manifest::{Manifest, ManifestRow};
 use loev_core::io::{atomic_write, read_npy_f32, write_npy_f32};
+use loev_core::output::{OutputError, OutputFolder, Protected};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -150,6 +151,64 @@ pub struct EmbeddingMeta {
 
 /// The layout version written by this code.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The kind an embedding folder's marker names ([`loev_core::output::MARKER_FILE`]).
+pub const OUTPUT_KIND: &str = "embeddings";
+
+/// Claims `out` for `loev embed` ([`OutputFolder::claim`]: a new or empty folder, an embedding
+/// folder loev made, or any folder with `force`; locked while written; never what `protected`
+/// names) and marks it unfinished: the files that describe a finished folder
+/// (`embeddings.json`, `index.csv`, `stretched.csv`) are removed before any track is written,
+/// so a run killed half-way never leaves an index that lists a mix of two runs' tracks.
+pub fn claim_output(out: &Path, protected: &Protected, force: bool) -> Result<OutputFolder, EvalError> {
+    let folder = OutputFolder::claim(out, OUTPUT_KIND, &[], protected, force).map_err(output_error)?;
+    for name in [META_FILE, INDEX_FILE, STRETCHED_FILE] {
+        folder.remove(name).map_err(output_error)?;
+    }
+    Ok(folder)
+}
+
+/// Removes from `tracks/` every track file or folder ([`is_track_name`]) that `rows` (the
+/// index and the stretched copies) does not list: what an earlier run with more tracks,
+/// another format or a killed run left, so that the folder holds exactly the tracks of its
+/// index. Other names are never removed (a folder written with `--force` keeps the user's).
+pub fn prune_tracks<'a>(folder: &OutputFolder, rows: impl IntoIterator<Item = &'a IndexRow>) -> Result<(), EvalError> {
+    let keep: HashSet<PathBuf> = rows.into_iter().map(|r| r.path.clone()).collect();
+    folder.prune(TRACKS_DIR, &keep, is_track_name).map_err(output_error)?;
+    Ok(())
+}
+
+/// True for the names [`write_track`] gives (`NNNNN_<id>.safetensors`, `NNNNN_<id>/`, and the
+/// temporaries of their atomic writes).
+pub fn is_track_name(name: &str) -> bool {
+    let name = name.strip_prefix('.').unwrap_or(name);
+    name.len() > 6 && name.as_bytes()[..5].iter().all(u8::is_ascii_digit) && name.as_bytes()[5] == b'_'
+}
+
+/// The kind of a folder of results (`loev probe --out`, `loev retrieve --out`).
+pub const RESULTS_KIND: &str = "results";
+
+/// Claims the folder that `loev probe` / `loev retrieve` write their tables to: `out`, or the
+/// embedding folder `set` itself when `out` is `None`. An embedding folder that opened as one
+/// is loev's (also one written before folders carried a marker); another folder must be new,
+/// empty, a results or embedding folder of loev's, or named with `force`. Claimed before the
+/// work, so that a folder that cannot be written is refused before hours of probing, and locked
+/// until the tables are written.
+pub fn claim_results_folder(set: &EmbeddingSet, out: Option<&Path>, force: bool) -> Result<OutputFolder, EvalError> {
+    let same = out.is_none_or(|o| loev_core::output::resolved(o) == loev_core::output::resolved(set.root()));
+    let folder = if same {
+        OutputFolder::claim(set.root(), OUTPUT_KIND, &[RESULTS_KIND], &Protected::default(), true)
+    } else {
+        let out = out.unwrap_or(set.root());
+        OutputFolder::claim(out, RESULTS_KIND, &[OUTPUT_KIND], &Protected::default(), force)
+    };
+    folder.map_err(output_error)
+}
+
+/// An output-folder error as an [`EvalError`]: its message already names the folder.
+pub fn output_error(error: OutputError) -> EvalError {
+    EvalError::Output(error.to_string())
+}
 
 /// A file-system-safe stem for track `index` with id `id`.
 pub fn track_stem(index: usize, id: &str) -> String {
@@ -372,6 +431,13 @@ impl EmbeddingSet {
     /// Opens a folder written by `loev embed`.
     pub fn open(dir: &Path) -> Result<Self, EvalError> {
         let path = dir.join(META_FILE);
+        if !path.exists() && loev_core::output::marker_kind(dir).as_deref() == Some(OUTPUT_KIND) {
+            return Err(EvalError::format(
+                dir,
+                "is an unfinished embedding folder: the `loev embed` that writes it is still running or was \
+                 stopped before the end; run it again",
+            ));
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| EvalError::Io {
             action: "read (is this a `loev embed` output folder?)",
             path: path.clone(),

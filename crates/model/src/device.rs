@@ -64,7 +64,7 @@ impl DeviceChoice {
 }
 
 fn unknown(text: &str) -> ModelError {
-    ModelError::InvalidConfig(format!(
+    ModelError::Device(format!(
         "unknown device `{text}`: use cpu, cuda, cuda:N, vulkan, vulkan:N, vulkan:cpu, opengl or opengl:cpu \
          (a list such as cuda:0,1 trains on several devices)"
     ))
@@ -129,14 +129,14 @@ pub fn parse_device_list(text: &str) -> Result<Vec<DeviceChoice>, ModelError> {
             _ => part.parse::<DeviceChoice>()?,
         };
         if choices.contains(&choice) {
-            return Err(ModelError::InvalidConfig(format!(
+            return Err(ModelError::Device(format!(
                 "device `{choice}` is listed twice in `{text}`"
             )));
         }
         choices.push(choice);
     }
     if choices.len() > 1 && choices.iter().any(DeviceChoice::is_cpu) {
-        return Err(ModelError::InvalidConfig(format!(
+        return Err(ModelError::Device(format!(
             "`{text}`: the CPU trains alone (it already uses every core); list only GPUs to train on several devices"
         )));
     }
@@ -169,30 +169,57 @@ pub fn open_device(text: &str, autodiff: bool) -> Result<(DeviceChoice, Device),
 
 /// Opens `device` with one small computation read back to the host, turning a missing driver
 /// or adapter (which burn reports by panicking on first use) into an error naming the device.
+///
+/// This is the one place loev opens a device (the CLI, training, the Python package all come
+/// here), so it is where a failure becomes one line. burn's GPU runtimes open the device on a
+/// thread of their own: that thread panics with the cause (cudarc: "Unable to dynamically load
+/// the cuda shared library"; wgpu: "no adapter found"), and the calling thread then panics on a
+/// closed channel ("RecvError"). Both panics are silenced while the device opens
+/// ([`loev_core::panic::catch_quietly_everywhere`]) and the error carries the cause, shortened
+/// to one line, with what the backend needs.
 pub fn check_device(choice: DeviceChoice, device: &Device) -> Result<(), ModelError> {
     if choice.is_cpu() {
         return Ok(());
     }
-    let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let probe = loev_core::panic::catch_quietly_everywhere(|| {
         let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0], device); // [3]
         x.sum().into_scalar::<f32>() // scalar
-    }));
+    });
     match probe {
         Ok(sum) if (sum - 6.0).abs() < 1e-6 => Ok(()),
-        Ok(sum) => Err(ModelError::InvalidConfig(format!(
+        Ok(sum) => Err(ModelError::Device(format!(
             "device {choice} opened but computed 1+2+3 = {sum}; its driver is not usable"
         ))),
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("no message");
-            Err(ModelError::InvalidConfig(format!(
-                "device {choice} could not be opened: {reason}. {}",
+        Err(panics) => {
+            let reason = panics
+                .iter()
+                .map(|p| loev_core::panic::shorten(&adapters_named(&loev_core::panic::cause(p)), 300))
+                .find(|p| !p.is_empty())
+                .unwrap_or_else(|| "no message".to_string());
+            Err(ModelError::Device(format!(
+                "device {choice} could not be opened ({reason}). {}",
                 driver_hint(choice)
             )))
         }
+    }
+}
+
+/// wgpu lists the adapters it found as debug-printed structs ("No Discrete GPU device found,
+/// adapters [AdapterInfo { name: \"llvmpipe (LLVM 15.0.6, 256 bits)\", vendor: …}]"); the user
+/// needs their names only.
+fn adapters_named(reason: &str) -> String {
+    let Some((before, list)) = reason.split_once(", adapters [") else {
+        return reason.to_string();
+    };
+    let names: Vec<&str> = list
+        .split("name: \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    if names.is_empty() {
+        format!("{before}; no adapter found")
+    } else {
+        format!("{before}; adapters found: {}", names.join(", "))
     }
 }
 
@@ -218,7 +245,7 @@ fn cuda_device(index: usize) -> Result<Device, ModelError> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_device(index: usize) -> Result<Device, ModelError> {
-    Err(ModelError::InvalidConfig(format!(
+    Err(ModelError::Device(format!(
         "device cuda:{index} requested but this build has no CUDA support; rebuild with \
          `cargo build --release --features cuda` (no CUDA toolkit needed to build)"
     )))
@@ -249,7 +276,7 @@ fn wgpu_device(_choice: DeviceChoice, adapter: GpuAdapter, api: Api) -> Result<D
 
 #[cfg(not(feature = "vulkan"))]
 fn wgpu_device(choice: DeviceChoice, _adapter: GpuAdapter, _api: Api) -> Result<Device, ModelError> {
-    Err(ModelError::InvalidConfig(format!(
+    Err(ModelError::Device(format!(
         "device {choice} requested but this build has no Vulkan/OpenGL support; rebuild with \
          `cargo build --release --features vulkan`"
     )))
@@ -308,6 +335,21 @@ mod tests {
                 .contains("alone")
         );
         assert!(parse_device_list("tpu").is_err());
+    }
+
+    #[test]
+    fn wgpu_adapter_lists_shrink_to_their_names() {
+        let reason = "No Discrete GPU device found, adapters [AdapterInfo { name: \"llvmpipe (LLVM 15.0.6, 256 bits)\", \
+                      vendor: 65541, driver: \"llvmpipe\" }]";
+        assert_eq!(
+            adapters_named(reason),
+            "No Discrete GPU device found; adapters found: llvmpipe (LLVM 15.0.6, 256 bits)"
+        );
+        assert_eq!(
+            adapters_named("No Discrete GPU device found, adapters []"),
+            "No Discrete GPU device found; no adapter found"
+        );
+        assert_eq!(adapters_named("something else"), "something else");
     }
 
     /// A GPU name in a build without its backend says which feature to build with.

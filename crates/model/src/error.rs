@@ -10,6 +10,11 @@ pub enum ModelError {
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
 
+    /// A device cannot be opened (no driver, no such GPU): one line with the cause and what
+    /// the backend needs.
+    #[error("{0}")]
+    Device(String),
+
     /// Reading or writing a weights file failed.
     #[error("cannot {action} weights file {path}: {source}")]
     Io {
@@ -20,6 +25,18 @@ pub enum ModelError {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// The file is a model file cut short (an interrupted copy, download or write).
+    #[error(
+        "weights file {path} is truncated: {detail}; the copy or download was cut off, or the write was \
+         interrupted: copy the file again, or write it again from its run with `loev export RUN -o FILE`"
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// How much is there and how much its header announces.
+        detail: String,
     },
 
     /// The file is not a valid safetensors file, or lacks loev metadata.

@@ -112,13 +112,24 @@ impl LoevModel {
         path: &Path,
         device: &Device,
     ) -> Result<(Self, LoevModelConfig, BTreeMap<String, String>), ModelError> {
-        let bytes = read(path)?;
-        let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| ModelError::Format {
+        Self::load_with_metadata_bytes(path, &read(path)?, device)
+    }
+
+    /// [`LoevModel::load_with_metadata`] from the bytes of a file read earlier (`path` names
+    /// them in errors): for a file that may vanish once read, such as a checkpoint that the
+    /// training run's rotation removes.
+    pub fn load_with_metadata_bytes(
+        path: &Path,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<(Self, LoevModelConfig, BTreeMap<String, String>), ModelError> {
+        check_complete(path, bytes)?;
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Format {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
         let (config, extra) = parse_metadata(path, metadata.metadata().as_ref())?;
-        let model = Self::load_bytes(path, &bytes, &config, device)?;
+        let model = Self::load_bytes(path, bytes, &config, device)?;
         Ok((model, config, extra))
     }
 
@@ -127,6 +138,18 @@ impl LoevModel {
     pub fn load_into(path: &Path, config: &LoevModelConfig, device: &Device) -> Result<Self, ModelError> {
         let bytes = read(path)?;
         Self::load_bytes(path, &bytes, config, device)
+    }
+
+    /// [`LoevModel::load_into`] from the bytes of a file read earlier (see
+    /// [`LoevModel::load_with_metadata_bytes`]).
+    pub fn load_into_bytes(
+        path: &Path,
+        bytes: &[u8],
+        config: &LoevModelConfig,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        check_complete(path, bytes)?;
+        Self::load_bytes(path, bytes, config, device)
     }
 
     /// A model built from `config` with the given weights `(module path, shape, values)`, e.g.
@@ -248,23 +271,29 @@ fn read_header_metadata(path: &Path) -> Result<Option<HashMap<String, String>>, 
         source,
     };
     let mut file = std::fs::File::open(path).map_err(io_error)?;
-    let mut len_bytes = [0u8; 8];
-    file.read_exact(&mut len_bytes).map_err(io_error)?;
-    let header_len = u64::from_le_bytes(len_bytes);
-    if header_len > 100_000_000 {
+    let mut bytes = Vec::new();
+    (&mut file).take(8).read_to_end(&mut bytes).map_err(io_error)?;
+    let Some(first) = bytes.get(..8) else {
+        return check_complete(path, &bytes).map(|()| None);
+    };
+    let header_len = u64::from_le_bytes(first.try_into().unwrap_or([0; 8]));
+    if header_len > MAX_HEADER_BYTES {
         return Err(format_error(format!(
             "header length {header_len} is not that of a safetensors file"
         )));
     }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header).map_err(io_error)?;
+    (&mut file).take(header_len).read_to_end(&mut bytes).map_err(io_error)?;
+    if (bytes.len() as u64) < 8 + header_len {
+        check_complete(path, &bytes)?;
+    }
+    let header = bytes.get(8..).unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct Header {
         #[serde(rename = "__metadata__")]
         metadata: Option<HashMap<String, String>>,
     }
-    let header: Header = serde_json::from_slice(&header)
-        .map_err(|e| format_error(format!("header is not a safetensors header: {e}")))?;
+    let header: Header =
+        serde_json::from_slice(header).map_err(|e| format_error(format!("header is not a safetensors header: {e}")))?;
     Ok(header.metadata)
 }
 
@@ -296,12 +325,62 @@ fn parse_metadata(
     Ok((config, extra))
 }
 
+/// Reads a model file whole, refusing one cut short ([`check_complete`]).
 fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
-    std::fs::read(path).map_err(|source| ModelError::Io {
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
         action: "read",
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    check_complete(path, &bytes)?;
+    Ok(bytes)
+}
+
+/// The largest safetensors header loev reads (a header of a full-size model is ~60 kB).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Tells a model file cut short (a copy, download or write interrupted) from a file that is not
+/// a model file at all, so that the message says "truncated" and what to do: `Err(Truncated)`
+/// when `bytes` is a safetensors file's beginning (an 8-byte header length, then a header
+/// starting with `{`) but ends before its 8 bytes, before its header's end, or before the end
+/// of the tensor data its header announces. Anything else is left to the safetensors reader.
+fn check_complete(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    let truncated = |detail: String| {
+        Err(ModelError::Truncated {
+            path: path.to_path_buf(),
+            detail,
+        })
+    };
+    let len = bytes.len() as u64;
+    let Some(first) = bytes.get(..8) else {
+        return truncated(format!(
+            "it holds {len} bytes, fewer than the 8 of a safetensors header length"
+        ));
+    };
+    let header_len = u64::from_le_bytes(first.try_into().unwrap_or([0; 8]));
+    if header_len > MAX_HEADER_BYTES || bytes.get(8) != Some(&b'{') {
+        return Ok(());
+    }
+    let header_end = 8 + header_len;
+    if len < header_end {
+        return truncated(format!(
+            "it holds {len} bytes and ends inside its header, which alone takes {header_end}"
+        ));
+    }
+    let Ok(serde_json::Value::Object(header)) = serde_json::from_slice(&bytes[8..header_end as usize]) else {
+        return Ok(());
+    };
+    let data_end = header
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .filter_map(|(_, tensor)| tensor.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    let expected = header_end.saturating_add(data_end);
+    if len < expected {
+        return truncated(format!("it holds {len} bytes, but its header announces {expected}"));
+    }
+    Ok(())
 }
 
 /// Collects `(name, shape, f32 values)` of every parameter.

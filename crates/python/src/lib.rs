@@ -26,7 +26,9 @@ use loev_core::SAMPLE_RATE;
 use loev_core::rng::derive_seed;
 use loev_eval::embed::{EmbedOptions, Embedder, TrackEmbedding};
 use loev_objective::{ObjectiveKind, Recipe, ViewLabels};
-use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -43,22 +45,36 @@ fn loev_error(error: impl std::fmt::Display) -> PyErr {
     LoevError::new_err(error.to_string())
 }
 
-/// The clip at 16 kHz: resampled when `sample_rate` differs; an empty or non-finite clip is an
-/// error.
-fn at_loev_rate(audio: &[f32], sample_rate: u32) -> PyResult<Vec<f32>> {
+/// The clip at 16 kHz: resampled when `sample_rate` differs. The rules are the command line's:
+/// the rate must be one loev reads from files ([`loev_audio::decode::check_sample_rate`]), and
+/// audio with NaN or infinite samples is refused with their count
+/// ([`loev_audio::decode::check_finite`], the decoder's rule for files).
+fn at_loev_rate(audio: &[f32], sample_rate: i64) -> PyResult<Vec<f32>> {
+    let sample_rate = loev_audio::decode::check_sample_rate("sample_rate", sample_rate).map_err(loev_error)?;
     if audio.is_empty() {
         return Err(loev_error("the audio holds no samples"));
     }
-    if let Some(i) = audio.iter().position(|x| !x.is_finite()) {
-        return Err(loev_error(format!("the audio holds a non-finite sample at index {i}")));
-    }
+    loev_audio::decode::check_finite(audio, Path::new("")).map_err(loev_error)?;
     if sample_rate == SAMPLE_RATE {
         return Ok(audio.to_vec());
     }
-    if sample_rate == 0 {
-        return Err(loev_error("sample rate must be positive, got 0"));
-    }
+    let resampled = audio.len() as u128 * u128::from(SAMPLE_RATE) / u128::from(sample_rate);
+    loev_core::limits::check_memory(
+        format_args!("{} samples at sample_rate = {sample_rate} Hz", audio.len()),
+        "the audio resampled to 16 kHz",
+        loev_core::limits::bytes_of(&[resampled, 4]),
+    )
+    .map_err(loev_error)?;
     loev_audio::resample::resample(audio, sample_rate, SAMPLE_RATE).map_err(loev_error)
+}
+
+/// A count given from Python: at least `min`, as a `usize` (a negative number is a loev error
+/// naming the parameter, not an `OverflowError`).
+fn count(what: &str, value: i64, min: i64) -> PyResult<usize> {
+    if value < min {
+        return Err(loev_error(format!("{what} must be at least {min}, got {value}")));
+    }
+    usize::try_from(value).map_err(|_| loev_error(format!("{what} = {value} is too large")))
 }
 
 /// A model loaded from a model file.
@@ -76,7 +92,8 @@ impl Model {
     /// the hop between the 3 s slices of the timeline (MULE: 2 s).
     #[new]
     #[pyo3(signature = (path, device = "cpu", batch_size = 16, hop_seconds = 2.0))]
-    fn new(py: Python<'_>, path: &str, device: &str, batch_size: usize, hop_seconds: f64) -> PyResult<Self> {
+    fn new(py: Python<'_>, path: &str, device: &str, batch_size: i64, hop_seconds: f64) -> PyResult<Self> {
+        let batch_size = count("batch_size", batch_size, 1)?;
         let path = Path::new(path).to_path_buf();
         let device = device.to_string();
         py.detach(move || {
@@ -125,7 +142,7 @@ impl Model {
         &self,
         py: Python<'py>,
         audio: PyReadonlyArray1<'py, f32>,
-        sample_rate: u32,
+        sample_rate: i64,
     ) -> PyResult<Bound<'py, PyDict>> {
         let audio = audio.as_slice().map_err(loev_error)?.to_vec();
         let track = py.detach(|| -> PyResult<TrackEmbedding> {
@@ -211,14 +228,19 @@ impl Augmenter {
         &self,
         py: Python<'py>,
         audio: PyReadonlyArray1<'py, f32>,
-        sample_rate: u32,
-        n_views: usize,
+        sample_rate: i64,
+        n_views: i64,
         item: Option<u64>,
         waveforms: bool,
     ) -> PyResult<Views<'py>> {
-        if n_views == 0 {
-            return Err(loev_error("n_views must be at least 1"));
-        }
+        let n_views = count("n_views", n_views, 1)?;
+        let per_view = self.frontend.view_samples().max(self.frontend.input_len());
+        loev_core::limits::check_memory(
+            format_args!("n_views = {n_views}"),
+            "the views' waveforms and log-mel inputs",
+            loev_core::limits::bytes_of(&[n_views as u128, per_view as u128, 4, 2]),
+        )
+        .map_err(loev_error)?;
         let audio = audio.as_slice().map_err(loev_error)?.to_vec();
         let seed = item.map_or(self.seed, |i| derive_seed(self.seed, &[i]));
         let view_len = self.frontend.view_samples();
@@ -300,6 +322,12 @@ fn positive_masks<'py>(
         )));
     }
     let n_variants = shape[1];
+    loev_core::limits::check_memory(
+        format_args!("{n} views with {n_variants} variants"),
+        "one boolean per head and pair of views",
+        loev_core::limits::bytes_of(&[n_variants as u128 + 1, n as u128, n as u128]),
+    )
+    .map_err(loev_error)?;
     let heads = match config {
         Some(config) => {
             let recipe = Recipe::parse(config).map_err(loev_error)?;
@@ -345,6 +373,17 @@ fn import_mule_torch(py: Python<'_>, dir: &str, out: &str) -> PyResult<String> {
     })
 }
 
+/// The audio file at `path` as 16 kHz mono float32 samples, decoded by the command line's one
+/// decoder (`loev_audio::decode::load_mono`): wav (also with the placeholder sizes streaming
+/// writers leave), flac, mp3, ogg; a file with NaN or infinite samples is refused with their
+/// count, as `loev features` refuses it.
+#[pyfunction]
+fn load_audio<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let path = Path::new(path).to_path_buf();
+    let samples = py.detach(move || loev_audio::decode::load_mono(&path).map_err(loev_error))?;
+    Ok(samples.into_pyarray(py))
+}
+
 /// The `loev._loev` extension module.
 #[pymodule]
 fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -353,6 +392,7 @@ fn _loev(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Augmenter>()?;
     m.add_function(wrap_pyfunction!(positive_masks, m)?)?;
     m.add_function(wrap_pyfunction!(import_mule_torch, m)?)?;
+    m.add_function(wrap_pyfunction!(load_audio, m)?)?;
     m.add("SAMPLE_RATE", SAMPLE_RATE)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -378,6 +378,37 @@ impl TrainConfig {
         }
     }
 
+    /// Refuses batch sizes that no machine of this size could hold, before anything is
+    /// allocated or written ([`loev_core::limits`]). Counted, as lower bounds: the log-mel
+    /// inputs of every batch alive at once (the one training, one per loader worker, `prefetch`
+    /// queued), and the loss's `(anchors · views)²` similarities per head (with their
+    /// gradients). The model's activations come on top.
+    fn check_memory(&self) -> Result<(), ConfigError> {
+        use loev_core::limits::{bytes_of, check_memory};
+        let data = &self.data;
+        let what = format!("data.anchors × data.views = {} × {}", data.anchors, data.views);
+        let batch_views = bytes_of(&[data.anchors as u128, data.views as u128]);
+        let input = bytes_of(&[self.frontend.n_mels as u128, self.frontend.frames as u128, 4]);
+        let in_flight = bytes_of(&[1 + data.workers as u128 + data.prefetch as u128]);
+        let invalid = |e: loev_core::limits::TooLarge| ConfigError::Invalid(e.to_string());
+        check_memory(
+            format!(
+                "{what} with data.workers = {} and data.prefetch = {}",
+                data.workers, data.prefetch
+            ),
+            "the log-mel inputs of every batch in flight",
+            bytes_of(&[batch_views, input, in_flight]),
+        )
+        .map_err(invalid)?;
+        let heads = self.heads().names().len().max(1) as u128;
+        check_memory(
+            what,
+            "the loss's similarity matrix and its gradient per head",
+            bytes_of(&[batch_views, batch_views, 4, 2, heads]),
+        )
+        .map_err(invalid)
+    }
+
     /// Checks ranges and consistency of every section; messages name the key.
     ///
     /// This is the whole check of a run's configuration: everything the trainer later builds
@@ -441,6 +472,7 @@ impl TrainConfig {
                 loev_audio::SAMPLE_RATE
             ));
         }
+        self.check_memory()?;
         self.data
             .crops
             .validate()

@@ -65,6 +65,9 @@ pub enum TrainError {
     /// The model could not be built, saved or loaded.
     #[error("model: {0}")]
     Model(String),
+    /// `loev export` refuses its output path.
+    #[error("{0}")]
+    Export(String),
     /// The loss became NaN or infinite; nothing was written after the last good checkpoint.
     #[error(
         "the loss became non-finite at step {step} ({detail}); stopped without writing. The last good checkpoint is {last_checkpoint}. \
@@ -435,8 +438,13 @@ fn initial_state(
         };
         return Ok((state, None));
     };
-    let model = LoevModel::load_into(&checkpoint.path.join(MODEL_FILE), &plan.model, device)
-        .map_err(|e| TrainError::Model(e.to_string()))?;
+    let model = LoevModel::load_into_bytes(
+        &checkpoint.path.join(MODEL_FILE),
+        &checkpoint.model,
+        &plan.model,
+        device,
+    )
+    .map_err(|e| TrainError::Model(e.to_string()))?;
     let model = assign_param_ids(model, &checkpoint.state.param_ids)?;
     let optimizer_path = checkpoint.path.join(OPTIMIZER_FILE);
     check_default_device_for_optimizer_state()?;

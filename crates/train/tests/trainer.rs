@@ -174,7 +174,7 @@ fn checkpoints_and_exported_files_hold_the_trained_weights_and_resume_continues_
     // Export: the same weights, described by the run's step, heads and front end.
     let out = root.join("exported.safetensors");
     let mut warnings = Vec::new();
-    let export = export_model(&run, &out, |w| warnings.push(w.to_string())).expect("export");
+    let export = export_model(&run, &out, false, |w| warnings.push(w.to_string())).expect("export");
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(export.checkpoint, newest);
     let info = read_model_file_info(&out)

@@ -48,6 +48,9 @@ pub struct Args {
     /// `--features vulkan` or `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Write into --out even if it holds files that loev did not write (never into the input).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev analyze`.
@@ -70,6 +73,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         clip_seconds: args.clip_seconds.or(EquivarianceConfig::default().clip_seconds),
         ..EquivarianceConfig::default()
     };
+    let out = Report::owned(loev_core::output::OutputFolder::claim(
+        &args.out,
+        "analysis",
+        &[],
+        &loev_core::output::Protected::input(&args.input),
+        args.force,
+    )?);
     let chosen = test_clips(
         &args.input,
         &ClipOptions {
@@ -100,7 +110,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             scores.extend(run.results);
         }
     }
-    let out = Report::create(&args.out)?;
     if !scores.is_empty() {
         let table = out.equivariance(&scores)?;
         println!("equivariance: R² of the applied transform from the embedding difference view − clean\n{table}");

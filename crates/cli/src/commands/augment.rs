@@ -41,6 +41,9 @@ pub struct Args {
     /// Print the default chain config (TOML) and exit.
     #[arg(long)]
     pub print_default_config: bool,
+    /// Write into --out even if it holds files that loev did not write (never into the input's folder).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `--strategy` values.
@@ -90,6 +93,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 600.0) {
         anyhow::bail!("--seconds must lie in (0, 600], got {}", args.seconds);
     }
+    let view_len = (args.seconds * f64::from(SAMPLE_RATE)).round() as usize;
+    // Every view's waveform is held at once, plus its 16-bit copy while it is written.
+    loev_core::limits::check_memory(
+        format_args!("-n/--views {} of --seconds {}", args.views, args.seconds),
+        "the views' waveforms",
+        loev_core::limits::bytes_of(&[args.views as u128, view_len as u128, 4]),
+    )?;
     let config = match &args.config {
         Some(path) => ChainConfig::from_toml_file(path)?,
         None => ChainConfig::default(),
@@ -105,7 +115,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if audio.is_empty() {
         anyhow::bail!("{} holds no audio", audio_path.display());
     }
-    let view_len = (args.seconds * f64::from(SAMPLE_RATE)).round() as usize;
+    let folder = loev_core::output::OutputFolder::claim(
+        out_dir,
+        "views",
+        &[],
+        &loev_core::output::Protected::input(audio_path),
+        args.force,
+    )?;
 
     let crops = match args.strategy {
         None => CropProbabilities::default(),
@@ -133,7 +149,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|c| c.strategy.clone())
         .unwrap_or_default();
 
-    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let width = args.views.saturating_sub(1).to_string().len().max(2);
     let mut entries = Vec::with_capacity(args.views);
     for (v, (wave, record)) in waves.iter_mut().zip(&records).enumerate() {
@@ -179,6 +194,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let json = serde_json::to_string_pretty(&views_file)?;
     loev_core::io::atomic_write(&json_path, json.as_bytes())
         .with_context(|| format!("cannot write {}", json_path.display()))?;
+    // The views of an earlier run with more views (or another numbering) would not be in
+    // views.json: the folder holds exactly the views it lists.
+    let written: std::collections::HashSet<String> = views_file.views.iter().map(|v| v.file.clone()).collect();
+    for entry in std::fs::read_dir(folder.root()).with_context(|| format!("cannot list {}", out_dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("view_") && name.ends_with(".wav") && !written.contains(&name) {
+            let stale = out_dir.join(&name);
+            std::fs::remove_file(&stale).with_context(|| format!("cannot remove {}", stale.display()))?;
+        }
+    }
     println!(
         "wrote {} views of {:.2} s ({strategy} crops) and {} to {}; tracking over {:?}:",
         args.views,

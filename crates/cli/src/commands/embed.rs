@@ -50,6 +50,9 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Write into --out even if it holds files that loev did not write (never into the input).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev embed`.
@@ -76,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         stretch_copies: args.stretch_copies,
         stretch_seed: args.stretch_seed,
         progress: !args.quiet,
+        force: args.force,
         ..EmbedJob::default()
     };
     let summary = embed_to_folder(&embedder, &args.input, &args.out, &job)

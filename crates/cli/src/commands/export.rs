@@ -14,11 +14,14 @@ pub struct Args {
     /// their objectives, the run, preset and step, so `loev embed --model FILE` needs nothing else).
     #[arg(short, long)]
     pub out: PathBuf,
+    /// Replace an existing file at --out even if it is not a loev model file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev export`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let summary = loev_train::export_model(&args.run, &args.out, |w| eprintln!("{w}"))
+    let summary = loev_train::export_model(&args.run, &args.out, args.force, |w| eprintln!("{w}"))
         .with_context(|| format!("exporting {}", args.run.display()))?;
     let info = &summary.info;
     println!(

@@ -38,6 +38,10 @@ pub fn load_frontend_config(path: Option<&std::path::Path>) -> anyhow::Result<Fr
 
 /// Runs `loev features`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.slice_hop > 0,
+        "--slice-hop must be at least 1 frame (MULE: 200 = 2 s), got 0"
+    );
     let cfg = load_frontend_config(args.config.as_deref())?;
     let frontend = FrontEnd::new(cfg)?;
     let mut signal = loev_audio::decode::load_mono(&args.audio)?;
@@ -49,6 +53,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let seconds = signal.len() as f64 / rate as f64;
     let mel = frontend.log_mel(&signal);
     if args.slices {
+        let count = loev_audio::frontend::slice_starts(mel.n_frames, frontend.config().frames, args.slice_hop).len();
+        loev_core::limits::check_memory(
+            format_args!(
+                "--slice-hop {} on {seconds:.1} s of audio ({count} slices)",
+                args.slice_hop
+            ),
+            "every slice at once",
+            loev_core::limits::bytes_of(&[count as u128, frontend.input_len() as u128, 4]),
+        )?;
         let slices = frontend.slices(&mel, args.slice_hop);
         let (n_mels, frames) = (mel.n_mels, frontend.config().frames);
         let data: Vec<f32> = slices.iter().flat_map(|(_, s)| s.iter().copied()).collect();

@@ -2,11 +2,14 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use loev_data::{DatasetName, LoadOptions, load_dataset};
 use loev_eval::probe::{ProbeConfig, embedded_tasks, read_probe_config};
 use loev_eval::report::Report;
 use loev_eval::stages::{ProbeOptions, probe_spaces};
-use loev_eval::store::EmbeddingSet;
+use loev_eval::store::{EmbeddingSet, claim_results_folder};
+use loev_eval::tables::table_one_markdown;
 
 /// Arguments of `loev probe`.
 #[derive(clap::Args)]
@@ -44,6 +47,9 @@ pub struct Args {
     /// Folder for `probe.md`, `probe.csv` and `probe.json` (default: the embedding folder).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
+    /// Write into --out even if it holds files that loev did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev probe`.
@@ -66,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.validate()?;
     let set = EmbeddingSet::open(&args.embeddings)?;
+    let out = Report::owned(claim_results_folder(&set, args.out.as_deref(), args.force)?);
     let (tasks, report) = match (&args.dataset, &args.root) {
         (Some(name), Some(root)) => load_dataset(name.parse::<DatasetName>()?, root, &LoadOptions::default())?,
         _ => embedded_tasks(&set)?,
@@ -94,9 +101,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for reason in &run.left_out {
         eprintln!("skipped: {reason}");
     }
-    let out = Report::create(args.out.as_ref().unwrap_or(&args.embeddings))?;
-    println!("{}", out.probes("probe", &run.results)?);
-    out.json("probe.json", &run.results)?;
+    // The table is printed before it is written, so that a write that fails keeps the results.
+    println!("{}", table_one_markdown(&run.results));
+    out.probes("probe", &run.results)
+        .and_then(|_| out.json("probe.json", &run.results))
+        .context("the table is printed above")?;
     let config = &options.config;
     println!(
         "probe settings: hidden {:?}, dropout {}, lr {}, batch {}, ≤ {} epochs (patience {}), {} seeds; written to {}",

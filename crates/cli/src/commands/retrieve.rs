@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use loev_eval::report::Report;
 use loev_eval::retrieval::DEFAULT_KS;
 use loev_eval::stages::{RetrieveOptions, retrieve_spaces};
-use loev_eval::store::EmbeddingSet;
+use loev_eval::store::{EmbeddingSet, claim_results_folder};
+use loev_eval::tables::table_two_markdown;
 
 /// Arguments of `loev retrieve`.
 #[derive(clap::Args)]
@@ -27,6 +30,9 @@ pub struct Args {
     /// Folder for `retrieval.md` / `retrieval.csv` (default: the embedding folder).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
+    /// Write into --out even if it holds files that loev did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `loev retrieve`.
@@ -38,6 +44,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tolerance: args.tolerance,
         split: args.split.as_deref().map(str::parse::<loev_data::Split>).transpose()?,
     };
+    options.validate()?;
+    let out = Report::owned(claim_results_folder(&set, args.out.as_deref(), args.force)?);
     let run = retrieve_spaces(&set, &super::model_name(&args.embeddings), &options)?;
     for left_out in &run.left_out {
         eprintln!(
@@ -45,8 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             left_out.ks, left_out.space, left_out.neighbours
         );
     }
-    let out = Report::create(args.out.as_ref().unwrap_or(&args.embeddings))?;
-    println!("{}", out.retrieval("retrieval", &run.results)?);
+    // The table is printed before it is written, so that a write that fails keeps the results.
+    println!("{}", table_two_markdown(&run.results));
+    out.retrieval("retrieval", &run.results)
+        .context("the table is printed above")?;
     println!(
         "tag precision@k: per tag, the fraction of the k neighbours of each query with that tag that share it, averaged over queries, then over tags; \
          key: mean mir_eval weighted score (query = reference); tempo: Acc1 of the neighbours' tempi. The query itself is excluded."

@@ -62,3 +62,34 @@ pub fn small_cache(root: &Path) -> PathBuf {
 pub fn small_config(cache: &Path, steps: u64) -> TrainConfig {
     loev_train::fixtures::small_run_config("reliability", cache, steps).expect("valid test config")
 }
+
+/// A 32-bit float mono wav at 16 kHz holding `samples` (NaN and infinities included: the
+/// fixtures of the non-finite-audio tests).
+pub fn float_wav(samples: &[f32]) -> Vec<u8> {
+    let data_bytes = (samples.len() * 4) as u32;
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_bytes).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&16_000u32.to_le_bytes());
+    bytes.extend_from_slice(&64_000u32.to_le_bytes());
+    bytes.extend_from_slice(&4u16.to_le_bytes());
+    bytes.extend_from_slice(&32u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_bytes.to_le_bytes());
+    bytes.extend(samples.iter().flat_map(|x| x.to_le_bytes()));
+    bytes
+}
+
+/// A model file exported into `root` from a two-step run of the test-size model.
+pub fn exported_model(root: &Path) -> PathBuf {
+    let config = small_config(&small_cache(root), 2);
+    let run = root.join("run");
+    run_ok(&mut pretrain(&write_config(root, &config), &run));
+    let model = root.join("model.safetensors");
+    run_ok(loev().arg("export").arg(&run).arg("-o").arg(&model));
+    model
+}
