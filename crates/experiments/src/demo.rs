@@ -22,7 +22,6 @@ use burn::tensor::Device;
 use loev_audio::cache::AudioCache;
 use loev_augment::StretchMethod;
 use loev_corpus::CorpusConfig;
-use loev_data::TaskKind;
 use loev_train::{AnchorMean, RunState, TrainConfig, TrainOptions, preset, pretrain_or_resume};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +38,7 @@ use loev_eval::store::EmbeddingSet;
 use loev_eval::tables::ModelResults;
 
 use crate::DemoError;
+use crate::seeds::{self, seeded_name};
 
 /// Everything the demo does, with the sizes that fit its time budget.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,6 +86,11 @@ pub struct DemoConfig {
     /// the authors' mean over all anchors).
     #[serde(default = "AnchorMean::unnamed")]
     pub anchor_mean: AnchorMean,
+    /// Training seeds per model (`--train-seeds`): model `m` is pretrained with the preset's
+    /// seed + s for s in `0..train_seeds` (folders `runs/m`, `runs/m-seed1`, …), and the
+    /// verdict and `results/seeds.md` give mean ± std over them.
+    #[serde(default = "one_training_seed")]
+    pub train_seeds: usize,
 }
 
 impl DemoConfig {
@@ -132,6 +137,7 @@ impl DemoConfig {
             progress: true,
             augment_method: StretchMethod::Spectral,
             anchor_mean: AnchorMean::AllAnchors,
+            train_seeds: one_training_seed(),
         }
     }
 
@@ -177,6 +183,24 @@ fn default_equivariance_clips() -> usize {
     24
 }
 
+fn one_training_seed() -> usize {
+    1
+}
+
+impl DemoConfig {
+    /// Every trained model as (its name, its preset, its training seed), seed by seed, so that
+    /// the models of the first seed are finished first.
+    fn trained_models(&self) -> Vec<(String, &str, usize)> {
+        (0..self.train_seeds.max(1))
+            .flat_map(|seed| {
+                self.models
+                    .iter()
+                    .map(move |model| (seeded_name(model, seed), model.as_str(), seed))
+            })
+            .collect()
+    }
+}
+
 /// What the demo measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DemoReport {
@@ -201,6 +225,9 @@ pub struct DemoReport {
     /// The equivariance table (Markdown).
     #[serde(default)]
     pub table_equivariance: String,
+    /// Table I over the training seeds (Markdown; `results/seeds.md`).
+    #[serde(default)]
+    pub table_seeds: String,
     /// The central comparison, in words.
     pub verdict: String,
 }
@@ -249,8 +276,9 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
     let mut laps = Laps::new();
     let (manifest, cache) = corpus(config)?;
     laps.lap("corpus");
-    for name in &config.models {
-        pretrain(config, name, &cache)?;
+    let trained = config.trained_models();
+    for (name, model, seed) in &trained {
+        pretrain(config, name, model, *seed, &cache)?;
         laps.lap(&format!("pretrain {name}"));
     }
     // Both analyses use the first test tracks: read them once.
@@ -264,7 +292,7 @@ pub fn run_demo(config: &DemoConfig) -> Result<DemoReport, DemoError> {
     }
     let clips = clips.results;
     let mut gathered = Gathered::default();
-    for name in &config.models {
+    for (name, _, _) in &trained {
         evaluate(config, name, &manifest, &clips, &mut gathered, &mut laps)?;
     }
     write_results(config, gathered, &mut laps)
@@ -294,11 +322,13 @@ fn corpus(config: &DemoConfig) -> Result<(PathBuf, PathBuf), DemoError> {
     Ok((manifest, cache_dir))
 }
 
-/// The run configuration of model `name`: its tiny preset with the demo's batch, schedule,
-/// stretch method and anchor mean, on the corpus cache.
-fn recipe(config: &DemoConfig, name: &str, cache: &Path) -> Result<TrainConfig, DemoError> {
-    let mut train = preset(&format!("{name}:tiny")).map_err(|e| DemoError::Invalid(e.to_string()))?;
+/// The run configuration of model `name`: the tiny preset `model` with the demo's batch,
+/// schedule, stretch method and anchor mean, on the corpus cache, and the preset's seed moved
+/// by the training seed `seed`.
+fn recipe(config: &DemoConfig, name: &str, model: &str, seed: usize, cache: &Path) -> Result<TrainConfig, DemoError> {
+    let mut train = preset(&format!("{model}:tiny")).map_err(|e| DemoError::Invalid(e.to_string()))?;
     train.name = name.to_string();
+    train.seed += seed as u64;
     train.data.cache = Some(std::path::absolute(cache).unwrap_or(cache.to_path_buf()));
     train.data.anchors = config.anchors;
     train.data.views = config.views;
@@ -315,14 +345,14 @@ fn recipe(config: &DemoConfig, name: &str, cache: &Path) -> Result<TrainConfig, 
     Ok(train)
 }
 
-/// Stage 2: pretrains model `name` into `runs/<name>`, resuming an unfinished run and reusing a
-/// finished one (trained with the same recipe).
-fn pretrain(config: &DemoConfig, name: &str, cache: &Path) -> Result<(), DemoError> {
+/// Stage 2: pretrains model `name` (preset `model`, training seed `seed`) into `runs/<name>`,
+/// resuming an unfinished run and reusing a finished one (trained with the same recipe).
+fn pretrain(config: &DemoConfig, name: &str, model: &str, seed: usize, cache: &Path) -> Result<(), DemoError> {
     let run_dir = config.out.join("runs").join(name);
     let mut options = TrainOptions::new(&run_dir);
     options.progress = config.progress;
     options.verbose = config.progress;
-    pretrain_or_resume(&recipe(config, name, cache)?, &options, |state| {
+    pretrain_or_resume(&recipe(config, name, model, seed, cache)?, &options, |state| {
         let message = match state {
             RunState::Finished => format!("reusing the trained run {}", run_dir.display()),
             RunState::Unfinished => format!("resuming {}", run_dir.display()),
@@ -426,19 +456,36 @@ fn write_results(config: &DemoConfig, gathered: Gathered, laps: &mut Laps) -> Re
     let report = Report::create(&config.out.join("results"))?;
     let table_one = report.probes("table1", &gathered.results)?;
     let table_two = report.retrieval("table2", &gathered.retrieval)?;
+    // The plots show the models of the first training seed: one curve per model and space.
+    let first_seed = |model: &str| config.models.iter().any(|m| m == model);
+    let plotted_retrieval: Vec<ModelResults> = gathered
+        .retrieval
+        .iter()
+        .filter(|r| first_seed(&r.model))
+        .cloned()
+        .collect();
+    let plotted_invariance: Vec<InvariancePoint> = gathered
+        .invariance
+        .iter()
+        .filter(|p| first_seed(&p.model))
+        .cloned()
+        .collect();
     let retrieval_plot = report.retrieval_plot(
         "retrieval",
-        &gathered.retrieval,
+        &plotted_retrieval,
         "Retrieval among the music tracks against k, every model and space (as the seed's Fig. 2)",
     )?;
     let table_equivariance = report.equivariance(&gathered.equivariance)?;
     let plot = report.invariance(
-        &gathered.invariance,
+        &plotted_invariance,
         &["v"],
         "Invariance of the encoder embedding V: 1 - cos(clean, transformed)",
     )?;
+    let seeds_count = config.train_seeds.max(1);
+    let table_seeds = seeds::table_markdown(&gathered.results, &config.models, seeds_count);
+    report.text("seeds.md", &table_seeds)?;
     laps.lap("results");
-    let verdict = verdict(&gathered.results, &gathered.invariance);
+    let verdict = verdict(&gathered.results, &gathered.invariance, seeds_count);
     let summary = DemoReport {
         results: gathered.results,
         invariance: gathered.invariance,
@@ -449,98 +496,53 @@ fn write_results(config: &DemoConfig, gathered: Gathered, laps: &mut Laps) -> Re
         retrieval_plot,
         equivariance: gathered.equivariance,
         table_equivariance,
+        table_seeds,
         verdict,
     };
     report.json("summary.json", &summary)?;
     Ok(summary)
 }
 
-/// One half of the seed's claim: LOEV keeps what its variant head leaves out, where the MULE
-/// trained with the same augmentation loses it, at no cost to the tags; and that MULE is more
-/// invariant to the transform than MULE-B.
-struct Half {
-    loev: &'static str,
-    mule: &'static str,
-    kind: TaskKind,
-    metric: &'static str,
-    label: &'static str,
-    transform: Transform,
-    invariance_label: &'static str,
-}
-
-/// The two halves: pitch shift (key) and time stretch (tempo).
-const HALVES: [Half; 2] = [
-    Half {
-        loev: "loev-ps",
-        mule: "mule-ps",
-        kind: TaskKind::Key,
-        metric: "key_weighted",
-        label: "key weighted score",
-        transform: Transform::PitchShift,
-        invariance_label: "pitch-shift invariance (V, mean cosine distance over the shifts)",
-    },
-    Half {
-        loev: "loev-ts",
-        mule: "mule-ts",
-        kind: TaskKind::Tempo,
-        metric: "acc1",
-        label: "tempo Acc1",
-        transform: Transform::TimeStretch,
-        invariance_label: "time-stretch invariance (V, mean cosine distance over the rates)",
-    },
+/// The transforms whose invariance MULE-PS and MULE-TS are trained for, each against MULE-B.
+const INVARIANCES: [(&str, Transform, &str); 2] = [
+    (
+        "mule-ps",
+        Transform::PitchShift,
+        "pitch-shift invariance (V, mean cosine distance over the shifts)",
+    ),
+    (
+        "mule-ts",
+        Transform::TimeStretch,
+        "time-stretch invariance (V, mean cosine distance over the rates)",
+    ),
 ];
 
-/// The seed paper's central comparison in words, one line per half (LOEV-PS against MULE-PS
-/// on key, LOEV-TS against MULE-TS on tempo, each with the tags), and MULE-PS / MULE-TS
-/// against MULE-B on invariance to pitch shift / time stretch.
-pub fn verdict(results: &[ModelResults], invariance: &[InvariancePoint]) -> String {
-    let find = |model: &str| results.iter().find(|r| r.model == model && r.space == "v");
-    let mut lines = Vec::new();
-    for half in &HALVES {
-        let (Some(loev), Some(mule)) = (find(half.loev), find(half.mule)) else {
-            continue;
-        };
-        let target = (loev.mean(half.kind, half.metric), mule.mean(half.kind, half.metric));
-        let tags = (
-            loev.mean(TaskKind::Tagging, "roc_auc"),
-            mule.mean(TaskKind::Tagging, "roc_auc"),
-        );
-        if let ((Some(lk), Some(mk)), (Some(lt), Some(mt))) = (target, tags) {
-            let dk = 100.0 * (lk - mk);
-            let dt = 100.0 * (lt - mt);
-            let holds = dk >= 10.0 && dt.abs() <= 2.0;
-            lines.push(format!(
-                "{} vs {} (V): {} {:.1} vs {:.1} ({dk:+.1} points), tag ROC-AUC {:.1} vs {:.1} ({dt:+.1} points): the seed's effect (≥ +10, tags within ±2) {}",
-                half.loev.to_uppercase(),
-                half.mule.to_uppercase(),
-                half.label,
-                100.0 * lk,
-                100.0 * mk,
-                100.0 * lt,
-                100.0 * mt,
-                if holds { "HOLDS" } else { "does NOT hold" }
-            ));
-        }
-    }
+/// The seed paper's central comparison in words: one line per half by the rule of
+/// `docs/tempo-half.md` over training seeds `0..seeds` (LOEV-PS against MULE-PS on key;
+/// LOEV-TS against MULE-TS on tempo, gated on MULE-B; each with the tags), then MULE-PS /
+/// MULE-TS against MULE-B on invariance to pitch shift / time stretch (mean over the shifts
+/// or rates and over the training seeds).
+pub fn verdict(results: &[ModelResults], invariance: &[InvariancePoint], seeds: usize) -> String {
+    let mut lines = seeds::verdict(results, seeds);
     let mean_distance = |model: &str, transform: Transform| {
+        let names: Vec<String> = (0..seeds).map(|seed| seeded_name(model, seed)).collect();
         let d: Vec<f64> = invariance
             .iter()
             .filter(|p| {
-                p.model == model && p.space == "v" && p.transform == transform && p.parameter != transform.identity()
+                names.contains(&p.model)
+                    && p.space == "v"
+                    && p.transform == transform
+                    && p.parameter != transform.identity()
             })
             .map(|p| p.mean_distance)
             .collect();
         (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64)
     };
-    for half in &HALVES {
-        let mule = half.mule.to_uppercase();
-        if let (Some(trained), Some(b)) = (
-            mean_distance(half.mule, half.transform),
-            mean_distance("mule-b", half.transform),
-        ) {
+    for (model, transform, label) in INVARIANCES {
+        let mule = model.to_uppercase();
+        if let (Some(trained), Some(b)) = (mean_distance(model, transform), mean_distance("mule-b", transform)) {
             lines.push(format!(
-                "{}: {mule} {trained:.4} vs MULE-B {b:.4}: {mule} is {}",
-                half.invariance_label,
+                "{label}: {mule} {trained:.4} vs MULE-B {b:.4}: {mule} is {}",
                 if trained < b {
                     "MORE invariant, as expected"
                 } else {

@@ -3,8 +3,11 @@
 //!
 //! * [`demo`] — `loev demo`: the built-in corpus → pretraining → embeddings → probes,
 //!   retrieval, invariance and equivariance, with the verdict on the seed paper's claim.
+//! * [`seeds`] — the demo's models over several training seeds: their spread, and the
+//!   verdict by the rule of `docs/tempo-half.md`.
 
 pub mod demo;
+pub mod seeds;
 
 /// Why an experiment stopped.
 #[derive(Debug, thiserror::Error)]
