@@ -532,6 +532,15 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .names("loev-pitchy")
             .creates_nothing_at(&out.join("r8")),
     );
+    all.push(
+        case("config", "demo --models with an unknown preset")
+            .args(["demo", "--quiet", "--models", "mule-ps,loev-pitchy", "--out"])
+            .arg(out.join("r8-demo"))
+            .names("loev-pitchy")
+            .names("--models")
+            .in_one_line()
+            .creates_nothing_at(&out.join("r8-demo")),
+    );
     let good_config = f.root.join("good.toml");
     all.push(
         case("config", "unknown device")

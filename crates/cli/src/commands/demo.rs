@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use loev_experiments::demo::{DemoConfig, run_demo};
 
 /// Arguments of `loev demo`.
@@ -36,6 +38,11 @@ pub struct Args {
     /// them. The runs of seed 0 are those of a one-seed demo, so they are reused.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub train_seeds: u16,
+    /// Pretrain and evaluate only these presets (comma-separated, e.g. `mule-ps,loev-ps` for
+    /// the pitch half alone) instead of the five. A half's verdict needs both of its models,
+    /// the tempo half also MULE-B.
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
 }
 
 /// `--anchor-mean` values.
@@ -54,6 +61,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         DemoConfig::full(&args.out)
     };
+    if !args.models.is_empty() {
+        for model in &args.models {
+            loev_train::preset(&format!("{model}:tiny")).with_context(|| {
+                format!("--models: `{model}` is not a preset (`loev pretrain --list-presets` lists them)")
+            })?;
+        }
+        config.models = args.models.clone();
+    }
     if args.plusplus {
         config.models.push("loev++-psts".into());
     }
