@@ -45,11 +45,11 @@ use serde::{Deserialize, Serialize};
 use crate::EvalError;
 use crate::shard::Shard;
 use crate::store::{
-    EmbeddingFormat, EmbeddingMeta, FORMAT_VERSION, INDEX_FILE, IndexRow, PROGRESS_FILE, SKIPPED_FILE,
-    STRETCHED_FILE, ShardRecord, SkippedRow, track_stem, write_index, write_meta, write_skipped, write_track,
+    EmbeddingFormat, EmbeddingMeta, FORMAT_VERSION, INDEX_FILE, IndexRow, PROGRESS_FILE, SKIPPED_FILE, STRETCHED_FILE,
+    ShardRecord, SkippedRow, track_stem, write_index, write_meta, write_skipped, write_track,
 };
-use loev_core::io::atomic_write;
 pub use crate::store::{SpaceEmbedding, SpaceInfo, TrackEmbedding};
+use loev_core::io::atomic_write;
 
 /// Extraction settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -704,8 +704,9 @@ pub fn list_inputs_and_skipped(input: &Path) -> Result<(Vec<EmbedInput>, Vec<Str
 }
 
 /// Embeds every track of `input` (see [`list_inputs`]), or of its shard `job.shard`, into the
-/// folder `out` (layout in [`crate::store`]). A file that cannot be decoded is skipped, listed in
-/// `skipped.csv` and reported, never fatal.
+/// folder `out` (layout in [`crate::store`]). A file that cannot be decoded is skipped and
+/// reported, never fatal; a shard also lists it in `skipped.csv`, for `loev embed merge`. The
+/// folder of an unsharded run holds the same files as before sharding existed.
 ///
 /// The folder is claimed first ([`crate::store::claim_output`]: loev's own, empty or
 /// `job.force`; locked; never the input). After the run it holds exactly the tracks its index
@@ -832,7 +833,7 @@ pub fn embed_to_folder(
     if !stretched_rows.is_empty() {
         write_index(&out.join(STRETCHED_FILE), &stretched_columns(), &stretched_rows)?;
     }
-    if !skipped.is_empty() {
+    if job.shard.is_some() && !skipped.is_empty() {
         write_skipped(&out.join(SKIPPED_FILE), &skipped)?;
     }
     crate::store::prune_tracks(&folder, rows.iter().chain(&stretched_rows))?;

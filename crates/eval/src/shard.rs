@@ -20,6 +20,12 @@
 //! missing shard, a shard whose index and `skipped.csv` do not account for all of its tracks,
 //! and a track that two shards both hold. It writes its output like `loev embed` (claimed,
 //! locked, `embeddings.json` last) and only reads the shards.
+//!
+//! **What a shard folder holds beyond an unsharded one.** `embeddings.json` records the shard
+//! ([`ShardRecord`]); `skipped.csv` lists the inputs of the shard that could not be decoded, so
+//! that the merge can account for every track; `progress.jsonl`, while the shard is unfinished,
+//! is the journal a rerun resumes from. The merged folder has none of these, like an unsharded
+//! one: the merge reports the skipped inputs instead ([`MergeSummary::skipped`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::EvalError;
 use crate::store::{
     EmbeddingMeta, EmbeddingSet, INDEX_FILE, IndexRow, SKIPPED_FILE, STRETCHED_FILE, ShardRecord, SkippedRow,
-    read_skipped, track_position, write_index, write_meta, write_skipped,
+    read_skipped, track_position, write_index, write_meta,
 };
 
 /// Shard K of N (K from 0).
@@ -83,8 +89,9 @@ pub struct MergeSummary {
     pub tracks: usize,
     /// Time-stretched copies.
     pub stretched: usize,
-    /// Entries of the merged `skipped.csv`.
-    pub skipped: usize,
+    /// The inputs no shard could use, with the reason, in input order (from the shards'
+    /// `skipped.csv`; the merged folder, like an unsharded one, has none).
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// One shard, opened and checked.
@@ -93,11 +100,15 @@ struct OpenShard {
     record: ShardRecord,
 }
 
+/// A row of a shard's index or `stretched.csv`: the track's input position, its file relative
+/// to the shard folder, and its columns.
+type PositionedRow = (usize, PathBuf, BTreeMap<String, String>);
+
 /// A shard's rows, each with its input position.
 struct ShardRows {
     columns: Vec<String>,
-    index: Vec<(usize, PathBuf, BTreeMap<String, String>)>,
-    stretched: Vec<(usize, PathBuf, BTreeMap<String, String>)>,
+    index: Vec<PositionedRow>,
+    stretched: Vec<PositionedRow>,
     skipped: Vec<SkippedRow>,
 }
 
@@ -169,19 +180,21 @@ pub fn merge_shards(dirs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSu
         let rows = shard_rows(shard)?;
         let root = shard.set.root();
         let record = &shard.record;
-        let positions = rows.index.iter().map(|(p, _, _)| *p).chain(
-            rows.skipped
-                .iter()
-                .filter_map(|s| s.track.as_ref().map(|(_, p)| *p)),
-        );
+        let positions = rows
+            .index
+            .iter()
+            .map(|(p, _, _)| *p)
+            .chain(rows.skipped.iter().filter_map(|s| s.track.as_ref().map(|(_, p)| *p)));
         let mut accounted = 0;
         for position in positions {
             if position % count != record.index || position >= record.input_tracks {
                 return Err(EvalError::format(
                     root,
                     format!(
-                        "lists the track at input position {position}, which is not one of shard {}/{count}'s: \
-                         the folder was changed after `loev embed` wrote it; embed the shard again",
+                        "lists the track at input position {position}, which belongs to shard {}/{count}, not to \
+                         this shard {}/{count}: shards must not overlap (the folder was changed after `loev embed` \
+                         wrote it); embed the shard again",
+                        position % count,
                         record.index
                     ),
                 ));
@@ -266,9 +279,6 @@ pub fn merge_shards(dirs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSu
             &stretched_rows,
         )?;
     }
-    if !skipped.is_empty() {
-        write_skipped(&out.join(SKIPPED_FILE), &skipped)?;
-    }
     crate::store::prune_tracks(&folder, index_rows.iter().chain(&stretched_rows))?;
     let meta = EmbeddingMeta {
         shard: None,
@@ -279,12 +289,13 @@ pub fn merge_shards(dirs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSu
         shards: count,
         tracks: index_rows.len(),
         stretched: stretched_rows.len(),
-        skipped: skipped.len(),
+        skipped: skipped.into_iter().map(|s| (s.path, s.reason)).collect(),
     })
 }
 
 /// The first thing that tells two shards apart as parts of one embedding (not their K, nor
-/// the paths the model and input were named by), or `None`.
+/// the paths the model and input were named by), or `None`. The front end comes before the
+/// model, so that a model file that differs only in its front end is named for that.
 fn difference(a: &OpenShard, b: &OpenShard) -> Option<String> {
     let (ra, rb) = (&a.record, &b.record);
     let (ma, mb) = (&a.set.meta, &b.set.meta);
@@ -295,8 +306,16 @@ fn difference(a: &OpenShard, b: &OpenShard) -> Option<String> {
             format!("{} tracks, {}", ra.input_tracks, ra.input_checksum),
             format!("{} tracks, {}", rb.input_tracks, rb.input_checksum),
         ),
-        ("model (checksum of the model file)", ra.model_checksum.clone(), rb.model_checksum.clone()),
-        ("front end (checksum of its settings)", ra.frontend_checksum.clone(), rb.frontend_checksum.clone()),
+        (
+            "front end (checksum of its settings)",
+            ra.frontend_checksum.clone(),
+            rb.frontend_checksum.clone(),
+        ),
+        (
+            "model (checksum of the model file)",
+            ra.model_checksum.clone(),
+            rb.model_checksum.clone(),
+        ),
         ("spaces", format!("{:?}", ma.spaces), format!("{:?}", mb.spaces)),
         ("format", format!("{:?}", ma.format), format!("{:?}", mb.format)),
         (
@@ -311,7 +330,10 @@ fn difference(a: &OpenShard, b: &OpenShard) -> Option<String> {
         ),
     ];
     if ma.format_version != mb.format_version {
-        return Some(format!("layout version {} against {}", ma.format_version, mb.format_version));
+        return Some(format!(
+            "layout version {} against {}",
+            ma.format_version, mb.format_version
+        ));
     }
     checks
         .into_iter()
@@ -323,7 +345,7 @@ fn difference(a: &OpenShard, b: &OpenShard) -> Option<String> {
 /// files' names.
 fn shard_rows(shard: &OpenShard) -> Result<ShardRows, EvalError> {
     let root = shard.set.root();
-    let positioned = |file: &Path| -> Result<Vec<(usize, PathBuf, BTreeMap<String, String>)>, EvalError> {
+    let positioned = |file: &Path| -> Result<Vec<PositionedRow>, EvalError> {
         let manifest = Manifest::read(file).map_err(|e| EvalError::format(file, e.to_string()))?;
         manifest
             .rows
@@ -380,7 +402,10 @@ fn copy_track(root: &Path, relative: &Path, out: &Path) -> Result<(), EvalError>
         _ => vec![relative.to_path_buf()],
     };
     if files.is_empty() {
-        return Err(EvalError::format(source, "is missing: the shard was changed after it was written"));
+        return Err(EvalError::format(
+            source,
+            "is missing: the shard was changed after it was written",
+        ));
     }
     for file in files {
         let from = root.join(&file);

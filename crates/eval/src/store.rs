@@ -9,10 +9,10 @@
 //!   stretched.csv       (with --stretch-copies K) time-stretched copies of the tracks
 //!                       that have a tempo: path, id, source (the original id), rate, tempo
 //!                       (scaled by the rate), split
-//!   skipped.csv         (when something was skipped) path, id, position, reason: entries a
-//!                       folder walk left out (a dangling link; id and position empty), then
-//!                       each input file that could not be decoded, with its track id and
-//!                       position in the input
+//!   skipped.csv         (shard folders only, when something was skipped) path, id,
+//!                       position, reason: entries a folder walk left out (a dangling link;
+//!                       id and position empty), then each input file that could not be
+//!                       decoded, with its track id and position in the input
 //!   progress.jsonl      (only while a run is unfinished) the tracks finished so far, which a
 //!                       rerun with the same input, model and settings takes over
 //!   tracks/NNNNN_<id>.safetensors      tensors `timestamps` [T] (slice centres, s, f32),

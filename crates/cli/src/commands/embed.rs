@@ -92,8 +92,13 @@ pub struct MergeArgs {
 
 /// Runs `loev embed merge`.
 fn merge(args: MergeArgs) -> anyhow::Result<()> {
-    let summary = merge_shards(&args.shards, &args.out, args.force)
-        .with_context(|| format!("merging {} shard folders into {}", args.shards.len(), args.out.display()))?;
+    let summary = merge_shards(&args.shards, &args.out, args.force).with_context(|| {
+        format!(
+            "merging {} shard folders into {}",
+            args.shards.len(),
+            args.out.display()
+        )
+    })?;
     println!(
         "merged {} shards: {} tracks{}{} into {}",
         summary.shards,
@@ -103,13 +108,19 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
         } else {
             String::new()
         },
-        if summary.skipped > 0 {
-            format!(", {} skipped files (skipped.csv)", summary.skipped)
-        } else {
+        if summary.skipped.is_empty() {
             String::new()
+        } else {
+            format!(", {} skipped files", summary.skipped.len())
         },
         args.out.display()
     );
+    if !summary.skipped.is_empty() {
+        println!("skipped {} files:", summary.skipped.len());
+        for (path, reason) in &summary.skipped {
+            println!("  {}: {reason}", path.display());
+        }
+    }
     Ok(())
 }
 
@@ -148,12 +159,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         shard,
         ..EmbedJob::default()
     };
-    let summary = embed_to_folder(&embedder, &input, &out, &job)
-        .with_context(|| format!("embedding {}", input.display()))?;
+    let summary =
+        embed_to_folder(&embedder, &input, &out, &job).with_context(|| format!("embedding {}", input.display()))?;
     println!(
         "embedded {} tracks{} ({:.1} min of audio, {} slices{}{}) with {} into {}",
         summary.tracks,
-        shard.map(|s| format!(" of shard {}/{}", s.index, s.count)).unwrap_or_default(),
+        shard
+            .map(|s| format!(" of shard {}/{}", s.index, s.count))
+            .unwrap_or_default(),
         summary.seconds / 60.0,
         summary.slices,
         if summary.stretched > 0 {
@@ -162,7 +175,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             String::new()
         },
         if summary.resumed > 0 {
-            format!("; {} of them taken over from the unfinished earlier run", summary.resumed)
+            format!(
+                "; {} of them taken over from the unfinished earlier run",
+                summary.resumed
+            )
         } else {
             String::new()
         },
