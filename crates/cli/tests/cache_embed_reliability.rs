@@ -8,10 +8,8 @@ use common::{loev, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use burn::tensor::Device;
 use loev_audio::wav::write_wav;
 use loev_core::lock::FolderLock;
-use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
 
 fn text(output: &Output) -> (String, String) {
     (
@@ -56,21 +54,11 @@ fn looping_tree(root: &Path) -> PathBuf {
 }
 
 fn model_file(root: &Path) -> PathBuf {
-    let config = LoevModelConfig::new(EncoderConfig::test(), vec!["invariant".into()]).with_projection_dims(vec![8]);
-    let model = LoevModel::init(&config, &Device::flex(), 1);
-    let path = root.join("model.safetensors");
-    let info = loev_artifacts::ModelFileInfo::new(
+    common::tiny_model_file(
+        &root.join("model.safetensors"),
+        1,
         loev_audio::frontend::FrontEndConfig::default(),
-        vec![loev_artifacts::HeadInfo {
-            name: "invariant".into(),
-            objective: loev_artifacts::HeadRole::Invariant,
-        }],
-        "test".into(),
-        None,
-        0,
-    );
-    loev_artifacts::model_file::write_model_file(&path, &model, &config, &info).unwrap();
-    path
+    )
 }
 
 #[cfg(unix)]

@@ -23,7 +23,7 @@
 //! branches). `v_<head>`: LOEV++ only, branch embedding V^k of each head. `z_<head>`: the
 //! projection z^k of each head (the space the contrastive loss of that head sees).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -43,11 +43,13 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
+use crate::shard::Shard;
 use crate::store::{
-    EmbeddingFormat, EmbeddingMeta, FORMAT_VERSION, INDEX_FILE, IndexRow, STRETCHED_FILE, track_stem, write_index,
-    write_meta, write_track,
+    EmbeddingFormat, EmbeddingMeta, FORMAT_VERSION, INDEX_FILE, IndexRow, PROGRESS_FILE, SKIPPED_FILE, STRETCHED_FILE,
+    ShardRecord, SkippedRow, track_stem, write_index, write_meta, write_skipped, write_track,
 };
 pub use crate::store::{SpaceEmbedding, SpaceInfo, TrackEmbedding};
+use loev_core::io::atomic_write;
 
 /// Extraction settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,6 +122,7 @@ pub struct Embedder {
     spaces: Vec<SpaceInfo>,
     silence: f32,
     source: String,
+    model_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -174,6 +177,7 @@ impl Embedder {
             spaces,
             silence,
             source: source.into(),
+            model_file: None,
         })
     }
 
@@ -209,14 +213,22 @@ impl Embedder {
 
     /// A model loaded by `loev_artifacts` (its front end included), on `device`.
     pub fn from_loaded(loaded: LoadedModel, device: Device, options: EmbedOptions) -> Result<Self, EvalError> {
-        Self::new(
+        let mut embedder = Self::new(
             loaded.model,
             loaded.config,
             loaded.frontend,
             device,
             options,
             loaded.path.display().to_string(),
-        )
+        )?;
+        embedder.model_file = Some(loaded.path);
+        Ok(embedder)
+    }
+
+    /// The file the weights were read from (`None` for a model built in memory): its checksum
+    /// tells a rerun or a shard whether it embeds with the same model.
+    pub fn model_file(&self) -> Option<&Path> {
+        self.model_file.as_deref()
     }
 
     /// The spaces this model produces.
@@ -552,6 +564,8 @@ pub struct EmbedJob {
     pub progress: bool,
     /// Write into an output folder of other files (`--force`); see [`crate::store::claim_output`].
     pub force: bool,
+    /// Embed only this shard of the input (`--shard K/N`, [`crate::shard`]).
+    pub shard: Option<Shard>,
 }
 
 impl Default for EmbedJob {
@@ -563,6 +577,7 @@ impl Default for EmbedJob {
             stretch_seed: 123,
             progress: true,
             force: false,
+            shard: None,
         }
     }
 }
@@ -580,6 +595,9 @@ pub struct EmbedSummary {
     pub seconds: f64,
     /// Files that could not be used, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Tracks taken over from an unfinished earlier run into the same folder (counted in
+    /// `tracks`, not embedded again).
+    pub resumed: usize,
 }
 
 /// One track to embed.
@@ -685,13 +703,19 @@ pub fn list_inputs_and_skipped(input: &Path) -> Result<(Vec<EmbedInput>, Vec<Str
     Ok((inputs, columns, Vec::new()))
 }
 
-/// Embeds every track of `input` (see [`list_inputs`]) into the folder `out` (layout in
-/// [`crate::store`]). A file that cannot be decoded is skipped and reported, never fatal.
+/// Embeds every track of `input` (see [`list_inputs`]), or of its shard `job.shard`, into the
+/// folder `out` (layout in [`crate::store`]). A file that cannot be decoded is skipped and
+/// reported, never fatal; a shard also lists it in `skipped.csv`, for `loev embed merge`. The
+/// folder of an unsharded run holds the same files as before sharding existed.
 ///
 /// The folder is claimed first ([`crate::store::claim_output`]: loev's own, empty or
 /// `job.force`; locked; never the input). After the run it holds exactly the tracks its index
 /// lists, and `embeddings.json`, written last, tells a finished folder from one whose run was
-/// killed.
+/// killed. **Resuming:** each finished track is recorded in `progress.jsonl` after its files are
+/// written; a rerun into an unfinished folder with the same input, model, front end and
+/// settings ([`RunIdentity`]) takes those tracks over instead of embedding them again (a
+/// finished folder is embedded again from the start, as before). With a model built in memory
+/// (no model file to checksum) nothing is recorded.
 pub fn embed_to_folder(
     embedder: &Embedder,
     input: &Path,
@@ -715,6 +739,14 @@ pub fn embed_to_folder(
             "stretch range ({lo}, {hi}) must satisfy 0.25 <= min <= max <= 4"
         )));
     }
+    let identity = RunIdentity::new(embedder, &inputs, &columns, job)?;
+    if job.shard.is_some() && identity.is_none() {
+        return Err(EvalError::Invalid(
+            "a shard must be embedded with a model read from a file (--model or --run), whose checksum \
+             `loev embed merge` compares"
+                .into(),
+        ));
+    }
     let mut protected = loev_core::output::Protected::input(input);
     if protected.files.iter().any(|f| f == input) {
         protected.files.extend(inputs.iter().map(|i| i.path.clone()));
@@ -726,80 +758,61 @@ pub fn embed_to_folder(
             out.display()
         );
     }
+    let mut progress = Progress::open(out, identity.as_ref())?;
+    let positions: Vec<usize> = (0..inputs.len())
+        .filter(|&p| job.shard.is_none_or(|s| s.holds(p)))
+        .collect();
     let bar = if job.progress {
-        progress_bar(inputs.len() as u64, "embedding")
+        progress_bar(positions.len() as u64, "embedding")
     } else {
         ProgressBar::hidden()
     };
-    let mut summary = EmbedSummary {
-        skipped: walk_skipped,
-        ..EmbedSummary::default()
-    };
-    let mut rows = Vec::with_capacity(inputs.len());
+    let mut summary = EmbedSummary::default();
+    let mut skipped: Vec<SkippedRow> = walk_skipped
+        .into_iter()
+        .map(|(path, reason)| SkippedRow {
+            path,
+            track: None,
+            reason,
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(positions.len());
     let mut stretched_rows = Vec::new();
-    for (index, item) in inputs.iter().enumerate() {
+    for &index in &positions {
+        let item = &inputs[index];
         bar.set_message(item.id.clone());
-        let (track, stats, seconds) = match embedder.embed_file(&item.path)? {
-            Ok(done) => done,
-            Err(e) => {
-                summary.skipped.push((item.path.clone(), e.reason()));
-                bar.inc(1);
-                continue;
+        let done = match progress.take(index) {
+            Some(done) => {
+                summary.resumed += 1;
+                done
             }
+            None => match embed_track(embedder, out, index, item, job)? {
+                Ok(done) => {
+                    progress.record(&done)?;
+                    done
+                }
+                Err(reason) => {
+                    skipped.push(SkippedRow {
+                        path: item.path.clone(),
+                        track: Some((item.id.clone(), index)),
+                        reason,
+                    });
+                    bar.inc(1);
+                    continue;
+                }
+            },
         };
-        let file = write_track(out, &track_stem(index, &item.id), &track, job.format)?;
-        let mut fields = item.fields.clone();
-        fields.insert("id".into(), item.id.clone());
-        fields.insert("audio".into(), item.path.display().to_string());
-        fields.insert("slices".into(), stats.slices.to_string());
-        fields.insert("seconds".into(), format!("{seconds:.3}"));
-        rows.push(IndexRow { path: file, fields });
         summary.tracks += 1;
-        summary.slices += stats.slices;
-        summary.seconds += seconds;
-
-        let tempo = item
-            .fields
-            .get("tempo")
-            .and_then(|t| t.trim().parse::<f64>().ok())
-            .filter(|t| t.is_finite() && *t > 0.0);
-        if let (Some(tempo), true) = (tempo, job.stretch_copies > 0) {
-            // Time stretching works on the whole track, so only stretched copies hold the
-            // decoded track in memory (16 kHz mono, 64 kB per second).
-            let audio = load_mono(&item.path).map_err(|e| EvalError::Audio {
-                path: item.path.clone(),
-                reason: e.reason(),
-            })?;
-            for copy in 0..job.stretch_copies {
-                let mut rng = derived_rng(job.stretch_seed, &[index as u64, copy as u64]);
-                let rate = if hi > lo { rng.random_range(lo..hi) } else { lo };
-                let stretched = time_stretch(&audio, rate).map_err(|e| EvalError::Audio {
-                    path: item.path.clone(),
-                    reason: e.to_string(),
-                })?;
-                let (track, stats) = embedder.embed_audio(&stretched)?;
-                let id = format!("{}@stretch{copy}", item.id);
-                let file = write_track(
-                    out,
-                    &track_stem(index, &format!("{}_stretch{copy}", item.id)),
-                    &track,
-                    job.format,
-                )?;
-                let mut fields = BTreeMap::new();
-                fields.insert("id".into(), id);
-                fields.insert("source".into(), item.id.clone());
-                fields.insert("rate".into(), format!("{rate:.6}"));
-                fields.insert("tempo".into(), format!("{:.4}", tempo * rate));
-                fields.insert("split".into(), item.fields.get("split").cloned().unwrap_or_default());
-                fields.insert("slices".into(), stats.slices.to_string());
-                stretched_rows.push(IndexRow { path: file, fields });
-                summary.stretched += 1;
-            }
-        }
+        summary.slices += done.slices;
+        summary.seconds += done.seconds;
+        summary.stretched += done.stretched.len();
+        rows.push(done.row.to_index_row(out));
+        stretched_rows.extend(done.stretched.iter().map(|r| r.to_index_row(out)));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    if summary.tracks == 0 {
+    summary.skipped = skipped.iter().map(|s| (s.path.clone(), s.reason.clone())).collect();
+    if summary.tracks == 0 && job.shard.is_none() {
         return Err(EvalError::Empty(format!(
             "no track of {} could be decoded (first problem: {})",
             input.display(),
@@ -818,13 +831,24 @@ pub fn embed_to_folder(
     }
     write_index(&out.join(INDEX_FILE), &index_columns, &rows)?;
     if !stretched_rows.is_empty() {
-        let columns: Vec<String> = ["id", "source", "rate", "tempo", "split", "slices"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        write_index(&out.join(STRETCHED_FILE), &columns, &stretched_rows)?;
+        write_index(&out.join(STRETCHED_FILE), &stretched_columns(), &stretched_rows)?;
+    }
+    if job.shard.is_some() && !skipped.is_empty() {
+        write_skipped(&out.join(SKIPPED_FILE), &skipped)?;
     }
     crate::store::prune_tracks(&folder, rows.iter().chain(&stretched_rows))?;
+    let shard = match (job.shard, &identity) {
+        (Some(shard), Some(identity)) => Some(ShardRecord {
+            index: shard.index,
+            count: shard.count,
+            tracks: positions.len(),
+            input_tracks: inputs.len(),
+            input_checksum: identity.input_checksum.clone(),
+            model_checksum: identity.model_checksum.clone(),
+            frontend_checksum: identity.frontend_checksum.clone(),
+        }),
+        _ => None,
+    };
     let cfg = embedder.frontend().config();
     write_meta(
         out,
@@ -840,9 +864,296 @@ pub fn embed_to_folder(
             stretch_copies: job.stretch_copies,
             stretch_range: job.stretch_range,
             stretch_seed: job.stretch_seed,
+            shard,
         },
     )?;
+    folder.remove(PROGRESS_FILE).map_err(crate::store::output_error)?;
     Ok(summary)
+}
+
+/// The columns of `stretched.csv` after `path`.
+pub(crate) fn stretched_columns() -> Vec<String> {
+    ["id", "source", "rate", "tempo", "split", "slices"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// Embeds the track at input position `index` (and its time-stretched copies) into `out`. The
+/// inner `Err` is the reason a file that cannot be decoded is skipped.
+fn embed_track(
+    embedder: &Embedder,
+    out: &Path,
+    index: usize,
+    item: &EmbedInput,
+    job: &EmbedJob,
+) -> Result<Result<FinishedTrack, String>, EvalError> {
+    let (track, stats, seconds) = match embedder.embed_file(&item.path)? {
+        Ok(done) => done,
+        Err(e) => return Ok(Err(e.reason())),
+    };
+    let file = write_track(out, &track_stem(index, &item.id), &track, job.format)?;
+    let mut fields = item.fields.clone();
+    fields.insert("id".into(), item.id.clone());
+    fields.insert("audio".into(), item.path.display().to_string());
+    fields.insert("slices".into(), stats.slices.to_string());
+    fields.insert("seconds".into(), format!("{seconds:.3}"));
+    let mut done = FinishedTrack {
+        position: index,
+        slices: stats.slices,
+        seconds,
+        row: JournalRow::new(out, &file, fields)?,
+        stretched: Vec::new(),
+    };
+    let tempo = item
+        .fields
+        .get("tempo")
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t > 0.0);
+    if let (Some(tempo), true) = (tempo, job.stretch_copies > 0) {
+        let (lo, hi) = job.stretch_range;
+        // Time stretching works on the whole track, so only stretched copies hold the
+        // decoded track in memory (16 kHz mono, 64 kB per second).
+        let audio = load_mono(&item.path).map_err(|e| EvalError::Audio {
+            path: item.path.clone(),
+            reason: e.reason(),
+        })?;
+        for copy in 0..job.stretch_copies {
+            let mut rng = derived_rng(job.stretch_seed, &[index as u64, copy as u64]);
+            let rate = if hi > lo { rng.random_range(lo..hi) } else { lo };
+            let stretched = time_stretch(&audio, rate).map_err(|e| EvalError::Audio {
+                path: item.path.clone(),
+                reason: e.to_string(),
+            })?;
+            let (track, stats) = embedder.embed_audio(&stretched)?;
+            let id = format!("{}@stretch{copy}", item.id);
+            let file = write_track(
+                out,
+                &track_stem(index, &format!("{}_stretch{copy}", item.id)),
+                &track,
+                job.format,
+            )?;
+            let mut fields = BTreeMap::new();
+            fields.insert("id".into(), id);
+            fields.insert("source".into(), item.id.clone());
+            fields.insert("rate".into(), format!("{rate:.6}"));
+            fields.insert("tempo".into(), format!("{:.4}", tempo * rate));
+            fields.insert("split".into(), item.fields.get("split").cloned().unwrap_or_default());
+            fields.insert("slices".into(), stats.slices.to_string());
+            done.stretched.push(JournalRow::new(out, &file, fields)?);
+        }
+    }
+    Ok(Ok(done))
+}
+
+/// What makes two runs into one folder interchangeable, track by track: the input's track
+/// list, the model file, the front end, the shard and every setting that changes a track's
+/// files or index row. A journal whose first line differs is ignored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunIdentity {
+    /// The loev version (another version may embed differently).
+    pub version: String,
+    /// FNV-1a 64 of the ordered track list (ids, paths, label columns), 16 hex digits.
+    pub input_checksum: String,
+    /// FNV-1a 64 of the model file's bytes.
+    pub model_checksum: String,
+    /// FNV-1a 64 of the front end's settings (as JSON).
+    pub frontend_checksum: String,
+    /// The shard, if any.
+    pub shard: Option<Shard>,
+    /// Array format.
+    pub format: EmbeddingFormat,
+    /// Hop between slices in frames.
+    pub hop_frames: usize,
+    /// Stretched copies per track with a tempo.
+    pub stretch_copies: usize,
+    /// Range of the stretch rates.
+    pub stretch_range: (f64, f64),
+    /// Seed of the stretch rates.
+    pub stretch_seed: u64,
+}
+
+impl RunIdentity {
+    /// The identity of embedding `inputs` with `embedder` as `job` says; `None` when the model
+    /// has no file to checksum.
+    pub fn new(
+        embedder: &Embedder,
+        inputs: &[EmbedInput],
+        columns: &[String],
+        job: &EmbedJob,
+    ) -> Result<Option<Self>, EvalError> {
+        let Some(model_file) = embedder.model_file() else {
+            return Ok(None);
+        };
+        let frontend = serde_json::to_vec(embedder.frontend().config())
+            .map_err(|e| EvalError::Invalid(format!("front end settings: {e}")))?;
+        Ok(Some(Self {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            input_checksum: hex(input_checksum(inputs, columns)),
+            model_checksum: hex(file_checksum(model_file)?),
+            frontend_checksum: hex(loev_core::checksum::fnv1a64(&frontend)),
+            shard: job.shard,
+            format: job.format,
+            hop_frames: embedder.hop_frames(),
+            stretch_copies: job.stretch_copies,
+            stretch_range: job.stretch_range,
+            stretch_seed: job.stretch_seed,
+        }))
+    }
+}
+
+fn hex(checksum: u64) -> String {
+    format!("{checksum:016x}")
+}
+
+/// FNV-1a 64 of the ordered track list: every column name, then each track's id, audio path
+/// and label fields, with separators so that no two lists hash the same text.
+pub fn input_checksum(inputs: &[EmbedInput], columns: &[String]) -> u64 {
+    let mut hasher = loev_core::checksum::Fnv1a64::new();
+    for column in columns {
+        hasher.update(column.as_bytes());
+        hasher.update(&[0]);
+    }
+    for item in inputs {
+        hasher.update(&[1]);
+        hasher.update(item.id.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(item.path.as_os_str().as_encoded_bytes());
+        for (key, value) in &item.fields {
+            hasher.update(&[0]);
+            hasher.update(key.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(value.as_bytes());
+        }
+    }
+    hasher.finish()
+}
+
+/// FNV-1a 64 of a file's bytes, read in blocks of 1 MiB.
+fn file_checksum(path: &Path) -> Result<u64, EvalError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(EvalError::io("read", path))?;
+    let mut hasher = loev_core::checksum::Fnv1a64::new();
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut block).map_err(EvalError::io("read", path))?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&block[..n]);
+    }
+}
+
+/// One row of a finished track in the journal: its file (relative to the folder) and columns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct JournalRow {
+    file: PathBuf,
+    fields: BTreeMap<String, String>,
+}
+
+impl JournalRow {
+    fn new(out: &Path, file: &Path, fields: BTreeMap<String, String>) -> Result<Self, EvalError> {
+        let relative = file
+            .strip_prefix(out)
+            .map_err(|_| EvalError::format(file, format!("is not inside {}", out.display())))?;
+        Ok(Self {
+            file: relative.to_path_buf(),
+            fields,
+        })
+    }
+
+    fn to_index_row(&self, out: &Path) -> IndexRow {
+        IndexRow {
+            path: out.join(&self.file),
+            fields: self.fields.clone(),
+        }
+    }
+}
+
+/// A track whose files are written: one line of `progress.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct FinishedTrack {
+    position: usize,
+    slices: usize,
+    seconds: f64,
+    row: JournalRow,
+    stretched: Vec<JournalRow>,
+}
+
+/// The journal of a run (`progress.jsonl`): the identity on its first line, then one finished
+/// track per line, appended after the track's files are written (and synced), so a line
+/// always names complete files. A torn last line (a kill mid-write) is ignored.
+struct Progress {
+    file: Option<std::fs::File>,
+    path: PathBuf,
+    earlier: HashMap<usize, FinishedTrack>,
+}
+
+impl Progress {
+    /// Reads the tracks an earlier run with the same identity finished (whose files are all
+    /// still there), and starts the journal afresh with them. `None`: no journal.
+    fn open(out: &Path, identity: Option<&RunIdentity>) -> Result<Self, EvalError> {
+        let path = out.join(PROGRESS_FILE);
+        let Some(identity) = identity else {
+            return Ok(Self {
+                file: None,
+                path,
+                earlier: HashMap::new(),
+            });
+        };
+        let header = serde_json::to_string(identity).map_err(|e| EvalError::format(&path, e.to_string()))?;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(EvalError::io("read", &path)(e)),
+        };
+        let mut lines = text.lines();
+        let mut earlier = HashMap::new();
+        let mut kept = format!("{header}\n");
+        if lines.next() == Some(header.as_str()) {
+            for line in lines {
+                let Ok(done) = serde_json::from_str::<FinishedTrack>(line) else {
+                    continue;
+                };
+                let complete = std::iter::once(&done.row)
+                    .chain(&done.stretched)
+                    .all(|row| out.join(&row.file).is_file());
+                if complete {
+                    kept.push_str(line);
+                    kept.push('\n');
+                    earlier.insert(done.position, done);
+                }
+            }
+        }
+        atomic_write(&path, kept.as_bytes()).map_err(EvalError::io("write", &path))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(EvalError::io("open", &path))?;
+        Ok(Self {
+            file: Some(file),
+            path,
+            earlier,
+        })
+    }
+
+    /// The earlier run's track at `position`, if it finished it.
+    fn take(&mut self, position: usize) -> Option<FinishedTrack> {
+        self.earlier.remove(&position)
+    }
+
+    /// Appends a finished track.
+    fn record(&mut self, done: &FinishedTrack) -> Result<(), EvalError> {
+        use std::io::Write;
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        let mut line = serde_json::to_string(done).map_err(|e| EvalError::format(&self.path, e.to_string()))?;
+        line.push('\n');
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(EvalError::io("write", &self.path))
+    }
 }
 
 /// A progress bar in the style of the other loev commands.

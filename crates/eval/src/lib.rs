@@ -33,6 +33,7 @@ pub use plot::{plot_invariance, plot_retrieval};
 pub mod probe;
 pub mod report;
 pub mod retrieval;
+pub mod shard;
 pub mod stages;
 pub mod store;
 pub mod tables;

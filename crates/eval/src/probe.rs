@@ -1019,6 +1019,7 @@ mod tests {
                 stretch_copies: 0,
                 stretch_range: (1.0, 1.0),
                 stretch_seed: 0,
+                shard: None,
             },
         )
         .unwrap();

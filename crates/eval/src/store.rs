@@ -9,6 +9,12 @@
 //!   stretched.csv       (with --stretch-copies K) time-stretched copies of the tracks
 //!                       that have a tempo: path, id, source (the original id), rate, tempo
 //!                       (scaled by the rate), split
+//!   skipped.csv         (shard folders only, when something was skipped) path, id,
+//!                       position, reason: entries a folder walk left out (a dangling link;
+//!                       id and position empty), then each input file that could not be
+//!                       decoded, with its track id and position in the input
+//!   progress.jsonl      (only while a run is unfinished) the tracks finished so far, which a
+//!                       rerun with the same input, model and settings takes over
 //!   tracks/NNNNN_<id>.safetensors      tensors `timestamps` [T] (slice centres, s, f32),
 //!                                      `<space>/timeline` [T, D], `<space>/mean` [D] (f32)
 //!   tracks/NNNNN_<id>/                 the same as .npy files: timestamps.npy,
@@ -96,6 +102,10 @@ pub const INDEX_FILE: &str = "index.csv";
 pub const STRETCHED_FILE: &str = "stretched.csv";
 /// Sub-folder of the per-track files.
 pub const TRACKS_DIR: &str = "tracks";
+/// File name of the list of skipped inputs.
+pub const SKIPPED_FILE: &str = "skipped.csv";
+/// File name of the journal of an unfinished run (removed when the run finishes).
+pub const PROGRESS_FILE: &str = "progress.jsonl";
 
 /// How the per-track arrays are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -147,6 +157,31 @@ pub struct EmbeddingMeta {
     pub stretch_range: (f64, f64),
     /// Seed of the stretch rates.
     pub stretch_seed: u64,
+    /// Which shard of its input this folder holds (`loev embed --shard K/N`); absent in a
+    /// folder of a whole input, so that a merged folder equals an unsharded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+}
+
+/// What a shard folder records so that `loev embed merge` can check that its shards belong
+/// together: which shard it is, how many tracks it and the whole input have, and FNV-1a 64
+/// checksums (16 hex digits) of the input's track list, of the model file and of the front end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// K: which shard, from 0.
+    pub index: usize,
+    /// N: how many shards the input was cut into.
+    pub count: usize,
+    /// Tracks of the input that fall to this shard (embedded or skipped).
+    pub tracks: usize,
+    /// Tracks of the whole input.
+    pub input_tracks: usize,
+    /// Checksum of the whole input's ordered track list (ids, audio paths, label columns).
+    pub input_checksum: String,
+    /// Checksum of the model file's bytes.
+    pub model_checksum: String,
+    /// Checksum of the front end's settings.
+    pub frontend_checksum: String,
 }
 
 /// The layout version written by this code.
@@ -162,7 +197,7 @@ pub const OUTPUT_KIND: &str = "embeddings";
 /// so a run killed half-way never leaves an index that lists a mix of two runs' tracks.
 pub fn claim_output(out: &Path, protected: &Protected, force: bool) -> Result<OutputFolder, EvalError> {
     let folder = OutputFolder::claim(out, OUTPUT_KIND, &[], protected, force).map_err(output_error)?;
-    for name in [META_FILE, INDEX_FILE, STRETCHED_FILE] {
+    for name in [META_FILE, INDEX_FILE, STRETCHED_FILE, SKIPPED_FILE] {
         folder.remove(name).map_err(output_error)?;
     }
     Ok(folder)
@@ -178,11 +213,95 @@ pub fn prune_tracks<'a>(folder: &OutputFolder, rows: impl IntoIterator<Item = &'
     Ok(())
 }
 
-/// True for the names [`write_track`] gives (`NNNNN_<id>.safetensors`, `NNNNN_<id>/`, and the
-/// temporaries of their atomic writes).
+/// True for the names [`write_track`] gives (`NNNNN_<id>.safetensors`, `NNNNN_<id>/`, with 5
+/// or more digits, and the temporaries of their atomic writes).
 pub fn is_track_name(name: &str) -> bool {
     let name = name.strip_prefix('.').unwrap_or(name);
-    name.len() > 6 && name.as_bytes()[..5].iter().all(u8::is_ascii_digit) && name.as_bytes()[5] == b'_'
+    position_of_name(name).is_some()
+}
+
+/// The input position in a track name (`NNNNN_<id>…`: at least 5 digits, then `_`).
+fn position_of_name(name: &str) -> Option<usize> {
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    if digits < 5 || name.as_bytes().get(digits) != Some(&b'_') || name.len() <= digits + 1 {
+        return None;
+    }
+    name[..digits].parse().ok()
+}
+
+/// The input position of a track file or folder that `root`'s index lists (`root/tracks/
+/// NNNNN_<id>…`, the position that [`track_stem`] put in its name), and its path relative to
+/// `root`.
+pub fn track_position(root: &Path, path: &Path) -> Option<(usize, PathBuf)> {
+    let relative = path.strip_prefix(root).ok()?;
+    let mut parts = relative.components();
+    if parts.next()?.as_os_str() != TRACKS_DIR {
+        return None;
+    }
+    let position = position_of_name(parts.next()?.as_os_str().to_str()?)?;
+    Some((position, relative.to_path_buf()))
+}
+
+/// One row of `skipped.csv`: an input that could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// The file, as the input named it.
+    pub path: PathBuf,
+    /// Its track id and position in the input; `None` for an entry a folder walk left out
+    /// before it became a track (a dangling link).
+    pub track: Option<(String, usize)>,
+    /// Why.
+    pub reason: String,
+}
+
+/// Writes `skipped.csv` (see the module documentation), atomically.
+pub fn write_skipped(path: &Path, rows: &[SkippedRow]) -> Result<(), EvalError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut write = || -> Result<Vec<u8>, csv::Error> {
+        writer.write_record(["path", "id", "position", "reason"])?;
+        for row in rows {
+            let (id, position) = match &row.track {
+                Some((id, position)) => (id.clone(), position.to_string()),
+                None => (String::new(), String::new()),
+            };
+            writer.write_record([row.path.to_string_lossy().as_ref(), &id, &position, &row.reason])?;
+        }
+        writer.flush()?;
+        Ok(writer.get_ref().clone())
+    };
+    let bytes = write().map_err(|e| EvalError::format(path, e.to_string()))?;
+    atomic_write(path, &bytes).map_err(EvalError::io("write", path))
+}
+
+/// Reads `skipped.csv` (no file: nothing was skipped).
+pub fn read_skipped(path: &Path) -> Result<Vec<SkippedRow>, EvalError> {
+    let mut reader = match csv::Reader::from_path(path) {
+        Ok(reader) => reader,
+        Err(e) if matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(EvalError::format(path, e.to_string())),
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| EvalError::format(path, e.to_string()))?;
+        let field = |i: usize| record.get(i).unwrap_or("").to_string();
+        let track = match field(2).as_str() {
+            "" => None,
+            position => Some((
+                field(1),
+                position
+                    .parse()
+                    .map_err(|_| EvalError::format(path, format!("position `{position}` is not a number")))?,
+            )),
+        };
+        rows.push(SkippedRow {
+            path: PathBuf::from(field(0)),
+            track,
+            reason: field(3),
+        });
+    }
+    Ok(rows)
 }
 
 /// The kind of a folder of results (`loev probe --out`, `loev retrieve --out`).

@@ -93,3 +93,24 @@ pub fn exported_model(root: &Path) -> PathBuf {
     run_ok(loev().arg("export").arg(&run).arg("-o").arg(&model));
     model
 }
+
+/// A model file of the test-size encoder (one invariant head, 8-dimensional projection) with
+/// weights drawn from `seed` and the front end `frontend`, written in-process: milliseconds,
+/// where [`exported_model`] trains a run first.
+pub fn tiny_model_file(path: &Path, seed: u64, frontend: loev_audio::frontend::FrontEndConfig) -> PathBuf {
+    use loev_model::{EncoderConfig, LoevModel, LoevModelConfig};
+    let config = LoevModelConfig::new(EncoderConfig::test(), vec!["invariant".into()]).with_projection_dims(vec![8]);
+    let model = LoevModel::init(&config, &burn::tensor::Device::flex(), seed);
+    let info = loev_artifacts::ModelFileInfo::new(
+        frontend,
+        vec![loev_artifacts::HeadInfo {
+            name: "invariant".into(),
+            objective: loev_artifacts::HeadRole::Invariant,
+        }],
+        "test".into(),
+        None,
+        0,
+    );
+    loev_artifacts::model_file::write_model_file(path, &model, &config, &info).expect("a test model file");
+    path.to_path_buf()
+}
