@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let report = run_demo(&config)?;
     println!(
-        "\nTable I — probes on the built-in corpus (%, mean ± std over {} seeds; embedding space V):\n",
+        "\nTable I — probes on the built-in corpus (%, mean ± std over {} probe seeds; embedding space V):\n",
         config.probe.seeds
     );
     println!("{}", report.table_one);
