@@ -24,5 +24,5 @@ pub use loss::{
     AnchorMean, ContrastiveLoss, DEFAULT_TEMPERATURE, HeadLoss, LossSettings, contrastive_loss,
     contrastive_loss_sharded,
 };
-pub use positives::{LossError, ViewLabels, positive_masks};
+pub use positives::{LossError, ViewLabels, leave_out_separation, positive_masks};
 pub use presets::{ModelSize, PRESET_NAMES, PRESETS, Preset, Recipe, RecipeError};

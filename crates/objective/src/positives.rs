@@ -88,9 +88,82 @@ pub fn positive_masks(labels: &ViewLabels, objectives: &[HeadObjective]) -> Resu
     Ok(masks)
 }
 
+/// How far a leave-out head pulls apart the views that augmentation `variant` changed: the
+/// mean cosine similarity of sibling pairs (two views of one clip) to which `variant` was
+/// applied to neither, minus that of sibling pairs where it was applied to exactly one.
+/// `projections` is row-major `[views, dim]` (one head's projections). A head that keeps the
+/// variant's information scores above 0; one that ignores it scores about 0. `None` when the
+/// batch has no pair of either kind (or `dim` is 0).
+pub fn leave_out_separation(projections: &[f32], dim: usize, labels: &ViewLabels, variant: usize) -> Option<f64> {
+    let n = labels.len();
+    if dim == 0 || projections.len() != n * dim || variant >= labels.n_variants {
+        return None;
+    }
+    let unit: Vec<Vec<f64>> = projections
+        .chunks(dim)
+        .map(|row| {
+            let norm = row.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt().max(1e-12);
+            row.iter().map(|v| f64::from(*v) / norm).collect()
+        })
+        .collect();
+    let (mut clean, mut clean_pairs, mut mixed, mut mixed_pairs) = (0.0, 0usize, 0.0, 0usize);
+    for i in 0..n {
+        for j in (i + 1)..n {
+            if labels.clip_ids[i] != labels.clip_ids[j] {
+                continue;
+            }
+            let cosine: f64 = unit[i].iter().zip(&unit[j]).map(|(a, b)| a * b).sum();
+            match (labels.applied(i, variant), labels.applied(j, variant)) {
+                (false, false) => {
+                    clean += cosine;
+                    clean_pairs += 1;
+                }
+                (true, false) | (false, true) => {
+                    mixed += cosine;
+                    mixed_pairs += 1;
+                }
+                (true, true) => {}
+            }
+        }
+    }
+    (clean_pairs > 0 && mixed_pairs > 0).then(|| clean / clean_pairs as f64 - mixed / mixed_pairs as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn separation_compares_clean_sibling_pairs_with_half_augmented_ones() {
+        // One clip of four views: views 0 and 1 clean, 2 and 3 augmented by variant 0; a
+        // second clip whose two views are clean. Clean views point along x, augmented ones
+        // along y: clean pairs have cosine 1, clean–augmented pairs 0.
+        let labels = ViewLabels {
+            clip_ids: vec![0, 0, 0, 0, 1, 1],
+            tracking: vec![0, 0, 1, 1, 0, 0],
+            n_variants: 1,
+        };
+        let z = [1.0, 0.0, 2.0, 0.0, 0.0, 1.0, 0.0, 3.0, 1.0, 0.0, 1.0, 0.0];
+        let separation = leave_out_separation(&z, 2, &labels, 0).expect("both kinds of pair");
+        assert!((separation - 1.0).abs() < 1e-12, "{separation}");
+        // A head that ignores the augmentation (every view alike) separates nothing.
+        let alike = [1.0f32; 12];
+        let separation = leave_out_separation(&alike, 2, &labels, 0).expect("both kinds of pair");
+        assert!(separation.abs() < 1e-12, "{separation}");
+        // Views of different clips never form a pair: with one view per clip there is none.
+        let singles = ViewLabels {
+            clip_ids: vec![0, 1, 2, 3, 4, 5],
+            ..labels.clone()
+        };
+        assert_eq!(leave_out_separation(&z, 2, &singles, 0), None);
+        // No augmented view: no half-augmented pair; a column that does not exist: none.
+        let untouched = ViewLabels {
+            tracking: vec![0; 6],
+            ..labels.clone()
+        };
+        assert_eq!(leave_out_separation(&z, 2, &untouched, 0), None);
+        assert_eq!(leave_out_separation(&z, 2, &labels, 1), None);
+    }
 
     #[test]
     fn masks_follow_the_rule_and_refuse_a_missing_column() {

@@ -20,6 +20,35 @@ pub(crate) struct Window {
     total: f64,
     heads: Vec<f64>,
     positives: Vec<f64>,
+    /// Per head, the sum and count of the steps' loss per anchor with a positive.
+    per_positive_anchor: Vec<Mean>,
+    /// Per head, the sum and count of the steps' leave-out separation.
+    separation: Vec<Mean>,
+}
+
+/// A running mean of the values a window's steps had (a step may have none).
+#[derive(Clone, Copy, Default)]
+struct Mean {
+    sum: f64,
+    count: u64,
+}
+
+impl Mean {
+    fn add(&mut self, value: Option<f64>) {
+        if let Some(v) = value {
+            self.sum += v;
+            self.count += 1;
+        }
+    }
+
+    /// The mean, or JSON null when no step had a value.
+    fn json(&self) -> serde_json::Value {
+        if self.count == 0 {
+            serde_json::Value::Null
+        } else {
+            json!(self.sum / self.count as f64)
+        }
+    }
 }
 
 impl Window {
@@ -29,6 +58,8 @@ impl Window {
         if self.heads.is_empty() {
             self.heads = vec![0.0; losses.heads.len()];
             self.positives = vec![0.0; losses.heads.len()];
+            self.per_positive_anchor = vec![Mean::default(); losses.heads.len()];
+            self.separation = vec![Mean::default(); losses.heads.len()];
         }
         self.steps += 1;
         self.views += views as u64;
@@ -38,6 +69,8 @@ impl Window {
         for (k, v) in losses.heads.iter().enumerate() {
             self.heads[k] += v;
             self.positives[k] += losses.anchors_with_positives[k] as f64;
+            self.per_positive_anchor[k].add(losses.loss_per_anchor_with_positive.get(k).copied().flatten());
+            self.separation[k].add(losses.separation.get(k).copied().flatten());
         }
     }
 
@@ -78,6 +111,8 @@ impl Window {
                     json!({
                         "loss": self.heads[k] / self.steps as f64,
                         "anchors_with_positives": self.positives[k] / self.steps as f64,
+                        "loss_per_anchor_with_positive": self.per_positive_anchor[k].json(),
+                        "separation": self.separation[k].json(),
                     }),
                 )
             })

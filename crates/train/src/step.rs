@@ -26,7 +26,7 @@ use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use loev_model::{ForwardMode, LoevModel};
 
-use loev_objective::{HeadObjective, LossSettings, ViewLabels, contrastive_loss};
+use loev_objective::{AnchorMean, HeadObjective, LossSettings, ViewLabels, contrastive_loss, leave_out_separation};
 
 /// A batch as the step sees it: model inputs and the labels the positives come from.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +56,12 @@ pub struct StepLosses {
     pub heads: Vec<f64>,
     /// Anchors with at least one positive, per head.
     pub anchors_with_positives: Vec<usize>,
+    /// Per head, its loss per anchor with a positive (the anchors without one add 0 to the
+    /// sum under either anchor mean); `None` when no anchor has a positive.
+    pub loss_per_anchor_with_positive: Vec<Option<f64>>,
+    /// Per leave-out head, [`loev_objective::leave_out_separation`] of its projections in this
+    /// batch; `None` for the invariant head and when the batch has no pair to compare.
+    pub separation: Vec<Option<f64>>,
 }
 
 impl StepLosses {
@@ -292,10 +298,40 @@ fn coordinate(
         .into_iter()
         .map(f64::from)
         .collect();
+    let divisor = |with_positives: usize| match settings.anchor_mean {
+        AnchorMean::AllAnchors => labels.len(),
+        AnchorMean::WithPositives => with_positives,
+    };
+    let loss_per_anchor_with_positive = loss
+        .heads
+        .iter()
+        .zip(&values[1..])
+        .map(|(head, value)| {
+            let with = head.anchors_with_positives;
+            (with > 0).then(|| value * divisor(with) as f64 / with as f64)
+        })
+        .collect();
+    let separation = objectives
+        .iter()
+        .enumerate()
+        .map(|(k, objective)| match *objective {
+            HeadObjective::Invariant => None,
+            HeadObjective::LeaveOut { variant } => {
+                let dim = shards.first().and_then(|s| s[k].shape().get(1).copied()).unwrap_or(0);
+                let mut rows = Vec::with_capacity(labels.len() * dim);
+                for shard in &shards {
+                    rows.extend(shard[k].try_to_vec::<f32>().ok()?);
+                }
+                leave_out_separation(&rows, dim, labels, variant)
+            }
+        })
+        .collect();
     let losses = StepLosses {
         total: values[0],
         heads: values[1..].to_vec(),
         anchors_with_positives: loss.heads.iter().map(|h| h.anchors_with_positives).collect(),
+        loss_per_anchor_with_positive,
+        separation,
     };
     if !losses.is_finite() {
         for worker in workers {

@@ -59,6 +59,30 @@ fn several_devices_give_the_loss_and_gradients_of_one_device() {
     for devices in [2, 3, 5] {
         let (losses, gradients) = run(devices);
         assert_eq!(losses.anchors_with_positives, one_losses.anchors_with_positives);
+        // The diagnostics see the gathered batch: the same on any number of devices.
+        assert!(
+            one_losses.separation[0].is_none() && one_losses.separation.iter().any(Option::is_some),
+            "the invariant head has no separation, a leave-out head one: {one_losses:?}"
+        );
+        for (a, b) in losses
+            .separation
+            .iter()
+            .chain(&losses.loss_per_anchor_with_positive)
+            .zip(
+                one_losses
+                    .separation
+                    .iter()
+                    .chain(&one_losses.loss_per_anchor_with_positive),
+            )
+        {
+            match (a, b) {
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                    "{devices} devices: {a} vs {b}"
+                ),
+                (a, b) => assert_eq!(a.is_some(), b.is_some(), "{devices} devices"),
+            }
+        }
         for (head, (a, b)) in losses.heads.iter().zip(&one_losses.heads).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-5 * b.abs().max(1.0),

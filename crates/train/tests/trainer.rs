@@ -235,6 +235,35 @@ fn checkpoints_and_exported_files_hold_the_trained_weights_and_resume_continues_
         })
         .collect();
     assert_eq!(logged, vec![1, 2, 3, 4], "one metrics line per step, none repeated");
+    // Each head's loss per anchor with a positive, and the leave-out head's separation (the
+    // invariant head has none; this preset's small batches shift nearly every view, so the
+    // pitch head often has no pair to compare): the diagnostics docs/formats.md lists.
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    for line in &lines {
+        let heads = &line["heads"];
+        assert!(heads["invariant"]["separation"].is_null(), "{line}");
+        let per_anchor = heads["invariant"]["loss_per_anchor_with_positive"].as_f64();
+        let loss = heads["invariant"]["loss"].as_f64().expect("a loss");
+        // Every anchor has a positive in the invariant head: both means are the same.
+        assert!(
+            per_anchor.is_some_and(|v| (v - loss).abs() <= 1e-9 * loss.abs().max(1.0)),
+            "{line}"
+        );
+        let pitch = &heads["pitch_shift"];
+        // No anchor with a positive in a step's batch: no per-anchor loss; otherwise at least
+        // the mean over all anchors (the authors' mean, this preset's).
+        match pitch["loss_per_anchor_with_positive"].as_f64() {
+            None => assert_eq!(pitch["anchors_with_positives"].as_f64(), Some(0.0), "{line}"),
+            Some(v) => assert!(v >= pitch["loss"].as_f64().unwrap_or(f64::INFINITY), "{line}"),
+        }
+        // A separation needs clean and half-shifted sibling pairs; a cosine difference.
+        if let Some(separation) = pitch["separation"].as_f64() {
+            assert!((-2.0..=2.0).contains(&separation), "{line}");
+        }
+    }
     fs::remove_dir_all(&root).ok();
 }
 
