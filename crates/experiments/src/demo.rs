@@ -481,6 +481,8 @@ fn write_results(config: &DemoConfig, gathered: Gathered, laps: &mut Laps) -> Re
         &["v"],
         "Invariance of the encoder embedding V: 1 - cos(clean, transformed)",
     )?;
+    // The plot shows training seed 0; the CSV holds every trained model's points.
+    loev_eval::invariance::write_csv(&config.out.join("results").join("invariance.csv"), &gathered.invariance)?;
     let seeds_count = config.train_seeds.max(1);
     let table_seeds = seeds::table_markdown(&gathered.results, &config.models, seeds_count);
     report.text("seeds.md", &table_seeds)?;
