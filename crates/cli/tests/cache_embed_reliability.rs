@@ -3,39 +3,19 @@
 //! killed builds, and messages that say what is wrong and what to do.
 
 mod common;
-use common::{loev, temp_dir};
+use common::{loev, output_text, run_err, temp_dir, tone};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use loev_audio::wav::write_wav;
 use loev_core::lock::FolderLock;
 
-fn text(output: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 fn run_ok(command: &mut Command) -> (String, String) {
     let output = command.output().expect("the loev binary runs");
-    let (stdout, stderr) = text(&output);
+    let (stdout, stderr) = output_text(&output);
     assert!(output.status.success(), "{command:?} failed:\n{stderr}\n{stdout}");
     (stdout, stderr)
-}
-
-fn run_err(command: &mut Command) -> String {
-    let output = command.output().expect("the loev binary runs");
-    let (stdout, stderr) = text(&output);
-    assert!(!output.status.success(), "{command:?} should fail:\n{stdout}");
-    stderr
-}
-
-fn tone(seconds: f64, hz: f32) -> Vec<f32> {
-    (0..(seconds * 16000.0) as usize)
-        .map(|i| 0.3 * (2.0 * std::f32::consts::PI * hz * i as f32 / 16000.0).sin())
-        .collect()
 }
 
 /// `music/a.wav`, `music/sub/b.wav`, plus `music/self -> .` (a loop), `music/sub/up -> ..` (a
@@ -187,7 +167,7 @@ fn a_build_that_fails_while_writing_leaves_nothing_behind() {
         .arg(env!("CARGO_BIN_EXE_loev"))
         .output()
         .unwrap();
-    let (stdout, stderr) = text(&output);
+    let (stdout, stderr) = output_text(&output);
     assert!(!output.status.success(), "the build must fail:\n{stdout}\n{stderr}");
     assert!(stderr.contains("samples.f32"), "{stderr}");
     let names: Vec<String> = std::fs::read_dir(&root)

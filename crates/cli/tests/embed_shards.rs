@@ -6,41 +6,21 @@
 //! shards of one embedding.
 
 mod common;
-use common::{loev, temp_dir, tiny_model_file};
+use common::{loev, output_text, run_err, temp_dir, tiny_model_file, tone};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use loev_audio::frontend::FrontEndConfig;
 use loev_audio::wav::write_wav;
 
-fn text(output: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 fn run_ok(command: &mut Command) -> String {
     let output = command.output().expect("the loev binary runs");
-    let (stdout, stderr) = text(&output);
+    let (stdout, stderr) = output_text(&output);
     assert!(output.status.success(), "{command:?} failed:\n{stderr}\n{stdout}");
     stdout
-}
-
-fn run_err(command: &mut Command) -> String {
-    let output = command.output().expect("the loev binary runs");
-    let (stdout, stderr) = text(&output);
-    assert!(!output.status.success(), "{command:?} should fail:\n{stdout}");
-    stderr
-}
-
-fn tone(seconds: f64, hz: f32) -> Vec<f32> {
-    (0..(seconds * 16000.0) as usize)
-        .map(|i| 0.3 * (2.0 * std::f32::consts::PI * hz * i as f32 / 16000.0).sin())
-        .collect()
 }
 
 /// Seven tracks at positions 0–6: six short tones (one shorter than a slice, one with a tempo

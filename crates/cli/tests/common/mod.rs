@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use loev_train::TrainConfig;
 
@@ -32,6 +32,29 @@ pub fn run_ok(command: &mut Command) -> String {
         String::from_utf8_lossy(&output.stdout)
     );
     stderr
+}
+
+/// A finished command's stdout and stderr as text.
+pub fn output_text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs a command that must fail and returns its stderr (the message under test).
+pub fn run_err(command: &mut Command) -> String {
+    let output = command.output().expect("the loev binary runs");
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success(), "{command:?} should fail:\n{stdout}");
+    stderr
+}
+
+/// A 16 kHz sine of `hz` at amplitude 0.3: a short, decodable track.
+pub fn tone(seconds: f64, hz: f32) -> Vec<f32> {
+    (0..(seconds * 16000.0) as usize)
+        .map(|i| 0.3 * (2.0 * std::f32::consts::PI * hz * i as f32 / 16000.0).sin())
+        .collect()
 }
 
 /// Writes `config` as `run.toml` in `dir`.
