@@ -46,7 +46,7 @@ use crate::EvalError;
 use crate::shard::Shard;
 use crate::store::{
     EmbeddingFormat, EmbeddingMeta, FORMAT_VERSION, INDEX_FILE, IndexRow, PROGRESS_FILE, SKIPPED_FILE, STRETCHED_FILE,
-    ShardRecord, SkippedRow, track_stem, write_index, write_meta, write_skipped, write_track,
+    ShardRecord, SkippedRow, stretched_columns, track_stem, write_index, write_meta, write_skipped, write_track,
 };
 pub use crate::store::{SpaceEmbedding, SpaceInfo, TrackEmbedding};
 use loev_core::io::atomic_write;
@@ -869,14 +869,6 @@ pub fn embed_to_folder(
     )?;
     folder.remove(PROGRESS_FILE).map_err(crate::store::output_error)?;
     Ok(summary)
-}
-
-/// The columns of `stretched.csv` after `path`.
-pub(crate) fn stretched_columns() -> Vec<String> {
-    ["id", "source", "rate", "tempo", "split", "slices"]
-        .iter()
-        .map(|c| c.to_string())
-        .collect()
 }
 
 /// Embeds the track at input position `index` (and its time-stretched copies) into `out`. The

@@ -275,7 +275,7 @@ pub fn merge_shards(dirs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSu
     if !stretched_rows.is_empty() {
         write_index(
             &out.join(STRETCHED_FILE),
-            &crate::embed::stretched_columns(),
+            &crate::store::stretched_columns(),
             &stretched_rows,
         )?;
     }

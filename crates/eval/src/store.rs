@@ -100,6 +100,16 @@ pub const META_FILE: &str = "embeddings.json";
 pub const INDEX_FILE: &str = "index.csv";
 /// File name of the index of time-stretched copies.
 pub const STRETCHED_FILE: &str = "stretched.csv";
+
+/// The columns of `stretched.csv` after `path` (written by `loev embed` and by the merge of
+/// its shards).
+pub(crate) fn stretched_columns() -> Vec<String> {
+    ["id", "source", "rate", "tempo", "split", "slices"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
 /// Sub-folder of the per-track files.
 pub const TRACKS_DIR: &str = "tracks";
 /// File name of the list of skipped inputs.
