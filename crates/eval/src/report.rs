@@ -90,15 +90,16 @@ impl Report {
         Ok(png)
     }
 
-    /// Every invariance point as `invariance.csv`, and those of the spaces `plotted` drawn
+    /// Every invariance point as `invariance.csv`, and those for which `plotted` is true drawn
     /// into `invariance.png` and `invariance.svg`; returns the PNG's path.
-    pub fn invariance(&self, points: &[InvariancePoint], plotted: &[&str], title: &str) -> Result<PathBuf, EvalError> {
+    pub fn invariance(
+        &self,
+        points: &[InvariancePoint],
+        plotted: impl Fn(&InvariancePoint) -> bool,
+        title: &str,
+    ) -> Result<PathBuf, EvalError> {
         invariance::write_csv(&self.dir.join("invariance.csv"), points)?;
-        let drawn: Vec<InvariancePoint> = points
-            .iter()
-            .filter(|p| plotted.contains(&p.space.as_str()))
-            .cloned()
-            .collect();
+        let drawn: Vec<InvariancePoint> = points.iter().filter(|p| plotted(p)).cloned().collect();
         let png = self.dir.join("invariance.png");
         plot_invariance(&png, &drawn, title)?;
         plot_invariance(&self.dir.join("invariance.svg"), &drawn, title)?;

@@ -464,12 +464,6 @@ fn write_results(config: &DemoConfig, gathered: Gathered, laps: &mut Laps) -> Re
         .filter(|r| first_seed(&r.model))
         .cloned()
         .collect();
-    let plotted_invariance: Vec<InvariancePoint> = gathered
-        .invariance
-        .iter()
-        .filter(|p| first_seed(&p.model))
-        .cloned()
-        .collect();
     let retrieval_plot = report.retrieval_plot(
         "retrieval",
         &plotted_retrieval,
@@ -477,12 +471,10 @@ fn write_results(config: &DemoConfig, gathered: Gathered, laps: &mut Laps) -> Re
     )?;
     let table_equivariance = report.equivariance(&gathered.equivariance)?;
     let plot = report.invariance(
-        &plotted_invariance,
-        &["v"],
+        &gathered.invariance,
+        |p| p.space == "v" && first_seed(&p.model),
         "Invariance of the encoder embedding V: 1 - cos(clean, transformed)",
     )?;
-    // The plot shows training seed 0; the CSV holds every trained model's points.
-    loev_eval::invariance::write_csv(&config.out.join("results").join("invariance.csv"), &gathered.invariance)?;
     let seeds_count = config.train_seeds.max(1);
     let table_seeds = seeds::table_markdown(&gathered.results, &config.models, seeds_count);
     report.text("seeds.md", &table_seeds)?;

@@ -60,6 +60,15 @@ impl AnchorMean {
     pub fn unnamed() -> Self {
         Self::WithPositives
     }
+
+    /// What a head's summed loss is divided by, with `anchors` anchors of which
+    /// `with_positives` have a positive.
+    pub fn divisor(self, anchors: usize, with_positives: usize) -> usize {
+        match self {
+            Self::AllAnchors => anchors,
+            Self::WithPositives => with_positives,
+        }
+    }
 }
 
 /// Everything about the loss besides the heads' positive rules.
@@ -229,10 +238,7 @@ pub fn contrastive_loss_sharded(
             offset += rows;
         }
         let sum = sum.ok_or_else(|| LossError::Shape("a head has no shards".into()))?;
-        let divisor = match settings.anchor_mean {
-            AnchorMean::AllAnchors => labels.len(),
-            AnchorMean::WithPositives => valid_anchors,
-        };
+        let divisor = settings.anchor_mean.divisor(labels.len(), valid_anchors);
         // No anchor with a positive: the sum is 0 (every weight is 0); keep it in the graph.
         let loss = if valid_anchors > 0 {
             sum / divisor as f64

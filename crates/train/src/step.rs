@@ -26,7 +26,7 @@ use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use loev_model::{ForwardMode, LoevModel};
 
-use loev_objective::{AnchorMean, HeadObjective, LossSettings, ViewLabels, contrastive_loss, leave_out_separation};
+use loev_objective::{HeadObjective, LossSettings, ViewLabels, contrastive_loss, leave_out_separation};
 
 /// A batch as the step sees it: model inputs and the labels the positives come from.
 #[derive(Clone, Copy, Debug)]
@@ -278,10 +278,23 @@ fn coordinate(
             shards.first().map_or(0, Vec::len)
         )));
     }
-    // The gathered projections of each head, as leaves on the main device.
-    let gathered: Vec<Tensor<2>> = (0..heads)
-        .map(|k| gather_rows(shards.iter().map(|s| &s[k]), main).map(Tensor::require_grad)) // [views, d]
+    // Each head's projections of every shard, read once on the host: the separation is
+    // measured there, then they become leaves on the main device.
+    let host: Vec<HostRows> = (0..heads)
+        .map(|k| host_rows(shards.iter().map(|s| &s[k])))
         .collect::<Result<_, _>>()?;
+    let separation: Vec<Option<f64>> = objectives
+        .iter()
+        .zip(&host)
+        .map(|(objective, rows)| match *objective {
+            HeadObjective::Invariant => None,
+            HeadObjective::LeaveOut { variant } => leave_out_separation(&rows.values, rows.width, labels, variant),
+        })
+        .collect();
+    let gathered: Vec<Tensor<2>> = host
+        .into_iter()
+        .map(|rows| Tensor::from_data(TensorData::new(rows.values, [rows.rows, rows.width]), main).require_grad()) // [views, d]
+        .collect();
     let loss =
         contrastive_loss(&gathered, objectives, labels, settings).map_err(|e| StepError::Shape(e.to_string()))?;
     let readout = Tensor::cat(
@@ -298,32 +311,13 @@ fn coordinate(
         .into_iter()
         .map(f64::from)
         .collect();
-    let divisor = |with_positives: usize| match settings.anchor_mean {
-        AnchorMean::AllAnchors => labels.len(),
-        AnchorMean::WithPositives => with_positives,
-    };
     let loss_per_anchor_with_positive = loss
         .heads
         .iter()
         .zip(&values[1..])
         .map(|(head, value)| {
             let with = head.anchors_with_positives;
-            (with > 0).then(|| value * divisor(with) as f64 / with as f64)
-        })
-        .collect();
-    let separation = objectives
-        .iter()
-        .enumerate()
-        .map(|(k, objective)| match *objective {
-            HeadObjective::Invariant => None,
-            HeadObjective::LeaveOut { variant } => {
-                let dim = shards.first().and_then(|s| s[k].shape().get(1).copied()).unwrap_or(0);
-                let mut rows = Vec::with_capacity(labels.len() * dim);
-                for shard in &shards {
-                    rows.extend(shard[k].try_to_vec::<f32>().ok()?);
-                }
-                leave_out_separation(&rows, dim, labels, variant)
-            }
+            (with > 0).then(|| value * settings.anchor_mean.divisor(labels.len(), with) as f64 / with as f64)
         })
         .collect();
     let losses = StepLosses {
@@ -381,8 +375,15 @@ fn coordinate(
     })
 }
 
-/// Concatenates row blocks (host copies) into one `[rows, d]` tensor on `device`.
-fn gather_rows<'a>(blocks: impl Iterator<Item = &'a TensorData>, device: &Device) -> Result<Tensor<2>, StepError> {
+/// One head's projections of every shard, concatenated on the host: `[rows, width]` row-major.
+struct HostRows {
+    values: Vec<f32>,
+    rows: usize,
+    width: usize,
+}
+
+/// Reads the shards' `[rows, d]` blocks of one head back into one [`HostRows`], in shard order.
+fn host_rows<'a>(blocks: impl Iterator<Item = &'a TensorData>) -> Result<HostRows, StepError> {
     let mut values = Vec::new();
     let mut rows = 0;
     let mut width = None;
@@ -405,10 +406,11 @@ fn gather_rows<'a>(blocks: impl Iterator<Item = &'a TensorData>, device: &Device
         );
         rows += r;
     }
-    Ok(Tensor::from_data(
-        TensorData::new(values, [rows, width.unwrap_or(0)]),
-        device,
-    )) // [views, d]
+    Ok(HostRows {
+        values,
+        rows,
+        width: width.unwrap_or(0),
+    })
 }
 
 /// The error for a worker that stopped answering (replaced by its panic message once joined).

@@ -114,11 +114,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let table = out.equivariance(&scores)?;
         println!("equivariance: R² of the applied transform from the embedding difference view − clean\n{table}");
     }
-    let plot_spaces: Vec<&str> = args.plot_spaces.iter().map(String::as_str).collect();
     let title = "Invariance: 1 - cos(clean, transformed) track embedding";
-    out.invariance(&points, &plot_spaces, title)?;
+    out.invariance(&points, |p| args.plot_spaces.contains(&p.space), title)?;
     println!("model,space,transform,parameter,mean_distance");
-    for p in points.iter().filter(|p| plot_spaces.contains(&p.space.as_str())) {
+    for p in points.iter().filter(|p| args.plot_spaces.contains(&p.space)) {
         println!(
             "{},{},{},{},{:.4}",
             p.model,
