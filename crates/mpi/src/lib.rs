@@ -21,6 +21,7 @@
 
 mod abi;
 mod consistency;
+pub mod fixtures;
 mod launch;
 mod library;
 

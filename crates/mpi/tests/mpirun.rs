@@ -8,11 +8,11 @@
 //! `mpirun.mpich`); Open MPI gets `--oversubscribe` (3 ranks on 2 cores) and is allowed to run
 //! as root.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
+
+use loev_mpi::fixtures::{Job, Launcher, alive, launcher};
 
 /// How long any job may take before the test gives up on it (a hang is a failure).
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -33,176 +33,16 @@ fn program() -> PathBuf {
     path
 }
 
-/// The MPI launcher under test.
-struct Launcher {
-    program: String,
-    open_mpi: bool,
-}
-
-fn launcher() -> Launcher {
-    let program = std::env::var("LOEV_TEST_MPIRUN").unwrap_or_else(|_| "mpirun".into());
-    let output = Command::new(&program).arg("--version").output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {program} ({e}): install Open MPI (Debian: openmpi-bin) or MPICH, or name the launcher in \
-             LOEV_TEST_MPIRUN"
-        )
-    });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // "mpirun (Open MPI) 4.1.4", or "mpirun.openmpi (OpenRTE) 4.1.4" under its Debian name.
-    let open_mpi = text.contains("Open MPI") || text.contains("OpenRTE");
-    assert!(
-        open_mpi || text.contains("HYDRA"),
-        "{program} is neither Open MPI's mpirun nor MPICH's Hydra:\n{text}"
-    );
-    Launcher { program, open_mpi }
-}
-
-impl Launcher {
-    /// `mpirun` with what it needs here, before the first `-np`.
-    fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
-        if self.open_mpi {
-            command
-                .arg("--oversubscribe")
-                .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-                .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-        }
-        command
-    }
-
-    /// `np` ranks of the example in `role`.
-    fn ranks(&self, np: usize, role: &[&str]) -> Command {
-        let mut command = self.command();
-        command.arg("-np").arg(np.to_string()).arg(program()).args(role);
-        command
-    }
-}
-
-/// A running job whose output lines arrive as they are written.
-struct Job {
-    child: Child,
-    lines: Receiver<String>,
-    output: String,
-}
-
-impl Job {
-    fn start(mut command: Command) -> Job {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        let (send, lines) = channel();
-        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("piped"));
-        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("piped"));
-        for stream in [stdout, stderr] {
-            let send = send.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if send.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Job {
-            child,
-            lines,
-            output: String::new(),
-        }
-    }
-
-    fn take_lines(&mut self) -> Vec<String> {
-        let mut new = Vec::new();
-        while let Ok(line) = self.lines.try_recv() {
-            self.output.push_str(&line);
-            self.output.push('\n');
-            new.push(line);
-        }
-        new
-    }
-
-    /// Waits until `done` holds for the lines so far; fails after `limit`.
-    fn wait_for(&mut self, limit: Duration, mut done: impl FnMut(&str) -> bool) {
-        let start = Instant::now();
-        loop {
-            self.take_lines();
-            if done(&self.output) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(200));
-                self.take_lines();
-                panic!("the job ended ({status}) before it was ready:\n{}", self.output);
-            }
-            if start.elapsed() > limit {
-                self.stop();
-                panic!("not ready after {limit:?}:\n{}", self.output);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits for the launcher to exit; fails after `limit`. Returns its status, everything the
-    /// job wrote and how long this wait took.
-    fn finish(mut self, limit: Duration) -> (ExitStatus, String, Duration) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for mpirun") {
-                let elapsed = start.elapsed();
-                // The readers end when the job's last process closes its end of the pipes.
-                let drained = Instant::now();
-                while drained.elapsed() < Duration::from_secs(5) {
-                    match self.lines.recv_timeout(Duration::from_millis(100)) {
-                        Ok(line) => {
-                            self.output.push_str(&line);
-                            self.output.push('\n');
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    }
-                }
-                return (status, self.output, elapsed);
-            }
-            if start.elapsed() > limit {
-                self.stop();
-                self.take_lines();
-                panic!("the job did not end within {limit:?} (a hang):\n{}", self.output);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Ends a job that overran: SIGTERM lets mpirun take its ranks down, SIGKILL follows.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        std::thread::sleep(Duration::from_secs(3));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `np` ranks of the example in `role`.
+fn ranks(launcher: &Launcher, np: usize, role: &[&str]) -> Command {
+    let mut command = launcher.command();
+    command.arg("-np").arg(np.to_string()).arg(program()).args(role);
+    command
 }
 
 fn run(command: Command) -> (ExitStatus, String) {
     let (status, output, _) = Job::start(command).finish(DEADLINE);
     (status, output)
-}
-
-/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
 }
 
 /// The line in which `rank` reports that the start-up check refused the job.
@@ -214,7 +54,7 @@ fn refusal(output: &str, rank: usize) -> &str {
 }
 
 fn collectives_on(np: usize) {
-    let (status, output) = run(launcher().ranks(np, &["check"]));
+    let (status, output) = run(ranks(&launcher(), np, &["check"]));
     assert!(status.success(), "{np} ranks: {status}\n{output}");
     for rank in 0..np {
         let line = format!("rank {rank} of {np} (local {rank} of {np})");
@@ -240,7 +80,7 @@ fn collectives_are_exact_on_three_ranks() {
 #[ignore = "needs mpirun: run by .ci/run's MPI step"]
 fn a_rank_killed_mid_collective_ends_the_job_and_is_named() {
     let launcher = launcher();
-    let mut job = Job::start(launcher.ranks(3, &["spin"]));
+    let mut job = Job::start(ranks(&launcher, 3, &["spin"]));
     job.wait_for(Duration::from_secs(60), |output| output.matches(" ready").count() == 3);
     let pids: Vec<u32> = (0..3)
         .map(|rank| {
@@ -292,7 +132,7 @@ fn a_rank_killed_mid_collective_ends_the_job_and_is_named() {
 #[ignore = "needs mpirun: run by .ci/run's MPI step"]
 fn a_rank_that_aborts_ends_the_job() {
     let start = Instant::now();
-    let (status, output) = run(launcher().ranks(3, &["abort"]));
+    let (status, output) = run(ranks(&launcher(), 3, &["abort"]));
     eprintln!("{output}\nmpirun exited {status} after {:.1?}", start.elapsed());
     // Both launchers exit with the code given to MPI_Abort. (Open MPI 4.1.4 usually adds "MPI_ABORT
     // was invoked on rank 1", but not always: its help text sometimes fails with "ORTE_ERROR_LOG:
@@ -308,7 +148,7 @@ fn a_rank_that_leaves_alone_ends_the_job() {
     // Finalizing MPI on rank 1 while ranks 0 and 2 wait in a barrier would hang all three; the
     // world dropped without `finalize` aborts instead.
     let start = Instant::now();
-    let (status, output) = run(launcher().ranks(3, &["leave"]));
+    let (status, output) = run(ranks(&launcher(), 3, &["leave"]));
     eprintln!("{output}\nmpirun exited {status} after {:.1?}", start.elapsed());
     assert!(!status.success(), "{output}");
     assert!(
@@ -323,11 +163,11 @@ fn a_rank_that_leaves_alone_ends_the_job() {
 #[ignore = "needs mpirun: run by .ci/run's MPI step"]
 fn ranks_with_another_configuration_are_refused_on_every_rank() {
     let launcher = launcher();
-    let (status, output) = run(launcher.ranks(3, &["consistency", "same"]));
+    let (status, output) = run(ranks(&launcher, 3, &["consistency", "same"]));
     assert!(status.success(), "{output}");
     assert_eq!(output.matches(": consistent").count(), 3, "{output}");
 
-    let (status, output) = run(launcher.ranks(3, &["consistency", "rank1-differs"]));
+    let (status, output) = run(ranks(&launcher, 3, &["consistency", "rank1-differs"]));
     eprintln!("{output}");
     assert_eq!(status.code(), Some(3), "{output}");
     for rank in 0..3 {

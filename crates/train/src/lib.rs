@@ -20,8 +20,11 @@ pub use loev_objective::{
     contrastive_loss_sharded,
 };
 pub use plan::RunPlan;
-pub use step::{StepBatch, StepGradients, StepLosses, gradients_on_host, shard_ranges, step_gradients};
+pub use step::{
+    StepBatch, StepGradients, StepLosses, gradients_on_host, rank_views, shard_ranges, step_gradients,
+    step_gradients_across,
+};
 pub use trainer::{
-    BURN_DEFAULT_DEVICE_VARIABLE, RunState, TrainError, TrainOptions, TrainSummary, pretrain, pretrain_or_resume,
-    resume,
+    BURN_DEFAULT_DEVICE_VARIABLE, RunState, TrainError, TrainOptions, TrainSummary, pretrain, pretrain_across,
+    pretrain_or_resume, resume, resume_across,
 };

@@ -18,13 +18,21 @@
 //! The result equals one device computing the whole batch, up to the order of floating-point
 //! sums (test: `crates/train/tests/data_parallel.rs`). The loss itself is a few matrix products
 //! of [views × views]; the encoder's forward and backward, which are the cost, run in parallel.
+//!
+//! **Across processes** ([`step_gradients_across`], an MPI job of N ranks): rank r takes the
+//! r-th of N near-equal contiguous slices of the batch ([`rank_views`]) and splits it among its
+//! own devices as above. Step 2 allgathers every rank's projections, so each rank holds the
+//! whole batch's and computes the same loss; each device back-propagates its own rows; step 4
+//! ends with an allreduce (sum) of the parameter gradients over the ranks, so that every rank
+//! applies the same Adam step (test: `crates/cli/tests/mpi_training.rs`).
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use loev_model::{ForwardMode, LoevModel};
+use loev_mpi::World;
 
 use loev_objective::{HeadObjective, LossSettings, ViewLabels, contrastive_loss, leave_out_separation};
 
@@ -87,6 +95,9 @@ pub enum StepError {
     /// The inputs do not fit together.
     #[error("training step: {0}")]
     Shape(String),
+    /// A collective with the other ranks of an MPI job failed.
+    #[error("training step across ranks: {0}")]
+    Ranks(String),
     /// A device's worker failed (a driver or kernel error, reported by burn as a panic).
     #[error("training step on {device}: {reason}")]
     Device {
@@ -110,6 +121,13 @@ pub fn shard_ranges(views: usize, devices: usize) -> Vec<std::ops::Range<usize>>
         .collect()
 }
 
+/// The views of `views` that rank `rank` of `ranks` computes: the rank-th of `ranks` contiguous
+/// slices whose sizes differ by at most one (none is empty when `views >= ranks`).
+pub fn rank_views(views: usize, rank: usize, ranks: usize) -> std::ops::Range<usize> {
+    let ranks = ranks.max(1);
+    views * rank / ranks..views * (rank + 1) / ranks
+}
+
 /// Computes the loss of `batch` and every device's parameter gradients (see the module
 /// documentation). `devices[0]` is the main device, where the loss is computed and the
 /// gradients are summed; every device must have autodiff enabled.
@@ -120,6 +138,35 @@ pub fn step_gradients(
     objectives: &[HeadObjective],
     settings: LossSettings,
     seed: u64,
+) -> Result<StepGradients, StepError> {
+    step_gradients_in(model, batch, devices, objectives, settings, seed, None)
+}
+
+/// [`step_gradients`] as one rank of an MPI job: `batch` is the whole global batch (every rank
+/// has the same), of which this rank computes its [`rank_views`] on `devices`. Every rank gets
+/// the losses of the whole batch, and gradients that are already summed over every rank's
+/// devices (one entry, on `devices[0]`), so that every rank applies the same update. Every rank
+/// must call it at the same step, with the same batch and seed.
+pub fn step_gradients_across(
+    model: &LoevModel,
+    batch: StepBatch<'_>,
+    devices: &[Device],
+    objectives: &[HeadObjective],
+    settings: LossSettings,
+    seed: u64,
+    world: &World,
+) -> Result<StepGradients, StepError> {
+    step_gradients_in(model, batch, devices, objectives, settings, seed, Some(world))
+}
+
+fn step_gradients_in(
+    model: &LoevModel,
+    batch: StepBatch<'_>,
+    devices: &[Device],
+    objectives: &[HeadObjective],
+    settings: LossSettings,
+    seed: u64,
+    world: Option<&World>,
 ) -> Result<StepGradients, StepError> {
     let views = batch.views();
     let view_size = batch.n_mels * batch.n_frames;
@@ -134,7 +181,18 @@ pub fn step_gradients(
     let main = devices
         .first()
         .ok_or_else(|| StepError::Shape("no device to train on".into()))?;
-    let ranges = shard_ranges(views, devices.len());
+    let mine = world.map_or(0..views, |w| rank_views(views, w.rank(), w.size()));
+    if mine.is_empty() {
+        return Err(StepError::Shape(format!(
+            "a batch of {views} views cannot be shared by {} ranks: each needs at least one view",
+            world.map_or(1, World::size)
+        )));
+    }
+    // This rank's devices, in global view indices.
+    let ranges: Vec<std::ops::Range<usize>> = shard_ranges(mine.len(), devices.len())
+        .into_iter()
+        .map(|r| mine.start + r.start..mine.start + r.end)
+        .collect();
 
     std::thread::scope(|scope| {
         let mut workers = Vec::with_capacity(ranges.len());
@@ -166,7 +224,18 @@ pub fn step_gradients(
                 handle,
             });
         }
-        let result = coordinate(main, &workers, &ranges, batch.labels, objectives, settings);
+        let result = coordinate(
+            Coordination {
+                main,
+                model,
+                world,
+                labels: batch.labels,
+                objectives,
+                settings,
+            },
+            &workers,
+            &ranges,
+        );
         // Unblock any worker still waiting, then join them all: a worker's panic (burn's way of
         // reporting a driver or kernel failure) becomes this step's error.
         let mut failure = None;
@@ -255,15 +324,31 @@ impl ShardJob {
     }
 }
 
-/// The main thread's part: gather, loss, scatter ∂L/∂Z, collect the gradients.
+/// What the main thread's part of a step works with.
+struct Coordination<'a> {
+    main: &'a Device,
+    model: &'a LoevModel,
+    world: Option<&'a World>,
+    labels: &'a ViewLabels,
+    objectives: &'a [HeadObjective],
+    settings: LossSettings,
+}
+
+/// The main thread's part: gather (across ranks too), loss, scatter ∂L/∂Z, collect the
+/// gradients (summed over the ranks).
 fn coordinate(
-    main: &Device,
+    context: Coordination<'_>,
     workers: &[Worker<'_>],
     ranges: &[std::ops::Range<usize>],
-    labels: &ViewLabels,
-    objectives: &[HeadObjective],
-    settings: LossSettings,
 ) -> Result<StepGradients, StepError> {
+    let Coordination {
+        main,
+        model,
+        world,
+        labels,
+        objectives,
+        settings,
+    } = context;
     let mut shards: Vec<Vec<TensorData>> = Vec::with_capacity(workers.len());
     for worker in workers {
         match worker.from_worker.recv() {
@@ -280,9 +365,15 @@ fn coordinate(
     }
     // Each head's projections of every shard, read once on the host: the separation is
     // measured there, then they become leaves on the main device.
-    let host: Vec<HostRows> = (0..heads)
+    let mut host: Vec<HostRows> = (0..heads)
         .map(|k| host_rows(shards.iter().map(|s| &s[k])))
         .collect::<Result<_, _>>()?;
+    if let Some(world) = world {
+        host = host
+            .into_iter()
+            .map(|rows| gather_rows(world, rows, labels.len()))
+            .collect::<Result<_, _>>()?;
+    }
     let separation: Vec<Option<f64>> = objectives
         .iter()
         .zip(&host)
@@ -369,6 +460,9 @@ fn coordinate(
             _ => return Err(worker_failure(worker)),
         }
     }
+    if let Some(world) = world {
+        gradients = allreduce_gradients(model, gradients, main, world)?;
+    }
     Ok(StepGradients {
         losses,
         gradients: Some(gradients),
@@ -413,6 +507,162 @@ fn host_rows<'a>(blocks: impl Iterator<Item = &'a TensorData>) -> Result<HostRow
     })
 }
 
+/// Every rank's rows of one head, in rank order (an allgather): the whole batch's `views` rows.
+fn gather_rows(world: &World, rows: HostRows, views: usize) -> Result<HostRows, StepError> {
+    let gathered = world
+        .allgather_f32(&rows.values)
+        .map_err(|e| StepError::Ranks(e.to_string()))?;
+    let values = gathered.values;
+    if rows.width == 0 || values.len() != views * rows.width {
+        return Err(StepError::Ranks(format!(
+            "the ranks' projections hold {} values, expected {views} views × {} dimensions",
+            values.len(),
+            rows.width
+        )));
+    }
+    Ok(HostRows {
+        values,
+        rows: views,
+        width: rows.width,
+    })
+}
+
+/// One parameter's place in the flat buffer that [`allreduce_gradients`] sums.
+struct FlatParameter {
+    shape: Vec<usize>,
+    offset: usize,
+    len: usize,
+    /// Where this rank's gradient lived (`None`: this rank has none for it).
+    device: Option<Device>,
+}
+
+/// Sums the parameter gradients of every rank (an allreduce through the host) and returns them
+/// as one set on `main`.
+///
+/// The flat buffer is, in the model's parameter order, one flag per parameter (1 where this
+/// rank has a gradient for it) and then every parameter's values (zeros where it has none).
+/// After the sum, a parameter that no rank had a gradient for stays without one, as in one
+/// process: Adam must not take a step for it.
+fn allreduce_gradients(
+    model: &LoevModel,
+    mut gradients: MultiGradientsParams,
+    main: &Device,
+    world: &World,
+) -> Result<MultiGradientsParams, StepError> {
+    struct Flatten<'g> {
+        gradients: &'g mut MultiGradientsParams,
+        layout: Vec<FlatParameter>,
+        flags: Vec<f32>,
+        values: Vec<f32>,
+        error: Option<String>,
+    }
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let shape = param.val().dims().to_vec();
+            let len: usize = shape.iter().product();
+            let offset = self.values.len();
+            let mut device = None;
+            match self.gradients.remove::<D>(param.id) {
+                Some((gradient, _)) => {
+                    device = Some(gradient.device());
+                    match gradient.into_data().try_to_vec::<f32>() {
+                        Ok(values) if values.len() == len => self.values.extend(values),
+                        Ok(values) => {
+                            self.error.get_or_insert(format!(
+                                "a gradient has {} values for a parameter of shape {shape:?}",
+                                values.len()
+                            ));
+                            self.values.resize(offset + len, 0.0);
+                        }
+                        Err(e) => {
+                            self.error.get_or_insert(format!("gradient read-back: {e:?}"));
+                            self.values.resize(offset + len, 0.0);
+                        }
+                    }
+                }
+                None => self.values.resize(offset + len, 0.0),
+            }
+            self.flags.push(if device.is_some() { 1.0 } else { 0.0 });
+            self.layout.push(FlatParameter {
+                shape,
+                offset,
+                len,
+                device,
+            });
+        }
+    }
+    struct Rebuild<'a> {
+        layout: std::slice::Iter<'a, FlatParameter>,
+        flags: &'a [f32],
+        values: &'a [f32],
+        fallback: &'a Device,
+        index: usize,
+        gradients: GradientsParams,
+    }
+    impl ModuleVisitor for Rebuild<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let index = self.index;
+            self.index += 1;
+            let Some(entry) = self.layout.next() else {
+                return;
+            };
+            if self.flags.get(index).is_none_or(|&ranks| ranks <= 0.0) {
+                return;
+            }
+            let values = self.values[entry.offset..entry.offset + entry.len].to_vec();
+            let device = entry.device.as_ref().unwrap_or(self.fallback);
+            let gradient = Tensor::<D>::from_data(TensorData::new(values, entry.shape.clone()), device); // parameter's shape
+            self.gradients.register(param.id, gradient);
+        }
+    }
+
+    let mut flatten = Flatten {
+        gradients: &mut gradients,
+        layout: Vec::new(),
+        flags: Vec::new(),
+        values: Vec::new(),
+        error: None,
+    };
+    model.visit(&mut flatten);
+    let Flatten {
+        layout,
+        flags,
+        values,
+        error,
+        ..
+    } = flatten;
+    // The buffer's length is the model's: equal on every rank, so the allreduce always runs and
+    // no rank is left waiting; a local read-back error is reported after it.
+    let parameters = flags.len();
+    let mut buffer = flags;
+    buffer.extend(values);
+    world
+        .allreduce_sum_f32(&mut buffer)
+        .map_err(|e| StepError::Ranks(e.to_string()))?;
+    if let Some(error) = error {
+        return Err(StepError::Ranks(format!("rank {}: {error}", world.rank())));
+    }
+    let (flags, values) = buffer.split_at(parameters);
+    // A gradient that lives on the inner (non-autodiff) device of `main`: whichever device any
+    // local gradient had.
+    let fallback = layout
+        .iter()
+        .find_map(|p| p.device.clone())
+        .unwrap_or_else(|| main.clone());
+    let mut rebuild = Rebuild {
+        layout: layout.iter(),
+        flags,
+        values,
+        fallback: &fallback,
+        index: 0,
+        gradients: GradientsParams::new(),
+    };
+    model.visit(&mut rebuild);
+    let mut summed = MultiGradientsParams::default();
+    summed.grads.push((rebuild.gradients, main.clone()));
+    Ok(summed)
+}
+
 /// The error for a worker that stopped answering (replaced by its panic message once joined).
 fn worker_failure(worker: &Worker<'_>) -> StepError {
     StepError::Device {
@@ -425,8 +675,6 @@ fn worker_failure(worker: &Worker<'_>) -> StepError {
 /// parameter order: `(parameter id, values)`. For tests and diagnostics (the optimizer takes
 /// the [`MultiGradientsParams`] directly); a parameter without a gradient is skipped.
 pub fn gradients_on_host(model: &LoevModel, gradients: MultiGradientsParams) -> Vec<(u64, Vec<f32>)> {
-    use burn::module::{ModuleVisitor, Param};
-
     struct Collect {
         gradients: MultiGradientsParams,
         values: Vec<(u64, Vec<f32>)>,

@@ -16,6 +16,15 @@
 //!
 //! Everything a run needs (the whole resolved config, the devices, a given cache) is checked
 //! before its folder is created, so an invalid value never leaves a half-made run behind.
+//!
+//! **Under MPI** ([`pretrain_across`], [`resume_across`]) every rank runs this loop on its own
+//! devices and the steps are joined by [`crate::step::step_gradients_across`]. Rank 0, the
+//! *writer*, alone takes the lock and writes the run folder (config, corpus, metrics,
+//! checkpoints); the other ranks wait for it where they need what it writes, and read the same
+//! folder, which must therefore be on a file system every rank sees. Nothing a checkpoint holds
+//! depends on the number of ranks, so a run resumes at any world size. At start and at every
+//! checkpoint the ranks compare a checksum of their weights, so a library or device that makes
+//! replicas drift is caught instead of checkpointing one rank's weights for all.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,17 +37,19 @@ use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Bytes, Device};
 use loev_audio::cache::AudioCache;
 use loev_augment::{Batch, BatchLoader};
+use loev_core::checksum::Fnv1a64;
 use loev_core::io::atomic_write;
 use loev_core::lock::{FolderLock, LockError};
 use loev_core::rng::derive_seed;
 use loev_model::LoevModel;
+use loev_mpi::World;
 use loev_objective::ViewLabels;
 
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::device::open_training_devices;
 use crate::plan::RunPlan;
 use crate::run_log::{Reporter, Tally};
-use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients};
+use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients, step_gradients_across};
 use loev_artifacts::model_file::write_model_file;
 use loev_artifacts::run_folder::{
     CONFIG_FILE, CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError,
@@ -68,6 +79,10 @@ pub enum TrainError {
     /// `loev export` refuses its output path.
     #[error("{0}")]
     Export(String),
+    /// The ranks of an MPI job could not work together (a failed collective, replicas whose
+    /// weights differ, a batch too small for the number of ranks).
+    #[error("{0}")]
+    Ranks(String),
     /// The loss became NaN or infinite; nothing was written after the last good checkpoint.
     #[error(
         "the loss became non-finite at step {step} ({detail}); stopped without writing. The last good checkpoint is {last_checkpoint}. \
@@ -204,14 +219,33 @@ fn open_given_cache(config: &TrainConfig) -> Result<Option<Arc<AudioCache>>, Tra
 /// The whole resolved config, the devices and a given cache are checked before anything is
 /// written. The run folder is locked for the whole run.
 pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSummary, TrainError> {
+    pretrain_across(config, options, None)
+}
+
+/// [`pretrain`] as one rank of an MPI job (`world`; `None` is one process). Every rank calls it
+/// with the same configuration (its `device` aside: each rank names its own). Rank 0 checks and
+/// prepares the run folder as [`pretrain`] does; the other ranks wait for it and then train with
+/// it, writing nothing. See the module documentation.
+pub fn pretrain_across(
+    config: &TrainConfig,
+    options: &TrainOptions,
+    world: Option<&World>,
+) -> Result<TrainSummary, TrainError> {
     let mut config = config.resolved();
     if let Some(steps) = options.steps {
         config.train.steps = steps;
     }
     let plan = RunPlan::new(config)?;
+    check_world_fits(&plan, world)?;
     let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
     let cache = open_given_cache(&plan.config)?;
     let root = &options.run_dir;
+    if !is_writer(world) {
+        // The writer creates the folder and its config first; then every rank reads it.
+        barrier(world)?;
+        let run = RunDir::open(root)?;
+        return run_training(plan, run, devices, cache, None, options, Vec::new(), world);
+    }
     let existing = RunDir::at(root);
     if existing.has_trained()? {
         // Refuse before touching anything of an existing run (not even its lock file).
@@ -247,7 +281,8 @@ pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSum
         }
     }
     run.write_config(&text)?;
-    run_training(plan, run, devices, cache, None, options, warnings)
+    barrier(world)?;
+    run_training(plan, run, devices, cache, None, options, warnings, world)
 }
 
 /// Continues the run in `options.run_dir` from its newest valid checkpoint, with the config
@@ -258,7 +293,17 @@ pub fn pretrain(config: &TrainConfig, options: &TrainOptions) -> Result<TrainSum
 /// ([`RunDirError::AllCheckpointsDamaged`]) instead of restarting from step 0; nothing is
 /// deleted. A run with no checkpoint yet starts from step 0.
 pub fn resume(options: &TrainOptions) -> Result<TrainSummary, TrainError> {
+    resume_across(options, None)
+}
+
+/// [`resume`] as one rank of an MPI job (`world`; `None` is one process), at any number of
+/// ranks. Rank 0 takes the lock, cleans up and picks the checkpoint as [`resume`] does, then
+/// tells the other ranks which step it picked; they load that checkpoint and write nothing.
+pub fn resume_across(options: &TrainOptions, world: Option<&World>) -> Result<TrainSummary, TrainError> {
     let run = RunDir::open(&options.run_dir)?;
+    if let Some(world) = world.filter(|w| w.rank() != 0) {
+        return resume_follower(run, options, world);
+    }
     let mut warnings = Vec::new();
     let _lock = lock_run_folder(&run, &mut warnings)?;
     let mut saved = TrainConfig::from_file(&run.config_path())?;
@@ -289,7 +334,143 @@ pub fn resume(options: &TrainOptions) -> Result<TrainSummary, TrainError> {
         // Recorded, so that a later resume without --steps keeps the new total.
         run.write_config(&saved.to_toml())?;
     }
-    run_training(plan, run, devices, cache, checkpoint, options, warnings)
+    check_world_fits(&plan, world)?;
+    if let Some(world) = world {
+        let step = checkpoint.as_ref().map(|c| c.state.step.to_le_bytes().to_vec());
+        world
+            .broadcast_bytes(0, &step.unwrap_or_default())
+            .map_err(|e| TrainError::Ranks(e.to_string()))?;
+    }
+    run_training(plan, run, devices, cache, checkpoint, options, warnings, world)
+}
+
+/// A rank other than 0 resuming: it waits for rank 0 to have locked and cleaned the folder and
+/// picked the checkpoint, then loads the same one.
+fn resume_follower(run: RunDir, options: &TrainOptions, world: &World) -> Result<TrainSummary, TrainError> {
+    let picked = world
+        .broadcast_bytes(0, &[])
+        .map_err(|e| TrainError::Ranks(e.to_string()))?;
+    let mut config = TrainConfig::from_file(&run.config_path())?;
+    if let Some(steps) = options.steps {
+        config.train.steps = steps;
+    }
+    if let Some(device) = &options.device {
+        config.device = device.clone();
+    }
+    let plan = RunPlan::new(config)?;
+    check_world_fits(&plan, Some(world))?;
+    let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
+    let cache = open_given_cache(&plan.config)?;
+    let checkpoint = match <[u8; 8]>::try_from(picked.as_slice()) {
+        Err(_) => None,
+        Ok(bytes) => {
+            let step = u64::from_le_bytes(bytes);
+            let path = run
+                .checkpoints()?
+                .into_iter()
+                .find_map(|(s, path)| (s == step).then_some(path))
+                .ok_or_else(|| {
+                    TrainError::Resume(format!(
+                        "rank {}: rank 0 resumes from step {step}, but {} has no checkpoint of that step here; \
+                         every rank must see the run folder on a shared file system",
+                        world.rank(),
+                        run.checkpoints_dir().display()
+                    ))
+                })?;
+            Some(RunDir::read_checkpoint(&path)?)
+        }
+    };
+    run_training(plan, run, devices, cache, checkpoint, options, Vec::new(), Some(world))
+}
+
+/// Whether this process writes the run folder: a process alone, or rank 0 of an MPI job.
+fn is_writer(world: Option<&World>) -> bool {
+    world.is_none_or(|w| w.rank() == 0)
+}
+
+/// Waits for every rank (nothing for a process alone).
+fn barrier(world: Option<&World>) -> Result<(), TrainError> {
+    match world {
+        Some(world) => world.barrier().map_err(|e| TrainError::Ranks(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Runs `open` on the writer first and on the other ranks once it has finished, for what the
+/// writer creates in the run folder and the others then read (the built-in corpus).
+fn writer_first<T>(world: Option<&World>, open: impl FnOnce() -> Result<T, TrainError>) -> Result<T, TrainError> {
+    if is_writer(world) {
+        let value = open()?;
+        barrier(world)?;
+        Ok(value)
+    } else {
+        barrier(world)?;
+        open()
+    }
+}
+
+/// Refuses a job with more ranks than the batch has views (a rank would have nothing to do).
+fn check_world_fits(plan: &RunPlan, world: Option<&World>) -> Result<(), TrainError> {
+    let ranks = world.map_or(1, World::size);
+    let views = plan.config.batch_views();
+    if views < ranks {
+        return Err(TrainError::Ranks(format!(
+            "the batch has {views} views (data.anchors × data.views) but the job has {ranks} ranks; each rank \
+             needs at least one view: start fewer ranks or raise data.anchors"
+        )));
+    }
+    Ok(())
+}
+
+/// A checksum of a model's weights (every parameter's f32 values in visit order).
+fn weights_checksum(model: &LoevModel) -> Result<u64, TrainError> {
+    struct Hash {
+        hasher: Fnv1a64,
+        error: Option<String>,
+    }
+    impl ModuleVisitor for Hash {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            match param.val().into_data().try_to_vec::<f32>() {
+                Ok(values) => values.iter().for_each(|v| self.hasher.update(&v.to_le_bytes())),
+                Err(e) => {
+                    self.error.get_or_insert(format!("weights read-back: {e:?}"));
+                }
+            }
+        }
+    }
+    let mut hash = Hash {
+        hasher: Fnv1a64::new(),
+        error: None,
+    };
+    model.visit(&mut hash);
+    match hash.error {
+        Some(error) => Err(TrainError::Model(error)),
+        None => Ok(hash.hasher.finish()),
+    }
+}
+
+/// Checks that every rank holds the same weights at `step` (a collective: every rank calls it at
+/// the same steps). On a difference every rank fails alike, naming the ranks that differ from
+/// rank 0.
+fn check_replicas_agree(world: &World, model: &LoevModel, step: u64) -> Result<(), TrainError> {
+    let mine = weights_checksum(model)?;
+    let gathered = world
+        .allgather_bytes(&mine.to_le_bytes())
+        .map_err(|e| TrainError::Ranks(e.to_string()))?;
+    let sums: Vec<&[u8]> = (0..world.size()).map(|rank| gathered.of_rank(rank)).collect();
+    let differ: Vec<String> = (1..sums.len())
+        .filter(|&rank| sums[rank] != sums[0])
+        .map(|rank| rank.to_string())
+        .collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(TrainError::Ranks(format!(
+        "at step {step} the weights of rank(s) {} differ from rank 0's: the ranks no longer train the same model \
+         (an MPI library whose allreduce is not identical on every rank, or a device that computes differently); \
+         nothing was checkpointed at this step. Resume from the last checkpoint, with one rank per identical device",
+        differ.join(", ")
+    )))
 }
 
 /// Where a run folder stands before [`pretrain_or_resume`] trains into it.
@@ -421,16 +602,19 @@ struct TrainState {
 }
 
 /// The model and optimizer to train from: `checkpoint`'s (verified by the caller), or fresh
-/// ones at step 0. Metrics logged after that step (work lost in a crash) are dropped.
+/// ones at step 0. The `writer` drops the metrics logged after that step (work lost in a crash).
 fn initial_state(
     plan: &RunPlan,
     run: &RunDir,
     device: &Device,
     checkpoint: Option<LoadedCheckpoint>,
+    writer: bool,
     verbose: bool,
 ) -> Result<(TrainState, Option<u64>), TrainError> {
     let Some(checkpoint) = checkpoint else {
-        run.truncate_metrics_after(0)?;
+        if writer {
+            run.truncate_metrics_after(0)?;
+        }
         let state = TrainState {
             model: LoevModel::init(&plan.model, device, plan.config.seed),
             optimizer: adam(&plan.config.optimizer),
@@ -456,7 +640,9 @@ fn initial_state(
     let optimizer = adam(&plan.config.optimizer)
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| TrainError::Model(format!("optimizer state {}: {e:?}", optimizer_path.display())))?;
-    run.truncate_metrics_after(checkpoint.state.step)?;
+    if writer {
+        run.truncate_metrics_after(checkpoint.state.step)?;
+    }
     if verbose {
         eprintln!(
             "resuming {} from {} (step {})",
@@ -539,6 +725,7 @@ fn train_step(
     devices: &[Device],
     plan: &RunPlan,
     learning_rate: f64,
+    world: Option<&World>,
 ) -> Result<StepLosses, TrainError> {
     let labels = ViewLabels {
         clip_ids: batch.clip_ids.clone(),
@@ -552,14 +739,11 @@ fn train_step(
         labels: &labels,
     };
     let seed = derive_seed(plan.config.seed, &[state.step]);
-    let StepGradients { losses, gradients } = step_gradients(
-        &state.model,
-        step_batch,
-        devices,
-        plan.heads.objectives(),
-        plan.loss,
-        seed,
-    )
+    let objectives = plan.heads.objectives();
+    let StepGradients { losses, gradients } = match world {
+        None => step_gradients(&state.model, step_batch, devices, objectives, plan.loss, seed),
+        Some(world) => step_gradients_across(&state.model, step_batch, devices, objectives, plan.loss, seed, world),
+    }
     .map_err(|e| TrainError::Model(e.to_string()))?;
     if let Some(gradients) = gradients {
         state.model = state
@@ -629,7 +813,9 @@ fn announce(plan: &RunPlan, state: &TrainState, last: u64, cache: &AudioCache) {
 
 /// The training loop, on opened devices with the run folder locked by the caller. `cache` is
 /// the given `data.cache` (the built-in corpus is opened or generated when `None`), and
-/// `checkpoint` the verified checkpoint to continue from.
+/// `checkpoint` the verified checkpoint to continue from. Under MPI (`world`) only rank 0
+/// writes and reports.
+#[allow(clippy::too_many_arguments)]
 fn run_training(
     plan: RunPlan,
     run: RunDir,
@@ -638,8 +824,14 @@ fn run_training(
     checkpoint: Option<LoadedCheckpoint>,
     options: &TrainOptions,
     warnings: Vec<String>,
+    world: Option<&World>,
 ) -> Result<TrainSummary, TrainError> {
-    let (mut state, resumed_from) = initial_state(&plan, &run, &devices[0], checkpoint, options.verbose)?;
+    let writer = is_writer(world);
+    let verbose = options.verbose && writer;
+    let (mut state, resumed_from) = initial_state(&plan, &run, &devices[0], checkpoint, writer, verbose)?;
+    if let Some(world) = world {
+        check_replicas_agree(world, &state.model, state.step)?;
+    }
     let last = options.stop_after.map_or(plan.steps(), |s| s.min(plan.steps()));
     let mut summary = TrainSummary {
         run_dir: run.root().to_path_buf(),
@@ -660,15 +852,15 @@ fn run_training(
     }
     let cache = match cache {
         Some(cache) => cache,
-        None => open_corpus(&plan.config, &run, options.verbose)?,
+        None => writer_first(world, || open_corpus(&plan.config, &run, verbose))?,
     };
     let first_step = state.step;
     let mut loader = BatchLoader::new(cache.clone(), plan.loader.clone(), state.step)
         .map_err(|e| TrainError::Data(e.to_string()))?;
-    if options.verbose {
+    if verbose {
         announce(&plan, &state, last, &cache);
     }
-    let reporter = Reporter::new(&plan.config.name, state.step, last, options.progress, options.verbose);
+    let reporter = Reporter::new(&plan.config.name, state.step, last, options.progress && writer, verbose);
     let mut tally = Tally::new();
     // The tracks of the previous step: a non-finite loss usually comes from the update that
     // step made, so both batches are named when training stops.
@@ -678,7 +870,7 @@ fn run_training(
         let batch = next_batch(&mut loader, &plan)?;
         let wait = step_start.elapsed().as_secs_f64();
         let learning_rate = plan.learning_rate_at(state.step);
-        let losses = train_step(&mut state, &batch, &devices, &plan, learning_rate)?;
+        let losses = train_step(&mut state, &batch, &devices, &plan, learning_rate, world)?;
         if !losses.is_finite() {
             reporter.abandon();
             let tracks = [batch.track_ids.as_slice(), &previous_tracks];
@@ -690,13 +882,20 @@ fn run_training(
         reporter.step(state.step);
         if plan.logs_at(state.step, last) {
             let (line, window) = tally.close_window(state.step, plan.heads.names(), learning_rate);
-            run.append_metrics(&line)?;
+            if writer {
+                run.append_metrics(&line)?;
+            }
             reporter.logged(state.step, &window);
         }
         if plan.checkpoints_at(state.step, last) {
-            let path = write_checkpoint(&plan, &run, &state)?;
-            reporter.checkpoint(&path);
-            summary.last_checkpoint = Some(path);
+            if let Some(world) = world {
+                check_replicas_agree(world, &state.model, state.step)?;
+            }
+            if writer {
+                let path = write_checkpoint(&plan, &run, &state)?;
+                reporter.checkpoint(&path);
+                summary.last_checkpoint = Some(path);
+            }
         }
     }
     reporter.finish();

@@ -1,9 +1,16 @@
 //! `loev pretrain`: contrastive pretraining (MULE, MULE++, LOEV, LOEV++) into a run folder.
+//!
+//! Started by an MPI launcher (`mpirun -np N loev pretrain …`, `srun --mpi=pmix …`), each
+//! process is one rank of a data-parallel job (docs/scale-out.md): the ranks first check that
+//! they run the same loev on the same command, then train one model together, and rank 0
+//! alone writes the run folder and prints the summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use loev_train::{PRESET_NAMES, TrainConfig, TrainOptions, preset};
+use loev_core::checksum::fnv1a64;
+use loev_mpi::World;
+use loev_train::{PRESET_NAMES, TrainConfig, TrainOptions, TrainSummary, preset};
 
 /// Arguments of `loev pretrain`.
 #[derive(clap::Args)]
@@ -69,8 +76,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         options.stop_after = args.stop_after;
         options.device = args.device.clone();
         options.steps = args.steps;
-        let summary = loev_train::resume(&options).with_context(|| format!("resuming {}", run_dir.display()))?;
-        return report(&summary);
+        let command = format!(
+            "resume {}\nsteps {:?}\nstop after {:?}",
+            run_dir.display(),
+            args.steps,
+            args.stop_after
+        );
+        let device = args.device.as_deref().unwrap_or("the run's device");
+        let world = join_mpi_job(&command, device)?;
+        let result = loev_train::resume_across(&options, world.as_ref())
+            .with_context(|| format!("resuming {}", run_dir.display()));
+        return finish(world, result);
     }
     let mut config = match (&args.config, &args.preset) {
         (Some(path), _) => TrainConfig::from_file(path)?,
@@ -98,9 +114,66 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut options = TrainOptions::new(&run_dir);
     options.progress = progress;
     options.stop_after = args.stop_after;
-    let summary =
-        loev_train::pretrain(&config, &options).with_context(|| format!("training into {}", run_dir.display()))?;
-    report(&summary)
+    let world = join_mpi_job(&new_run_command(&config, &run_dir, args.stop_after), &config.device)?;
+    let result = loev_train::pretrain_across(&config, &options, world.as_ref())
+        .with_context(|| format!("training into {}", run_dir.display()));
+    finish(world, result)
+}
+
+/// What every rank of a new run must agree on: the resolved configuration without its device
+/// (each rank names its own), the run folder and the stop step.
+fn new_run_command(config: &TrainConfig, run_dir: &Path, stop_after: Option<u64>) -> String {
+    let mut shared = config.resolved();
+    shared.device = String::new();
+    format!(
+        "new run {}\nstop after {stop_after:?}\n{}",
+        run_dir.display(),
+        shared.to_toml()
+    )
+}
+
+/// The MPI job this process is a rank of, when an MPI launcher started it (`None` otherwise).
+/// The ranks compare their loev build and `command` (a digest of it) before anything else, and
+/// each prints its rank, PID and host, so that a process the launcher names by PID can be traced
+/// to its rank.
+fn join_mpi_job(command: &str, device: &str) -> anyhow::Result<Option<World>> {
+    if loev_mpi::detect_launch().is_none() {
+        return Ok(None);
+    }
+    let world = World::init().context("starting MPI")?;
+    world.check_consistency(fnv1a64(command.as_bytes()))?;
+    // One write, so that the launcher, which merges every rank's stderr, cannot interleave it.
+    let line = format!(
+        "rank {} of {}: pid {} on {}, device {device}, {}\n",
+        world.rank(),
+        world.size(),
+        std::process::id(),
+        world.host(),
+        world.library()
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    Ok(Some(world))
+}
+
+/// Reports a finished run and leaves the MPI job: rank 0 prints the summary, every rank
+/// finalizes. A rank that failed prints why and aborts the job, so that no other rank waits for
+/// it in a collective.
+fn finish(world: Option<World>, result: anyhow::Result<TrainSummary>) -> anyhow::Result<()> {
+    let Some(world) = world else {
+        return report(&result?);
+    };
+    match result {
+        Ok(summary) => {
+            if world.rank() == 0 {
+                report(&summary)?;
+            }
+            world.finalize().context("finishing MPI")
+        }
+        Err(error) => {
+            eprintln!("rank {}: error: {error:#}", world.rank());
+            world.abort(1)
+        }
+    }
 }
 
 /// Prints what the run did. A run that trained no step (it was already complete) says so
