@@ -13,6 +13,7 @@
 //! and 1 or 2 workers give identical bytes.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -96,6 +97,13 @@ pub struct LoaderConfig {
     pub chain: ChainConfig,
     /// The log-mel front end (its `frames · hop_length` is the view length).
     pub frontend: FrontEndConfig,
+    /// Render only these views' model inputs (`None`: all). One rank of a multi-process run
+    /// computes a slice of every batch; everything else of the batch (anchors, crops, plans,
+    /// tracking, records) is still drawn whole, because it is cheap and the loss needs the
+    /// labels of every view. With mixup every view is rendered (a view's partner may lie
+    /// outside the slice). Where the process runs, not what it learns: never stored.
+    #[serde(skip)]
+    pub rendered_views: Option<Range<usize>>,
 }
 
 impl LoaderConfig {
@@ -146,8 +154,11 @@ pub struct Batch {
     pub n_mels: usize,
     /// Frames per input.
     pub n_frames: usize,
-    /// Model inputs `[N·M, 1, n_mels, n_frames]`, view index = anchor·M + m.
+    /// Model inputs `[R, 1, n_mels, n_frames]` of the views in `rendered` (R of them; all N·M
+    /// views, view index = anchor·M + m, unless the loader was given a slice).
     pub inputs: Vec<f32>,
+    /// The views whose inputs `inputs` holds, in order (see [`LoaderConfig::rendered_views`]).
+    pub rendered: Range<usize>,
     /// Per view: anchor index 0..N (views of one anchor are positives).
     pub clip_ids: Vec<u32>,
     /// Per view: cache track index.
@@ -171,10 +182,15 @@ impl Batch {
         self.len() == 0
     }
 
-    /// The model input of view `i`, `[n_mels, n_frames]`.
+    /// The model input of view `i`, `[n_mels, n_frames]` (empty for a view outside
+    /// `rendered`).
     pub fn input(&self, i: usize) -> &[f32] {
         let size = self.n_mels * self.n_frames;
-        &self.inputs[i * size..(i + 1) * size]
+        if !self.rendered.contains(&i) {
+            return &[];
+        }
+        let j = i - self.rendered.start;
+        &self.inputs[j * size..(j + 1) * size]
     }
 
     /// The tracking row of view `i` (K values).
@@ -342,7 +358,12 @@ pub fn build_batch(
     } else {
         Vec::new()
     };
-    let inputs = render_view_inputs(chain, frontend, &plans, source, &mixes);
+    let rendered = match &cfg.rendered_views {
+        Some(views) if mixes.is_empty() => views.start.min(total)..views.end.min(total),
+        _ => 0..total,
+    };
+    let first = rendered.start;
+    let inputs = render_view_inputs(chain, frontend, &plans[rendered.clone()], |v| source(first + v), &mixes);
     for (record, mix) in records.iter_mut().zip(mixes) {
         record.mixup = Some(mix);
     }
@@ -356,6 +377,7 @@ pub fn build_batch(
         n_mels,
         n_frames,
         inputs,
+        rendered,
         clip_ids: (0..total).map(|v| (v / n_views) as u32).collect(),
         track_ids: (0..total).map(|v| anchors[v / n_views]).collect(),
         variant_names,

@@ -375,6 +375,7 @@ impl TrainConfig {
             seed: self.seed,
             chain: self.augment.clone(),
             frontend: self.frontend.clone(),
+            rendered_views: None,
         }
     }
 

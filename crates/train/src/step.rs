@@ -39,8 +39,11 @@ use loev_objective::{HeadObjective, LossSettings, ViewLabels, contrastive_loss, 
 /// A batch as the step sees it: model inputs and the labels the positives come from.
 #[derive(Clone, Copy, Debug)]
 pub struct StepBatch<'a> {
-    /// Model inputs `[views, 1, n_mels, n_frames]`, row-major.
+    /// Model inputs `[rendered, 1, n_mels, n_frames]`, row-major: the inputs of the views from
+    /// `first_input` on (all views from 0 in one process; under MPI at least this rank's).
     pub inputs: &'a [f32],
+    /// The view whose input comes first in `inputs`.
+    pub first_input: usize,
     /// Mel bands per view.
     pub n_mels: usize,
     /// Frames per view.
@@ -170,14 +173,6 @@ fn step_gradients_in(
 ) -> Result<StepGradients, StepError> {
     let views = batch.views();
     let view_size = batch.n_mels * batch.n_frames;
-    if batch.inputs.len() != views * view_size {
-        return Err(StepError::Shape(format!(
-            "{} input values for {views} views of {} × {}",
-            batch.inputs.len(),
-            batch.n_mels,
-            batch.n_frames
-        )));
-    }
     let main = devices
         .first()
         .ok_or_else(|| StepError::Shape("no device to train on".into()))?;
@@ -186,6 +181,23 @@ fn step_gradients_in(
         return Err(StepError::Shape(format!(
             "a batch of {views} views cannot be shared by {} ranks: each needs at least one view",
             world.map_or(1, World::size)
+        )));
+    }
+    let given = if view_size == 0 {
+        0
+    } else {
+        batch.inputs.len() / view_size
+    };
+    let inputs_hold_mine = batch.first_input <= mine.start && mine.end <= batch.first_input + given;
+    if batch.inputs.len() != given * view_size || !inputs_hold_mine {
+        return Err(StepError::Shape(format!(
+            "{} input values of {} × {} from view {}: they do not hold views {}..{} of the {views}",
+            batch.inputs.len(),
+            batch.n_mels,
+            batch.n_frames,
+            batch.first_input,
+            mine.start,
+            mine.end
         )));
     }
     // This rank's devices, in global view indices.
@@ -202,7 +214,9 @@ fn step_gradients_in(
             let job = ShardJob {
                 replica: model.clone(),
                 device: device.clone(),
-                inputs: batch.inputs[range.start * view_size..range.end * view_size].to_vec(),
+                inputs: batch.inputs
+                    [(range.start - batch.first_input) * view_size..(range.end - batch.first_input) * view_size]
+                    .to_vec(),
                 shape: [range.len(), 1, batch.n_mels, batch.n_frames],
                 mode: ForwardMode::TrainShard {
                     seed,

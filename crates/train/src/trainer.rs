@@ -49,7 +49,7 @@ use crate::config::{OptimizerConfig, TrainConfig};
 use crate::device::open_training_devices;
 use crate::plan::RunPlan;
 use crate::run_log::{Reporter, Tally};
-use crate::step::{StepBatch, StepGradients, StepLosses, step_gradients, step_gradients_across};
+use crate::step::{StepBatch, StepGradients, StepLosses, rank_views, step_gradients, step_gradients_across};
 use loev_artifacts::model_file::write_model_file;
 use loev_artifacts::run_folder::{
     CONFIG_FILE, CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError,
@@ -734,6 +734,7 @@ fn train_step(
     };
     let step_batch = StepBatch {
         inputs: &batch.inputs,
+        first_input: batch.rendered.start,
         n_mels: batch.n_mels,
         n_frames: batch.n_frames,
         labels: &labels,
@@ -855,8 +856,13 @@ fn run_training(
         None => writer_first(world, || open_corpus(&plan.config, &run, verbose))?,
     };
     let first_step = state.step;
-    let mut loader = BatchLoader::new(cache.clone(), plan.loader.clone(), state.step)
-        .map_err(|e| TrainError::Data(e.to_string()))?;
+    let mut loader_config = plan.loader.clone();
+    if let Some(world) = world {
+        // Each rank renders the audio of its own views only.
+        loader_config.rendered_views = Some(rank_views(plan.config.batch_views(), world.rank(), world.size()));
+    }
+    let mut loader =
+        BatchLoader::new(cache.clone(), loader_config, state.step).map_err(|e| TrainError::Data(e.to_string()))?;
     if verbose {
         announce(&plan, &state, last, &cache);
     }

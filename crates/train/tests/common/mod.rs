@@ -80,6 +80,7 @@ pub fn batch(clips: usize, views_per_clip: usize, seed: u64) -> (Vec<f32>, ViewL
 pub fn step_batch<'a>(inputs: &'a [f32], labels: &'a ViewLabels) -> StepBatch<'a> {
     StepBatch {
         inputs,
+        first_input: 0,
         n_mels: MELS,
         n_frames: FRAMES,
         labels,
@@ -113,6 +114,7 @@ pub fn batch_labels(batch: &Batch) -> ViewLabels {
 pub fn loader_step_batch<'a>(batch: &'a Batch, labels: &'a ViewLabels) -> StepBatch<'a> {
     StepBatch {
         inputs: &batch.inputs,
+        first_input: 0,
         n_mels: batch.n_mels,
         n_frames: batch.n_frames,
         labels,
