@@ -34,6 +34,12 @@ pub struct Options {
     /// Batch of the tiny case (demo: 16 anchors × 4 views).
     #[arg(long, default_value_t = 64)]
     pub tiny_batch: usize,
+    /// Also time the tiny case with its fast path this many times wider
+    /// (`EncoderConfig::widen_fast_path`; 2 is hypothesis H4's encoder in docs/tempo-half.md),
+    /// right after the tiny case, with the ratio between them. PyTorch's model has no such
+    /// option, so that case runs without the anchor.
+    #[arg(long, default_value_t = 1)]
+    pub fast_path_width: usize,
     /// Projection heads (1 = MULE; 3 = LOEV with pitch and tempo heads).
     #[arg(long, default_value_t = 1)]
     pub heads: usize,
@@ -80,11 +86,14 @@ pub struct Options {
 
 /// One timed configuration (the PyTorch script rebuilds it from the width multiplier and depths).
 struct CaseSpec {
-    name: &'static str,
+    name: String,
     width_multiplier: f64,
     depths: [usize; 4],
     model: LoevModelConfig,
     batch: usize,
+    /// The case whose median this one is compared with (by index), for a variant of it that
+    /// PyTorch cannot build.
+    versus: Option<usize>,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -115,22 +124,43 @@ pub fn run(options: &Options) -> Result<(), BenchError> {
         for &batch in &options.full_batch {
             let full = EncoderConfig::full();
             cases.push(CaseSpec {
-                name: "full SF-NFNet-F0",
+                name: "full SF-NFNet-F0".into(),
                 width_multiplier: 1.0,
                 depths: full.depths,
                 model: LoevModelConfig::new(full, heads.clone()).with_plusplus(options.plusplus),
                 batch,
+                versus: None,
             });
         }
     }
     if matches!(options.case, Case::Tiny | Case::Both) {
+        let tiny = LoevModelConfig::demo(heads.clone(), options.plusplus);
         cases.push(CaseSpec {
-            name: "tiny (demo)",
+            name: "tiny (demo)".into(),
             width_multiplier: EncoderConfig::TINY_WIDTH_MULTIPLIER,
             depths: EncoderConfig::TINY_DEPTHS,
-            model: LoevModelConfig::demo(heads.clone(), options.plusplus),
+            model: tiny.clone(),
             batch: options.tiny_batch,
+            versus: None,
         });
+        if options.fast_path_width > 1 {
+            let wide = EncoderConfig::tiny().widen_fast_path(options.fast_path_width);
+            let width = wide.embedding_dim();
+            cases.push(CaseSpec {
+                name: format!("tiny, fast path {}× wider", options.fast_path_width),
+                width_multiplier: EncoderConfig::TINY_WIDTH_MULTIPLIER,
+                depths: EncoderConfig::TINY_DEPTHS,
+                model: LoevModelConfig::new(wide, heads.clone())
+                    .with_projection_dims(vec![width, width, 128])
+                    .with_plusplus(options.plusplus),
+                batch: options.tiny_batch,
+                versus: Some(cases.len() - 1),
+            });
+        }
+    } else if options.fast_path_width > 1 {
+        return Err(BenchError::Invalid(
+            "--fast-path-width applies to the tiny case (--case tiny or both)".into(),
+        ));
     }
 
     println!(
@@ -142,6 +172,7 @@ pub fn run(options: &Options) -> Result<(), BenchError> {
     );
     let python = python_anchor::interpreter(options.python.as_deref());
 
+    let mut medians: Vec<f64> = Vec::with_capacity(cases.len());
     for case in &cases {
         let bench = StepBenchConfig {
             model: case.model.clone(),
@@ -171,6 +202,17 @@ pub fn run(options: &Options) -> Result<(), BenchError> {
         );
         report("burn (loev kernels)", &ours, None);
         rates("burn", &ours, case.batch, flops, options.peak_tflops);
+        medians.push(ours.median_ms());
+        if let Some(reference) = case.versus.and_then(|k| Some((cases.get(k)?, *medians.get(k)?))) {
+            let (base, base_ms) = reference;
+            println!(
+                "  {:.2}× the time per step of {} in this run ({:.0} vs {base_ms:.0} ms); no PyTorch anchor for this variant",
+                ours.median_ms() / base_ms,
+                base.name,
+                ours.median_ms()
+            );
+            continue;
+        }
         if options.burn_kernels {
             set_custom_kernels(false);
             let before = time_training_steps(&bench, &device)?;

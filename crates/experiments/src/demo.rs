@@ -91,6 +91,10 @@ pub struct DemoConfig {
     /// verdict and `results/seeds.md` give mean ± std over them.
     #[serde(default = "one_training_seed")]
     pub train_seeds: usize,
+    /// Every model's fast path this many times wider than the tiny encoder's
+    /// (`EncoderConfig::widen_fast_path`; 2 is hypothesis H4's encoder of docs/tempo-half.md).
+    #[serde(default = "tiny_fast_path")]
+    pub fast_path_width: usize,
 }
 
 impl DemoConfig {
@@ -138,6 +142,7 @@ impl DemoConfig {
             augment_method: StretchMethod::Spectral,
             anchor_mean: AnchorMean::AllAnchors,
             train_seeds: one_training_seed(),
+            fast_path_width: 1,
         }
     }
 
@@ -184,6 +189,11 @@ fn default_equivariance_clips() -> usize {
 }
 
 fn one_training_seed() -> usize {
+    1
+}
+
+/// The tiny encoder's own fast path (no widening).
+fn tiny_fast_path() -> usize {
     1
 }
 
@@ -342,6 +352,11 @@ fn recipe(config: &DemoConfig, name: &str, model: &str, seed: usize, cache: &Pat
     train.train.log_every = (config.steps / 20).max(1);
     train.augment.stretcher.method = config.augment_method;
     train.objective.anchor_mean = config.anchor_mean;
+    if config.fast_path_width > 1 {
+        train.model.encoder = Some(train.encoder().widen_fast_path(config.fast_path_width));
+        // The projection follows V's new width.
+        train.model.projection_dims = None;
+    }
     Ok(train)
 }
 

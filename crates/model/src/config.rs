@@ -137,6 +137,21 @@ impl EncoderConfig {
         }
     }
 
+    /// The same encoder with its fast path `factor` times wider: the fast stem's channels, the
+    /// fast stages' widths and their group width (so the group counts, 1, 2, 6, 6, stay). The
+    /// tiny encoder's fast path (2–24 channels, 24 of V's 216 dimensions) is what hypothesis H4
+    /// of docs/tempo-half.md suspects of losing tempo; `tiny().widen_fast_path(2)` is the wider
+    /// fast path that page tests (stem 4, widths 8, 16, 48, 48; V has 240 dimensions). The slow
+    /// path and the lateral fusions are unchanged (a fusion reads whatever width the fast stage
+    /// has).
+    pub fn widen_fast_path(mut self, factor: usize) -> Self {
+        let factor = factor.max(1);
+        self.fast_stem_channels = self.fast_stem_channels.map(|c| c * factor);
+        self.fast_widths = self.fast_widths.map(|w| w * factor);
+        self.fast_group_width *= factor;
+        self
+    }
+
     /// Dimension of the pooled embedding V: last slow width + last fast width (1728 at full size).
     pub fn embedding_dim(&self) -> usize {
         self.slow_widths[NUM_STAGES - 1] + self.fast_widths[NUM_STAGES - 1]
@@ -412,6 +427,18 @@ impl LoevModelConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_widened_fast_path_is_the_one_docs_tempo_half_names_and_builds() {
+        let wide = EncoderConfig::tiny().widen_fast_path(2);
+        assert_eq!(wide.fast_stem_channels, [4, 4, 4, 4]);
+        assert_eq!(wide.fast_widths, [8, 16, 48, 48]);
+        assert_eq!(wide.fast_group_width, 4);
+        assert_eq!(wide.slow_widths, EncoderConfig::tiny().slow_widths);
+        assert_eq!(wide.embedding_dim(), 240);
+        wide.validate().expect("a valid encoder");
+        assert_eq!(EncoderConfig::tiny().widen_fast_path(1), EncoderConfig::tiny());
+    }
     use super::*;
 
     #[test]

@@ -43,6 +43,17 @@ pub struct Args {
     /// the tempo half also MULE-B.
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
+    /// Give every model a fast path this many times wider than the tiny encoder's (2: the
+    /// encoder of hypothesis H4 in docs/tempo-half.md). Use a separate --out.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub fast_path_width: u16,
+    /// Pretraining steps per model instead of the demo's (for diagnostics such as the
+    /// random-weight reference: `--steps 1 --learning-rate 1e-9`). Use a separate --out.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Peak learning rate instead of the demo's 1e-3 (see --steps).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
 }
 
 /// `--anchor-mean` values.
@@ -74,6 +85,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     config.progress = !args.quiet;
     config.train_seeds = usize::from(args.train_seeds);
+    config.fast_path_width = usize::from(args.fast_path_width);
+    if let Some(steps) = args.steps {
+        config.steps = steps;
+    }
+    if let Some(rate) = args.learning_rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--learning-rate {rate}: give a positive learning rate"
+        );
+        config.learning_rate = rate;
+    }
     config.augment_method = args.augment_method;
     config.anchor_mean = match args.anchor_mean {
         AnchorMeanArg::AllAnchors => loev_train::AnchorMean::AllAnchors,
