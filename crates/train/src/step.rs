@@ -183,11 +183,7 @@ fn step_gradients_in(
             world.map_or(1, World::size)
         )));
     }
-    let given = if view_size == 0 {
-        0
-    } else {
-        batch.inputs.len() / view_size
-    };
+    let given = batch.inputs.len().checked_div(view_size).unwrap_or(0);
     let inputs_hold_mine = batch.first_input <= mine.start && mine.end <= batch.first_input + given;
     if batch.inputs.len() != given * view_size || !inputs_hold_mine {
         return Err(StepError::Shape(format!(
