@@ -315,6 +315,7 @@ pub fn resume_across(options: &TrainOptions, world: Option<&World>) -> Result<Tr
         config.device = device.clone();
     }
     let plan = RunPlan::new(config)?;
+    check_world_fits(&plan, world)?;
     let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
     let cache = open_given_cache(&plan.config)?;
     let mut skipped = Vec::new();
@@ -334,7 +335,6 @@ pub fn resume_across(options: &TrainOptions, world: Option<&World>) -> Result<Tr
         // Recorded, so that a later resume without --steps keeps the new total.
         run.write_config(&saved.to_toml())?;
     }
-    check_world_fits(&plan, world)?;
     if let Some(world) = world {
         let step = checkpoint.as_ref().map(|c| c.state.step.to_le_bytes().to_vec());
         world
