@@ -16,4 +16,4 @@ pub mod mule_torch;
 pub mod run_folder;
 
 pub use model_file::{HeadInfo, HeadRole, LoadedModel, ModelFileError, ModelFileInfo, ModelInput, ModelSource};
-pub use run_folder::{RunDir, RunDirError};
+pub use run_folder::{HeadDiagnostics, RunDir, RunDirError};

@@ -591,9 +591,108 @@ impl RunDir {
     }
 }
 
+/// One head's training diagnostics over the end of a run (see [`RunDir::head_diagnostics`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadDiagnostics {
+    /// The head's name.
+    pub head: String,
+    /// The logged windows averaged (metrics lines), and the steps they end at.
+    pub lines: usize,
+    /// First and last step of the averaged lines.
+    pub steps: (u64, u64),
+    /// The head's loss, mean of the lines.
+    pub loss: f64,
+    /// Its loss per anchor with a positive, mean of the lines that have it.
+    pub loss_per_anchor_with_positive: Option<f64>,
+    /// A leave-out head's separation, mean of the lines that have it (`None` for the
+    /// invariant head).
+    pub separation: Option<f64>,
+}
+
+impl RunDir {
+    /// Each head's loss, loss per anchor with a positive and separation (the diagnostics the
+    /// trainer logs in `metrics.jsonl`), averaged over the metrics lines of the last
+    /// `last_steps` steps the run logged (those with step > last logged step − `last_steps`).
+    /// Empty when nothing was logged; lines that are not JSON are skipped.
+    pub fn head_diagnostics(&self, last_steps: u64) -> Result<Vec<HeadDiagnostics>, RunDirError> {
+        let path = self.metrics_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("cannot read", &path)(e)),
+        };
+        let lines: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let step_of = |line: &serde_json::Value| line.get("step").and_then(serde_json::Value::as_u64);
+        let Some(last) = lines.iter().filter_map(step_of).max() else {
+            return Ok(Vec::new());
+        };
+        let window: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|line| step_of(line).is_some_and(|s| s + last_steps > last))
+            .collect();
+        let first = window.iter().filter_map(|l| step_of(l)).min().unwrap_or(last);
+        let names: Vec<String> = window
+            .last()
+            .and_then(|line| line.get("heads"))
+            .and_then(serde_json::Value::as_object)
+            .map(|heads| heads.keys().cloned().collect())
+            .unwrap_or_default();
+        let mean = |head: &str, key: &str| {
+            let values: Vec<f64> = window
+                .iter()
+                .filter_map(|line| line.get("heads")?.get(head)?.get(key)?.as_f64())
+                .collect();
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        Ok(names
+            .iter()
+            .map(|head| HeadDiagnostics {
+                head: head.clone(),
+                lines: window.len(),
+                steps: (first, last),
+                loss: mean(head, "loss").unwrap_or(f64::NAN),
+                loss_per_anchor_with_positive: mean(head, "loss_per_anchor_with_positive"),
+                separation: mean(head, "separation"),
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_diagnostics_average_the_last_logged_steps() {
+        let dir = temp_dir("diagnostics");
+        let run = RunDir::create(&dir).unwrap();
+        assert!(run.head_diagnostics(10).unwrap().is_empty());
+        for (step, separation) in [(4u64, 0.5), (8, 0.1), (12, 0.3)] {
+            let line = serde_json::json!({
+                "step": step,
+                "heads": {
+                    "invariant": {"loss": step as f64, "loss_per_anchor_with_positive": 2.0 * step as f64, "separation": null},
+                    "time_stretch": {"loss": 1.0, "loss_per_anchor_with_positive": null, "separation": separation},
+                },
+            });
+            run.append_metrics(&line).unwrap();
+        }
+        let diagnostics = run.head_diagnostics(8).unwrap();
+        assert_eq!(diagnostics.len(), 2);
+        let invariant = &diagnostics[0];
+        assert_eq!(
+            (invariant.head.as_str(), invariant.lines, invariant.steps),
+            ("invariant", 2, (8, 12))
+        );
+        assert_eq!(invariant.loss, 10.0);
+        assert_eq!(invariant.loss_per_anchor_with_positive, Some(20.0));
+        assert_eq!(invariant.separation, None);
+        let stretch = &diagnostics[1];
+        assert_eq!(stretch.loss_per_anchor_with_positive, None);
+        assert!((stretch.separation.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(run.head_diagnostics(100).unwrap()[1].lines, 3);
+        let _ = fs::remove_dir_all(dir);
+    }
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("loev-rundir-{name}-{}", std::process::id()));

@@ -311,3 +311,57 @@ fn a_device_that_cannot_be_opened_is_one_line_in_every_command() {
     }
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// `loev analyze --run` reports each head's training diagnostics from the run's metrics.jsonl:
+/// the leave-out head's separation, and none for the invariant head.
+#[test]
+fn analyze_reports_the_heads_training_diagnostics_of_a_run() {
+    let root = common::temp_dir("diagnostics");
+    let mut config = common::small_config(&common::small_cache(&root), 4);
+    // 4 views per clip, so that most batches hold a pair of siblings the pitch shift left alone
+    // and a pair it split (the separation needs both).
+    config.data.views = 4;
+    let run = root.join("run");
+    common::run_ok(&mut common::pretrain(&common::write_config(&root, &config), &run));
+    let audio = root.join("tone.wav");
+    std::fs::write(&audio, common::float_wav(&common::tone(4.0, 330.0))).expect("wav");
+    let out = root.join("analysis");
+    let output = loev()
+        .args([
+            "analyze",
+            "--equivariance-views",
+            "0",
+            "--semitones",
+            "2",
+            "--rates",
+            "1.2",
+            "--last-steps",
+            "2",
+        ])
+        .arg("--run")
+        .arg(&run)
+        .arg("-o")
+        .arg(&out)
+        .arg(&audio)
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = common::output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("training diagnostics"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("training.csv")).expect("training.csv");
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    // run, head, first_step, last_step, lines, loss, loss_per_anchor_with_positive, separation
+    let row = |head: &str| {
+        rows.iter()
+            .find(|r| r[1] == head)
+            .unwrap_or_else(|| panic!("{head}: {csv}"))
+    };
+    assert_eq!(&row("invariant")[2..5], ["3", "4", "2"], "{csv}");
+    assert_eq!(row("invariant")[7], "-", "{csv}");
+    let separation: f64 = row("pitch_shift")[7].parse().unwrap_or_else(|_| panic!("{csv}"));
+    assert!(separation.abs() <= 2.0, "{csv}");
+    let loss: f64 = row("pitch_shift")[5].parse().expect("a loss");
+    assert!(loss.is_finite() && loss > 0.0, "{csv}");
+    std::fs::remove_dir_all(&root).ok();
+}

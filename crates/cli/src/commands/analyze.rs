@@ -1,4 +1,6 @@
-//! `loev analyze`: invariance of the embeddings to pitch shift and time stretch.
+//! `loev analyze`: invariance of the embeddings to pitch shift and time stretch, and, for run
+//! folders, what each loss head did at the end of training (its loss per anchor with a
+//! positive and a leave-out head's separation, from `metrics.jsonl`).
 
 use std::path::PathBuf;
 
@@ -51,6 +53,10 @@ pub struct Args {
     /// Write into --out even if it holds files that loev did not write (never into the input).
     #[arg(long)]
     pub force: bool,
+    /// The training diagnostics of each --run average its metrics lines of this many last
+    /// steps (60: the last quarter of the demo's 240).
+    #[arg(long, default_value_t = 60)]
+    pub last_steps: u64,
 }
 
 /// Runs `loev analyze`.
@@ -89,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (path, reason) in &chosen.left_out {
         eprintln!("skipped {}: {reason}", path.display());
     }
+    training_diagnostics(&args.runs, args.last_steps, &out)?;
     let sources = args
         .runs
         .into_iter()
@@ -131,5 +138,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "wrote {} and invariance.png / .svg",
         out.dir().join("invariance.csv").display()
     );
+    Ok(())
+}
+
+/// Prints and writes (`training.csv`) each run's head diagnostics over its last `last_steps`
+/// logged steps: the loss per anchor with a positive, and for a leave-out head its separation
+/// (mean cosine of sibling views its augmentation left alone minus that of siblings of which it
+/// changed one: near 0 when the head does not tell them apart).
+fn training_diagnostics(runs: &[PathBuf], last_steps: u64, out: &Report) -> anyhow::Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let number = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+    let mut csv = String::from("run,head,first_step,last_step,lines,loss,loss_per_anchor_with_positive,separation\n");
+    println!("training diagnostics (metrics.jsonl, mean of the lines of the last {last_steps} steps):");
+    println!("run,head,steps,loss,loss_per_anchor_with_positive,separation");
+    for run in runs {
+        let name = ModelSource::Run(run.clone()).name();
+        let diagnostics = loev_artifacts::RunDir::at(run)
+            .head_diagnostics(last_steps)
+            .with_context(|| format!("run {}", run.display()))?;
+        if diagnostics.is_empty() {
+            eprintln!("note: {} has logged no metrics", run.display());
+        }
+        for d in diagnostics {
+            let (loss, per_anchor, separation) = (
+                format!("{:.4}", d.loss),
+                number(d.loss_per_anchor_with_positive),
+                number(d.separation),
+            );
+            println!(
+                "{name},{},{}-{},{loss},{per_anchor},{separation}",
+                d.head, d.steps.0, d.steps.1
+            );
+            csv.push_str(&format!(
+                "{name},{},{},{},{},{loss},{per_anchor},{separation}\n",
+                d.head, d.steps.0, d.steps.1, d.lines
+            ));
+        }
+    }
+    let path = out.dir().join("training.csv");
+    loev_core::io::atomic_write(&path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
