@@ -145,8 +145,9 @@ pub fn step_gradients(
     step_gradients_in(model, batch, devices, objectives, settings, seed, None)
 }
 
-/// [`step_gradients`] as one rank of an MPI job: `batch` is the whole global batch (every rank
-/// has the same), of which this rank computes its [`rank_views`] on `devices`. Every rank gets
+/// [`step_gradients`] as one rank of an MPI job: `batch` describes the whole global batch (the
+/// labels of every view, the same on every rank), of which this rank computes its
+/// [`rank_views`] on `devices`; its inputs need only hold those views. Every rank gets
 /// the losses of the whole batch, and gradients that are already summed over every rank's
 /// devices (one entry, on `devices[0]`), so that every rank applies the same update. Every rank
 /// must call it at the same step, with the same batch and seed.
