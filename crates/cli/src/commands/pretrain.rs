@@ -15,7 +15,7 @@ use loev_train::{PRESET_NAMES, TrainConfig, TrainOptions, TrainSummary, preset};
 /// Arguments of `loev pretrain`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  loev pretrain --preset loev-ps:tiny --steps 200\n  loev pretrain --config run.toml --out runs/my-run\n  loev pretrain --resume runs/my-run\n  loev pretrain --preset loev++-psts --print-config > run.toml"
+    after_help = "Examples:\n  loev pretrain --preset loev-ps:tiny --steps 200\n  loev pretrain --config run.toml --out runs/my-run\n  loev pretrain --resume runs/my-run\n  loev pretrain --preset loev++-psts --print-config > run.toml\n\nUnder MPI (one rank per device; docs/scale-out.md):\n  mpirun -np 4 loev pretrain --config run.toml --out runs/my-run --no-progress\n  mpirun -np 8 bash -c 'exec loev pretrain --resume runs/my-run --device cuda:$OMPI_COMM_WORLD_LOCAL_RANK'"
 )]
 pub struct Args {
     /// A TOML run configuration (see `--print-config` for every key).
