@@ -373,3 +373,44 @@ fn a_process_alone_needs_no_mpi() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains("rank 0"));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A rank that fails on its own after MPI has started (here: its device does not exist, while
+/// rank 0's does) says so and ends the job: rank 0, waiting for it, does not hang.
+#[test]
+#[ignore = "needs mpirun: run by .ci/run's MPI step"]
+fn a_rank_that_fails_alone_ends_the_job() {
+    let root = temp_dir("fails-alone");
+    let (_, path) = config(&root, 2);
+    let run = root.join("run");
+    let (path_text, run_text) = (path.display().to_string(), run.display().to_string());
+    let args = |device: &'static str| {
+        [
+            "pretrain",
+            "--no-progress",
+            "--config",
+            path_text.as_str(),
+            "--out",
+            run_text.as_str(),
+            "--device",
+            device,
+        ]
+        .map(String::from)
+    };
+    let mut command = launcher().command();
+    command.args(["-np", "1", env!("CARGO_BIN_EXE_loev")]).args(args("cpu"));
+    command
+        .args([":", "-np", "1", env!("CARGO_BIN_EXE_loev")])
+        .args(args("cuda:64"));
+    let started = Instant::now();
+    let (status, output) = run_job(command);
+    let elapsed = started.elapsed();
+    eprintln!("{output}\nmpirun exited {status} after {elapsed:.1?}");
+    assert!(!status.success(), "{output}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    assert!(
+        output.contains("rank 1: error:") && output.contains("cuda:64"),
+        "rank 1 does not say why it stopped:\n{output}"
+    );
+    assert!(!run.join("metrics.jsonl").exists(), "a step was logged");
+    let _ = std::fs::remove_dir_all(&root);
+}
