@@ -414,3 +414,35 @@ fn a_rank_that_fails_alone_ends_the_job() {
     assert!(!run.join("metrics.jsonl").exists(), "a step was logged");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Two ranks running different loev executables (a copy of this one with one byte appended, as a
+/// rebuilt binary on one node would be) are refused before anything is written.
+#[test]
+#[ignore = "needs mpirun: run by .ci/run's MPI step"]
+fn ranks_running_different_loev_builds_are_refused() {
+    let root = temp_dir("other-build");
+    let (_, path) = config(&root, 2);
+    let other = root.join("loev-other");
+    std::fs::copy(env!("CARGO_BIN_EXE_loev"), &other).expect("copy loev");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&other)
+        .expect("open copy");
+    std::io::Write::write_all(&mut file, b"\0").expect("append");
+    drop(file);
+    let run = root.join("run");
+    let (path_text, run_text) = (path.display().to_string(), run.display().to_string());
+    let args = ["pretrain", "--no-progress", "--config", &path_text, "--out", &run_text];
+    let mut command = launcher().command();
+    command.args(["-np", "1", env!("CARGO_BIN_EXE_loev")]).args(args);
+    command.args([":", "-np", "1"]).arg(&other).args(args);
+    let (status, output) = run_job(command);
+    eprintln!("{output}");
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("none of them starts") && output.contains("executable"),
+        "{output}"
+    );
+    assert!(!run.exists(), "the refused job wrote {}", run.display());
+    let _ = std::fs::remove_dir_all(&root);
+}
