@@ -596,7 +596,7 @@ impl RunDir {
 pub struct HeadDiagnostics {
     /// The head's name.
     pub head: String,
-    /// The logged windows averaged (metrics lines), and the steps they end at.
+    /// How many metrics lines (logged windows) were averaged.
     pub lines: usize,
     /// First and last step of the averaged lines.
     pub steps: (u64, u64),

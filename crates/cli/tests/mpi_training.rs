@@ -22,7 +22,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use common::{pretrain, run_ok, small_cache, small_config, temp_dir, write_config};
-use loev_mpi::fixtures::{Job, Launcher, alive, launcher};
+use loev_mpi::fixtures::{Job, Launcher, copy_with_one_more_byte, launcher};
 use loev_train::TrainConfig;
 
 /// How long a job may take before the test calls it a hang.
@@ -37,6 +37,13 @@ fn ranks(launcher: &Launcher, np: usize, args: &[&str]) -> Command {
         .arg(env!("CARGO_BIN_EXE_loev"))
         .args(args);
     command
+}
+
+/// `loev pretrain --no-progress --config CONFIG --out RUN EXTRA…`'s arguments.
+fn pretrain_args<'a>(config: &'a str, run: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["pretrain", "--no-progress", "--config", config, "--out", run];
+    args.extend_from_slice(extra);
+    args
 }
 
 fn run_job(command: Command) -> (ExitStatus, String) {
@@ -161,11 +168,7 @@ fn ranks_equal_one_process(np: usize) {
     let path_text = path.display().to_string();
     let many_text = many.display().to_string();
     let launcher = launcher();
-    let (status, output) = run_job(ranks(
-        &launcher,
-        np,
-        &["pretrain", "--no-progress", "--config", &path_text, "--out", &many_text],
-    ));
+    let (status, output) = run_job(ranks(&launcher, np, &pretrain_args(&path_text, &many_text, &[])));
     assert!(status.success(), "{np} ranks: {status}\n{output}");
     for rank in 0..np {
         assert!(
@@ -209,11 +212,7 @@ fn a_killed_rank_ends_the_job_and_the_run_resumes_on_another_number_of_ranks() {
     let run = root.join("run");
     let (path_text, run_text) = (path.display().to_string(), run.display().to_string());
     let launcher = launcher();
-    let mut job = Job::start(ranks(
-        &launcher,
-        2,
-        &["pretrain", "--no-progress", "--config", &path_text, "--out", &run_text],
-    ));
+    let mut job = Job::start(ranks(&launcher, 2, &pretrain_args(&path_text, &run_text, &[])));
     job.wait_for(Duration::from_secs(120), |output| {
         output.matches(" of 2: pid ").count() == 2
     });
@@ -243,33 +242,7 @@ fn a_killed_rank_ends_the_job_and_the_run_resumes_on_another_number_of_ranks() {
         assert!(waited.elapsed() < DEADLINE, "no checkpoint at step 4:\n{}", job.output);
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed = Command::new("kill")
-        .args(["-KILL", &pids[1].to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let (status, output, elapsed) = job.finish(Duration::from_secs(60));
-    eprintln!("{output}\nmpirun exited {status} {elapsed:.1?} after rank 1 was killed");
-    assert!(!status.success(), "mpirun exited successfully:\n{output}");
-    assert!(elapsed < Duration::from_secs(30), "the job took {elapsed:?} to end");
-    if launcher.open_mpi {
-        assert!(
-            output.contains("process rank 1 with PID") && output.contains("exited on signal 9"),
-            "the output does not name the lost rank 1:\n{output}"
-        );
-    } else {
-        // Hydra names a PID ("PID 11287 RUNNING AT vm"), not always the lost one (see
-        // docs/scale-out.md); the ranks' start-up lines map it to a rank.
-        let named = pids
-            .iter()
-            .position(|pid| output.contains(&format!("PID {pid} RUNNING AT")));
-        eprintln!("Hydra named the PID of rank {named:?} (rank 1 was killed)");
-    }
-    let grace = Instant::now();
-    while alive(pids[0]) && grace.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!alive(pids[0]), "rank 0 outlived the job");
+    job.kill_rank(&launcher, &pids, 1);
     let reached = losses(&run).last().map_or(0, |(step, _)| *step);
     assert!(reached < steps, "the run finished before the kill (step {reached})");
 
@@ -311,22 +284,10 @@ fn ranks_on_different_commands_are_refused_before_anything_is_written() {
         other.display().to_string(),
         run.display().to_string(),
     );
-    let mut command = launcher().command();
-    command.args(["-np", "1", env!("CARGO_BIN_EXE_loev")]).args([
-        "pretrain",
-        "--no-progress",
-        "--config",
-        &path_text,
-        "--out",
-        &run_text,
-    ]);
-    command.args([":", "-np", "1", env!("CARGO_BIN_EXE_loev")]).args([
-        "pretrain",
-        "--no-progress",
-        "--config",
-        &other_text,
-        "--out",
-        &run_text,
+    let loev = Path::new(env!("CARGO_BIN_EXE_loev"));
+    let command = launcher().one_rank_each(&[
+        (loev, &pretrain_args(&path_text, &run_text, &[])),
+        (loev, &pretrain_args(&other_text, &run_text, &[])),
     ]);
     let (status, output) = run_job(command);
     assert!(!status.success(), "{output}");
@@ -345,11 +306,7 @@ fn more_ranks_than_views_are_refused() {
     let (_, path) = config(&root, 2);
     let run = root.join("run");
     let (path_text, run_text) = (path.display().to_string(), run.display().to_string());
-    let (status, output) = run_job(ranks(
-        &launcher(),
-        7,
-        &["pretrain", "--no-progress", "--config", &path_text, "--out", &run_text],
-    ));
+    let (status, output) = run_job(ranks(&launcher(), 7, &pretrain_args(&path_text, &run_text, &[])));
     assert!(!status.success(), "{output}");
     assert!(
         output.contains("the batch has 6 views") && output.contains("7 ranks"),
@@ -383,24 +340,11 @@ fn a_rank_that_fails_alone_ends_the_job() {
     let (_, path) = config(&root, 2);
     let run = root.join("run");
     let (path_text, run_text) = (path.display().to_string(), run.display().to_string());
-    let args = |device: &'static str| {
-        [
-            "pretrain",
-            "--no-progress",
-            "--config",
-            path_text.as_str(),
-            "--out",
-            run_text.as_str(),
-            "--device",
-            device,
-        ]
-        .map(String::from)
-    };
-    let mut command = launcher().command();
-    command.args(["-np", "1", env!("CARGO_BIN_EXE_loev")]).args(args("cpu"));
-    command
-        .args([":", "-np", "1", env!("CARGO_BIN_EXE_loev")])
-        .args(args("cuda:64"));
+    let loev = Path::new(env!("CARGO_BIN_EXE_loev"));
+    let command = launcher().one_rank_each(&[
+        (loev, &pretrain_args(&path_text, &run_text, &["--device", "cpu"])),
+        (loev, &pretrain_args(&path_text, &run_text, &["--device", "cuda:64"])),
+    ]);
     let started = Instant::now();
     let (status, output) = run_job(command);
     let elapsed = started.elapsed();
@@ -423,19 +367,11 @@ fn ranks_running_different_loev_builds_are_refused() {
     let root = temp_dir("other-build");
     let (_, path) = config(&root, 2);
     let other = root.join("loev-other");
-    std::fs::copy(env!("CARGO_BIN_EXE_loev"), &other).expect("copy loev");
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&other)
-        .expect("open copy");
-    std::io::Write::write_all(&mut file, b"\0").expect("append");
-    drop(file);
+    copy_with_one_more_byte(Path::new(env!("CARGO_BIN_EXE_loev")), &other);
     let run = root.join("run");
     let (path_text, run_text) = (path.display().to_string(), run.display().to_string());
-    let args = ["pretrain", "--no-progress", "--config", &path_text, "--out", &run_text];
-    let mut command = launcher().command();
-    command.args(["-np", "1", env!("CARGO_BIN_EXE_loev")]).args(args);
-    command.args([":", "-np", "1"]).arg(&other).args(args);
+    let args = pretrain_args(&path_text, &run_text, &[]);
+    let command = launcher().one_rank_each(&[(Path::new(env!("CARGO_BIN_EXE_loev")), &args), (&other, &args)]);
     let (status, output) = run_job(command);
     eprintln!("{output}");
     assert!(!status.success(), "{output}");

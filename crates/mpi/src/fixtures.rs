@@ -5,7 +5,8 @@
 //! The launcher is `mpirun`, or the one named by `LOEV_TEST_MPIRUN` (e.g. `mpirun.mpich`); Open
 //! MPI gets `--oversubscribe` (more ranks than cores) and is allowed to run as root.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
@@ -51,6 +52,18 @@ impl Launcher {
                 .arg("--oversubscribe")
                 .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
                 .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        }
+        command
+    }
+
+    /// One rank of each program, with its arguments (`mpirun -np 1 A ARGS… : -np 1 B ARGS…`).
+    pub fn one_rank_each(&self, programs: &[(&Path, &[&str])]) -> Command {
+        let mut command = self.command();
+        for (k, (program, args)) in programs.iter().enumerate() {
+            if k > 0 {
+                command.arg(":");
+            }
+            command.args(["-np", "1"]).arg(program).args(*args);
         }
         command
     }
@@ -156,6 +169,47 @@ impl Job {
         }
     }
 
+    /// Kills rank `rank` (SIGKILL to `pids[rank]`), waits for the launcher and checks what it
+    /// must do when a rank is lost: exit non-zero within 30 s and leave no other rank (of
+    /// `pids`) running. Open MPI must also name the lost rank ("mpirun noticed that process
+    /// rank 1 with PID 0 on node vm exited on signal 9 (Killed)"; Open MPI 4.1.4 prints PID 0
+    /// there). Hydra names one process by its PID ("PID 10236 RUNNING AT vm"): the first whose
+    /// end it noticed, which is not always the lost one (a survivor it killed itself, or one that
+    /// MPICH's shared-memory transport ended on reading the dead rank's memory), so for it the
+    /// rank it named is only printed. Returns everything the job wrote.
+    pub fn kill_rank(mut self, launcher: &Launcher, pids: &[u32], rank: usize) -> String {
+        self.take_lines();
+        let killed = Command::new("kill")
+            .args(["-KILL", &pids[rank].to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success(), "cannot kill rank {rank} (pid {})", pids[rank]);
+        let (status, output, elapsed) = self.finish(Duration::from_secs(60));
+        eprintln!("{output}\nmpirun exited {status} {elapsed:.1?} after rank {rank} was killed");
+        assert!(!status.success(), "mpirun exited successfully:\n{output}");
+        assert!(elapsed < Duration::from_secs(30), "the job took {elapsed:?} to end");
+        if launcher.open_mpi {
+            assert!(
+                output.contains(&format!("process rank {rank} with PID")) && output.contains("exited on signal 9"),
+                "the output does not name the lost rank {rank}:\n{output}"
+            );
+        } else {
+            let named = pids
+                .iter()
+                .position(|pid| output.contains(&format!("PID {pid} RUNNING AT")));
+            eprintln!("Hydra named the PID of rank {named:?} (rank {rank} was killed)");
+        }
+        let survivors: Vec<(usize, u32)> = pids.iter().copied().enumerate().filter(|&(r, _)| r != rank).collect();
+        let grace = Instant::now();
+        while survivors.iter().any(|&(_, pid)| alive(pid)) && grace.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (survivor, pid) in survivors {
+            assert!(!alive(pid), "rank {survivor} (pid {pid}) outlived the job");
+        }
+        output
+    }
+
     /// Ends a job that overran: SIGTERM lets mpirun take its ranks down, SIGKILL follows.
     pub fn stop(&mut self) {
         let _ = Command::new("kill")
@@ -176,4 +230,15 @@ pub fn alive(pid: u32) -> bool {
             .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
+}
+
+/// Copies the executable `from` to `to` with one byte appended: it runs the same, but is not the
+/// same build (the start-up check compares the executables' bytes).
+pub fn copy_with_one_more_byte(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), to.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(to)
+        .expect("open the copy");
+    file.write_all(&[0]).expect("append a byte");
 }

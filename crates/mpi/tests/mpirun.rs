@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use loev_mpi::fixtures::{Job, Launcher, alive, launcher};
+use loev_mpi::fixtures::{Job, Launcher, copy_with_one_more_byte, launcher};
 
 /// How long any job may take before the test gives up on it (a hang is a failure).
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -95,37 +95,7 @@ fn a_rank_killed_mid_collective_ends_the_job_and_is_named() {
         .collect();
     // The ranks are inside their allreduce loop; rank 1 disappears without a word.
     std::thread::sleep(Duration::from_millis(500));
-    let killed = Command::new("kill")
-        .args(["-KILL", &pids[1].to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let (status, output, elapsed) = job.finish(Duration::from_secs(60));
-    eprintln!("{output}\nmpirun exited {status} {elapsed:.1?} after rank 1 was killed");
-    assert!(!status.success(), "mpirun exited successfully:\n{output}");
-    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
-    if launcher.open_mpi {
-        // "mpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 (Killed)."
-        // (Open MPI 4.1.4 prints PID 0 there, not the rank's.)
-        assert!(
-            output.contains("process rank 1 with PID") && output.contains("exited on signal 9"),
-            "the output does not name the lost rank 1:\n{output}"
-        );
-    } else {
-        // Hydra names one process by its PID ("PID 10236 RUNNING AT vm"): the first whose end
-        // it noticed, which is not always the lost one (a survivor it killed itself, or one
-        // that MPICH's shared-memory transport ended on reading the dead rank's memory). So
-        // only the launcher-independent facts are checked for it.
-        let named = output.contains(&format!("PID {} RUNNING AT", pids[1]));
-        eprintln!("Hydra named the killed PID {}: {named}", pids[1]);
-    }
-    let grace = Instant::now();
-    while [pids[0], pids[2]].iter().any(|&pid| alive(pid)) && grace.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for rank in [0, 2] {
-        assert!(!alive(pids[rank]), "rank {rank} (pid {}) outlived the job", pids[rank]);
-    }
+    job.kill_rank(&launcher, &pids, 1);
 }
 
 #[test]
@@ -193,20 +163,9 @@ fn ranks_running_another_executable_are_refused() {
     let dir = std::env::temp_dir().join(format!("loev-mpi-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let copy = dir.join("collectives-copy");
-    let mut bytes = std::fs::read(program()).expect("read the example");
-    bytes.push(0);
-    std::fs::write(&copy, bytes).expect("write the copy");
-    let mut permissions = std::fs::metadata(&copy).expect("metadata").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&copy, permissions).expect("make it executable");
-
-    let mut command = launcher.command();
-    command
-        .args(["-np", "1"])
-        .arg(program())
-        .args(["consistency", "same", ":", "-np", "1"])
-        .arg(&copy)
-        .args(["consistency", "same"]);
+    copy_with_one_more_byte(&program(), &copy);
+    let role: &[&str] = &["consistency", "same"];
+    let command = launcher.one_rank_each(&[(&program(), role), (&copy, role)]);
     let (status, output) = run(command);
     std::fs::remove_dir_all(&dir).expect("remove the temp dir");
     eprintln!("{output}");

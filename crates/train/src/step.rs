@@ -142,28 +142,17 @@ pub fn step_gradients(
     settings: LossSettings,
     seed: u64,
 ) -> Result<StepGradients, StepError> {
-    step_gradients_in(model, batch, devices, objectives, settings, seed, None)
+    step_gradients_across(model, batch, devices, objectives, settings, seed, None)
 }
 
-/// [`step_gradients`] as one rank of an MPI job: `batch` describes the whole global batch (the
-/// labels of every view, the same on every rank), of which this rank computes its
-/// [`rank_views`] on `devices`; its inputs need only hold those views. Every rank gets
-/// the losses of the whole batch, and gradients that are already summed over every rank's
-/// devices (one entry, on `devices[0]`), so that every rank applies the same update. Every rank
-/// must call it at the same step, with the same batch and seed.
+/// [`step_gradients`] as one rank of an MPI job (`world`; `None` is a process alone, which is
+/// [`step_gradients`]): `batch` describes the whole global batch (the labels of every view, the
+/// same on every rank), of which this rank computes its [`rank_views`] on `devices`; its inputs
+/// need only hold those views. Every rank gets the losses of the whole batch, and gradients
+/// that are already summed over every rank's devices (one entry, on `devices[0]`), so that
+/// every rank applies the same update. Every rank must call it at the same step, with the same
+/// batch and seed.
 pub fn step_gradients_across(
-    model: &LoevModel,
-    batch: StepBatch<'_>,
-    devices: &[Device],
-    objectives: &[HeadObjective],
-    settings: LossSettings,
-    seed: u64,
-    world: &World,
-) -> Result<StepGradients, StepError> {
-    step_gradients_in(model, batch, devices, objectives, settings, seed, Some(world))
-}
-
-fn step_gradients_in(
     model: &LoevModel,
     batch: StepBatch<'_>,
     devices: &[Device],
@@ -603,21 +592,19 @@ fn allreduce_gradients(
         }
     }
     struct Rebuild<'a> {
-        layout: std::slice::Iter<'a, FlatParameter>,
-        flags: &'a [f32],
+        /// Each parameter's place and its flag (how many ranks had a gradient for it), in
+        /// visit order.
+        layout: std::iter::Zip<std::slice::Iter<'a, FlatParameter>, std::slice::Iter<'a, f32>>,
         values: &'a [f32],
         fallback: &'a Device,
-        index: usize,
         gradients: GradientsParams,
     }
     impl ModuleVisitor for Rebuild<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let index = self.index;
-            self.index += 1;
-            let Some(entry) = self.layout.next() else {
+            let Some((entry, &ranks)) = self.layout.next() else {
                 return;
             };
-            if self.flags.get(index).is_none_or(|&ranks| ranks <= 0.0) {
+            if ranks <= 0.0 {
                 return;
             }
             let values = self.values[entry.offset..entry.offset + entry.len].to_vec();
@@ -661,11 +648,9 @@ fn allreduce_gradients(
         .find_map(|p| p.device.clone())
         .unwrap_or_else(|| main.clone());
     let mut rebuild = Rebuild {
-        layout: layout.iter(),
-        flags,
+        layout: layout.iter().zip(flags),
         values,
         fallback: &fallback,
-        index: 0,
         gradients: GradientsParams::new(),
     };
     model.visit(&mut rebuild);

@@ -49,7 +49,7 @@ use crate::config::{OptimizerConfig, TrainConfig};
 use crate::device::open_training_devices;
 use crate::plan::RunPlan;
 use crate::run_log::{Reporter, Tally};
-use crate::step::{StepBatch, StepGradients, StepLosses, rank_views, step_gradients, step_gradients_across};
+use crate::step::{StepBatch, StepGradients, StepLosses, rank_views, step_gradients_across};
 use loev_artifacts::model_file::write_model_file;
 use loev_artifacts::run_folder::{
     CONFIG_FILE, CORPUS_DIR, LoadedCheckpoint, MODEL_FILE, OPTIMIZER_FILE, RunDir, RunDirError,
@@ -101,6 +101,12 @@ pub enum TrainError {
         /// The run folder.
         run_dir: String,
     },
+}
+
+impl From<loev_mpi::MpiError> for TrainError {
+    fn from(error: loev_mpi::MpiError) -> Self {
+        TrainError::Ranks(error.to_string())
+    }
 }
 
 /// How to run.
@@ -235,10 +241,7 @@ pub fn pretrain_across(
     if let Some(steps) = options.steps {
         config.train.steps = steps;
     }
-    let plan = RunPlan::new(config)?;
-    check_world_fits(&plan, world)?;
-    let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
-    let cache = open_given_cache(&plan.config)?;
+    let (plan, devices, cache) = prepare(config, world)?;
     let root = &options.run_dir;
     if !is_writer(world) {
         // The writer creates the folder and its config first; then every rank reads it.
@@ -306,18 +309,8 @@ pub fn resume_across(options: &TrainOptions, world: Option<&World>) -> Result<Tr
     }
     let mut warnings = Vec::new();
     let _lock = lock_run_folder(&run, &mut warnings)?;
-    let mut saved = TrainConfig::from_file(&run.config_path())?;
-    if let Some(steps) = options.steps {
-        saved.train.steps = steps;
-    }
-    let mut config = saved.clone();
-    if let Some(device) = &options.device {
-        config.device = device.clone();
-    }
-    let plan = RunPlan::new(config)?;
-    check_world_fits(&plan, world)?;
-    let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
-    let cache = open_given_cache(&plan.config)?;
+    let saved = saved_config(&run, options)?;
+    let (plan, devices, cache) = prepare(with_device(saved.clone(), options), world)?;
     let mut skipped = Vec::new();
     let checkpoint = run.checkpoint_to_resume(|w| skipped.push(w.to_string()))?;
     for message in skipped {
@@ -337,9 +330,7 @@ pub fn resume_across(options: &TrainOptions, world: Option<&World>) -> Result<Tr
     }
     if let Some(world) = world {
         let step = checkpoint.as_ref().map(|c| c.state.step.to_le_bytes().to_vec());
-        world
-            .broadcast_bytes(0, &step.unwrap_or_default())
-            .map_err(|e| TrainError::Ranks(e.to_string()))?;
+        world.broadcast_bytes(0, &step.unwrap_or_default())?;
     }
     run_training(plan, run, devices, cache, checkpoint, options, warnings, world)
 }
@@ -347,20 +338,9 @@ pub fn resume_across(options: &TrainOptions, world: Option<&World>) -> Result<Tr
 /// A rank other than 0 resuming: it waits for rank 0 to have locked and cleaned the folder and
 /// picked the checkpoint, then loads the same one.
 fn resume_follower(run: RunDir, options: &TrainOptions, world: &World) -> Result<TrainSummary, TrainError> {
-    let picked = world
-        .broadcast_bytes(0, &[])
-        .map_err(|e| TrainError::Ranks(e.to_string()))?;
-    let mut config = TrainConfig::from_file(&run.config_path())?;
-    if let Some(steps) = options.steps {
-        config.train.steps = steps;
-    }
-    if let Some(device) = &options.device {
-        config.device = device.clone();
-    }
-    let plan = RunPlan::new(config)?;
-    check_world_fits(&plan, Some(world))?;
-    let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
-    let cache = open_given_cache(&plan.config)?;
+    let picked = world.broadcast_bytes(0, &[])?;
+    let config = with_device(saved_config(&run, options)?, options);
+    let (plan, devices, cache) = prepare(config, Some(world))?;
     let checkpoint = match <[u8; 8]>::try_from(picked.as_slice()) {
         Err(_) => None,
         Ok(bytes) => {
@@ -383,6 +363,36 @@ fn resume_follower(run: RunDir, options: &TrainOptions, world: &World) -> Result
     run_training(plan, run, devices, cache, checkpoint, options, Vec::new(), Some(world))
 }
 
+/// A resumed run's stored configuration, with `--steps` applied (which a resume records).
+fn saved_config(run: &RunDir, options: &TrainOptions) -> Result<TrainConfig, TrainError> {
+    let mut saved = TrainConfig::from_file(&run.config_path())?;
+    if let Some(steps) = options.steps {
+        saved.train.steps = steps;
+    }
+    Ok(saved)
+}
+
+/// `config` on `--device`, when given (a resume may continue on another device; the stored
+/// configuration keeps its own).
+fn with_device(mut config: TrainConfig, options: &TrainOptions) -> TrainConfig {
+    if let Some(device) = &options.device {
+        config.device.clone_from(device);
+    }
+    config
+}
+
+/// Everything a run needs before anything is written: the validated plan (checked against the
+/// number of ranks), the opened devices and a given cache.
+type Prepared = (RunPlan, Vec<Device>, Option<Arc<AudioCache>>);
+
+fn prepare(config: TrainConfig, world: Option<&World>) -> Result<Prepared, TrainError> {
+    let plan = RunPlan::new(config)?;
+    check_world_fits(&plan, world)?;
+    let devices = open_training_devices(&plan.config.device).map_err(TrainError::Model)?;
+    let cache = open_given_cache(&plan.config)?;
+    Ok((plan, devices, cache))
+}
+
 /// Whether this process writes the run folder: a process alone, or rank 0 of an MPI job.
 fn is_writer(world: Option<&World>) -> bool {
     world.is_none_or(|w| w.rank() == 0)
@@ -391,7 +401,7 @@ fn is_writer(world: Option<&World>) -> bool {
 /// Waits for every rank (nothing for a process alone).
 fn barrier(world: Option<&World>) -> Result<(), TrainError> {
     match world {
-        Some(world) => world.barrier().map_err(|e| TrainError::Ranks(e.to_string())),
+        Some(world) => Ok(world.barrier()?),
         None => Ok(()),
     }
 }
@@ -424,29 +434,12 @@ fn check_world_fits(plan: &RunPlan, world: Option<&World>) -> Result<(), TrainEr
 
 /// A checksum of a model's weights (every parameter's f32 values in visit order).
 fn weights_checksum(model: &LoevModel) -> Result<u64, TrainError> {
-    struct Hash {
-        hasher: Fnv1a64,
-        error: Option<String>,
+    let weights = model.named_weights().map_err(|e| TrainError::Model(e.to_string()))?;
+    let mut hasher = Fnv1a64::new();
+    for value in weights.iter().flat_map(|(_, values)| values) {
+        hasher.update(&value.to_le_bytes());
     }
-    impl ModuleVisitor for Hash {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            match param.val().into_data().try_to_vec::<f32>() {
-                Ok(values) => values.iter().for_each(|v| self.hasher.update(&v.to_le_bytes())),
-                Err(e) => {
-                    self.error.get_or_insert(format!("weights read-back: {e:?}"));
-                }
-            }
-        }
-    }
-    let mut hash = Hash {
-        hasher: Fnv1a64::new(),
-        error: None,
-    };
-    model.visit(&mut hash);
-    match hash.error {
-        Some(error) => Err(TrainError::Model(error)),
-        None => Ok(hash.hasher.finish()),
-    }
+    Ok(hasher.finish())
 }
 
 /// Checks that every rank holds the same weights at `step` (a collective: every rank calls it at
@@ -454,9 +447,7 @@ fn weights_checksum(model: &LoevModel) -> Result<u64, TrainError> {
 /// rank 0.
 fn check_replicas_agree(world: &World, model: &LoevModel, step: u64) -> Result<(), TrainError> {
     let mine = weights_checksum(model)?;
-    let gathered = world
-        .allgather_bytes(&mine.to_le_bytes())
-        .map_err(|e| TrainError::Ranks(e.to_string()))?;
+    let gathered = world.allgather_bytes(&mine.to_le_bytes())?;
     let sums: Vec<&[u8]> = (0..world.size()).map(|rank| gathered.of_rank(rank)).collect();
     let differ: Vec<String> = (1..sums.len())
         .filter(|&rank| sums[rank] != sums[0])
@@ -740,11 +731,15 @@ fn train_step(
         labels: &labels,
     };
     let seed = derive_seed(plan.config.seed, &[state.step]);
-    let objectives = plan.heads.objectives();
-    let StepGradients { losses, gradients } = match world {
-        None => step_gradients(&state.model, step_batch, devices, objectives, plan.loss, seed),
-        Some(world) => step_gradients_across(&state.model, step_batch, devices, objectives, plan.loss, seed, world),
-    }
+    let StepGradients { losses, gradients } = step_gradients_across(
+        &state.model,
+        step_batch,
+        devices,
+        plan.heads.objectives(),
+        plan.loss,
+        seed,
+        world,
+    )
     .map_err(|e| TrainError::Model(e.to_string()))?;
     if let Some(gradients) = gradients {
         state.model = state

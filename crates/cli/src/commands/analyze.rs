@@ -151,8 +151,6 @@ fn training_diagnostics(runs: &[PathBuf], last_steps: u64, out: &Report) -> anyh
     }
     let number = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
     let mut csv = String::from("run,head,first_step,last_step,lines,loss,loss_per_anchor_with_positive,separation\n");
-    println!("training diagnostics (metrics.jsonl, mean of the lines of the last {last_steps} steps):");
-    println!("run,head,steps,loss,loss_per_anchor_with_positive,separation");
     for run in runs {
         let name = ModelSource::Run(run.clone()).name();
         let diagnostics = loev_artifacts::RunDir::at(run)
@@ -162,21 +160,19 @@ fn training_diagnostics(runs: &[PathBuf], last_steps: u64, out: &Report) -> anyh
             eprintln!("note: {} has logged no metrics", run.display());
         }
         for d in diagnostics {
-            let (loss, per_anchor, separation) = (
-                format!("{:.4}", d.loss),
-                number(d.loss_per_anchor_with_positive),
-                number(d.separation),
-            );
-            println!(
-                "{name},{},{}-{},{loss},{per_anchor},{separation}",
-                d.head, d.steps.0, d.steps.1
-            );
             csv.push_str(&format!(
-                "{name},{},{},{},{},{loss},{per_anchor},{separation}\n",
-                d.head, d.steps.0, d.steps.1, d.lines
+                "{name},{},{},{},{},{:.4},{},{}\n",
+                d.head,
+                d.steps.0,
+                d.steps.1,
+                d.lines,
+                d.loss,
+                number(d.loss_per_anchor_with_positive),
+                number(d.separation)
             ));
         }
     }
+    println!("training diagnostics (metrics.jsonl, mean of the lines of the last {last_steps} steps):\n{csv}");
     let path = out.dir().join("training.csv");
     loev_core::io::atomic_write(&path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
